@@ -1,0 +1,129 @@
+"""Command line: `python -m vs2mini {features,zeroshot,train-sae,reproduce} --profile smoke`.
+
+Every command prints a readable table and can write JSON (`--json out.json`). Runs under the `smoke` profile
+print that their numbers are NOT real results.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .profiles import PROFILE_ENV, PROFILES
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", choices=sorted(PROFILES), help=f"run profile (default: ${PROFILE_ENV} or smoke)")
+    p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | synthetic (default: the profile's first)")
+    p.add_argument("--model", help="open_clip model name, e.g. ViT-B-16 (default: the profile's)")
+    p.add_argument("--pretrained", default="", help="open_clip pretrained tag, e.g. openai (default: the profile's)")
+    p.add_argument("--device", help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--json", type=Path, help="also write the result as JSON to this file")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _setup(args):
+    from .pipeline import load_setup
+    return load_setup(args.profile, args.dataset, model=args.model, pretrained=args.pretrained or "",
+                      device=args.device, templates=getattr(args, "templates", None), progress=not args.quiet)
+
+
+def _write_json(path: Path | None, obj) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(obj if isinstance(obj, str) else json.dumps(obj, indent=2))
+        print(f"wrote {path}")
+
+
+def cmd_features(args) -> dict:
+    s = _setup(args)
+    out = {"dataset": s.dataset, "model": s.clip.tag, "real": s.real,
+           "train": {"n": len(s.train.labels), "cls": list(s.train.cls.shape), "emb": list(s.train.emb.shape)},
+           "test": {"n": len(s.test.labels), "cls": list(s.test.cls.shape), "emb": list(s.test.emb.shape)}}
+    print(s.banner)
+    for split in ("train", "test"):
+        o = out[split]
+        print(f"{split:<6} {o['n']:>7} images   CLS {tuple(o['cls'])}   embedding {tuple(o['emb'])}")
+    return out
+
+
+def cmd_zeroshot(args) -> dict:
+    from . import metrics
+    s = _setup(args)
+    logits = s.logits(s.test.cls)
+    acc = metrics.top1(logits, s.test.labels)
+    per_class = metrics.per_class_accuracy(logits, s.test.labels, len(s.classnames))
+    print(s.banner)
+    print(f"CLIP zero-shot on {s.dataset} ({len(s.test.labels)} images, {s.clip.tag}, templates "
+          f"{args.templates or s.profile.templates}): top-1 {acc:.2f}%")
+    order = per_class.nan_to_num(-1).argsort(descending=True).tolist()
+    shown = order if len(order) <= 20 else order[:10] + order[-10:]
+    print(f"\n{'class':<28} {'top-1':>7}" + ("   (10 best, 10 worst)" if len(order) > 20 else ""))
+    for i in shown:
+        print(f"{s.classnames[i]:<28} {per_class[i].item():7.1f}")
+    confused = metrics.most_confused(logits, s.test.labels, s.classnames, top=5)
+    if confused:
+        print("\nmost confused (true -> predicted: count): " + "; ".join(f"{a} -> {b}: {n}" for a, b, n in confused))
+    if not s.real:
+        print(f"\n{s.banner}")
+    return {"dataset": s.dataset, "model": s.clip.tag, "real": s.real, "top1": acc,
+            "per_class": dict(zip(s.classnames, per_class.tolist())), "most_confused": confused,
+            **({} if s.real else {"warning": s.banner})}
+
+
+def cmd_train_sae(args) -> dict:
+    s = _setup(args)
+    sae, hist = s.train_sae(progress=not args.quiet)
+    out = args.out or Path("runs") / f"sae_{s.dataset}_{s.clip.name}.pt"
+    sae.save(out, history=hist, real=s.real, dataset=s.dataset, model=s.clip.tag)
+    print(s.banner)
+    print(f"SAE d={sae.d_in} n={sae.n_latents} k={sae.k}: train FVU {hist['fvu'][-1]:.4f}, "
+          f"test FVU {sae.fvu(s.test.cls.to(s.clip.device)):.4f}, dead {100 * hist['dead_frac'][-1]:.1f}%  -> {out}")
+    return {"path": str(out), "history": hist, "real": s.real}
+
+
+def cmd_reproduce(args):
+    from .reproduce import run_reproduce
+    from .data import DATASETS
+    from .profiles import get_profile
+    datasets = [args.dataset] if args.dataset else list(get_profile(args.profile).datasets)
+    results = []
+    for ds in datasets:
+        if ds not in DATASETS:
+            raise ValueError(f"unknown dataset {ds!r}; choose one of {DATASETS}")
+        r = run_reproduce(args.profile, ds, model=args.model, pretrained=args.pretrained or "", device=args.device,
+                          retrieval_features=args.retrieval, positive_rule=args.positives, gate_q=args.gate_q,
+                          progress=not args.quiet)
+        print(r.table() + "\n")
+        results.append(json.loads(r.to_json()))
+    return results if len(results) > 1 else results[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vs2mini", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("features", help="extract and cache CLS tokens and image embeddings")
+    _common(p)
+    p = sub.add_parser("zeroshot", help="CLIP zero-shot top-1 and per-class accuracy")
+    _common(p)
+    p.add_argument("--templates", choices=["single", "cifar18"], help="prompt templates (default: the profile's)")
+    p = sub.add_parser("train-sae", help="train the profile's top-k SAE on train CLS tokens")
+    _common(p)
+    p.add_argument("--out", type=Path, help="where to save the SAE (default runs/sae_<dataset>_<model>.pt)")
+    p = sub.add_parser("reproduce", help="the paper's table: ZS, SAE baselines, VS2, gate, VS2++, PASS")
+    _common(p)
+    p.add_argument("--retrieval", choices=["clip", "dinov2"], default="clip", help="VS2++ retrieval features")
+    p.add_argument("--positives", choices=["query", "majority"], default="query",
+                   help="VS2++ S+: same label as the query (eq. 4) or the neighbours' majority label (sec. 4.2)")
+    p.add_argument("--gate-q", type=float, default=0.95, help="FVU gate quantile")
+    args = parser.parse_args(argv)
+    run = {"features": cmd_features, "zeroshot": cmd_zeroshot, "train-sae": cmd_train_sae,
+           "reproduce": cmd_reproduce}[args.command]
+    try:
+        out = run(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:   # clear message, no traceback for user errors
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    _write_json(args.json, out)
+    return 0

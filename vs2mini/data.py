@@ -1,0 +1,336 @@
+"""Datasets: CIFAR-100, CUB-200-2011, Tiny-ImageNet and an offline synthetic set, all as uint8 images.
+
+`load_dataset(name, split)` returns an `ImageDataset` whose items are `(image, label)` with `image` a uint8
+(3, H, W) RGB tensor. Fixed-size datasets keep their native size (CIFAR 32, Tiny-ImageNet 64, synthetic 32);
+the device-side preprocessing resizes them. CUB images vary in size, so they are resized here exactly like
+open_clip's eval transform (PIL bicubic Resize of the shortest side, CenterCrop, convert("RGB")).
+"""
+from __future__ import annotations
+
+import hashlib
+import pickle
+from functools import partial
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision import transforms as T
+from torchvision.datasets import CIFAR100
+from torchvision.datasets.utils import download_and_extract_archive
+from torchvision.transforms.functional import pil_to_tensor
+
+from .paths import data_root
+
+DATASETS = ("cifar100", "cub200", "tinyimagenet", "synthetic")
+EVAL_SPLIT = {"cifar100": "test", "cub200": "test", "tinyimagenet": "val", "synthetic": "test"}
+SPLITS = {"cifar100": ("train", "test"), "cub200": ("train", "test"),
+          "tinyimagenet": ("train", "val"), "synthetic": ("train", "test")}
+# name -> (folder created by the archive, URL, archive file name, md5)
+SOURCES = {
+    "cifar100": ("cifar-100-python", CIFAR100.url, CIFAR100.filename, CIFAR100.tgz_md5),
+    "cub200": ("CUB_200_2011", "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz",
+               "CUB_200_2011.tgz", "97eceeb196236b17998738112f37df78"),
+    "tinyimagenet": ("tiny-imagenet-200", "http://cs231n.stanford.edu/tiny-imagenet-200.zip",
+                     "tiny-imagenet-200.zip", "90528d7ca1a48142e341f4ef8d21d0de"),
+}
+SMOKE_HINT = ("the `smoke` profile (synthetic data) works offline: "
+              "use --profile smoke or VS2MINI_PROFILE=smoke")
+SYNTH_COLOURS = {"red": (220, 30, 30), "green": (30, 190, 40), "blue": (30, 60, 220), "yellow": (235, 220, 30),
+                 "purple": (140, 40, 170), "cyan": (30, 210, 220), "orange": (245, 140, 20),
+                 "white": (245, 245, 245)}
+SYNTH_SHAPES = ("circle", "square", "triangle", "cross", "ring")   # 8 colours x 5 shapes (coprime): 40 classes
+SYNTH_SIZE = {"train": 400, "test": 200}
+
+
+class DatasetNotAvailable(FileNotFoundError):
+    """Dataset files are missing and could not be downloaded; the message says how to get them."""
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Labelled images; item i is `(image uint8 (3, H, W) RGB, label int)`.
+
+    Images are held in memory (`images`: (N, 3, H, W) uint8) or read lazily from `files` with `loader`.
+    `indices` are the positions kept from the full split (see `limit` in `load_dataset`).
+    """
+
+    def __init__(self, name: str, split: str, classnames: Sequence[str], labels: torch.Tensor, *,
+                 images: torch.Tensor | None = None, files: Sequence[Path] | None = None,
+                 loader: Callable[[Path], torch.Tensor] | None = None, indices: torch.Tensor | None = None,
+                 limit: int | None = None, seed: int = 0, image_size: int = 32, synthetic: bool = False):
+        self.name, self.split, self.classnames = name, split, list(classnames)
+        self.labels = torch.as_tensor(labels, dtype=torch.int64)
+        self.images, self.files, self.loader = images, None if files is None else list(files), loader
+        self.indices = torch.arange(len(self.labels)) if indices is None else indices
+        self.limit, self.seed, self.image_size, self.synthetic = limit, seed, image_size, synthetic
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        img = self.images[i] if self.images is not None else self.loader(self.files[i])
+        return img, int(self.labels[i])
+
+    def fingerprint(self) -> str:
+        """Short stable cache key, e.g. `cifar100-test-all-s0-32px-n10000-1a2b3c4d` (last part: hash of labels)."""
+        h = hashlib.sha1(self.labels.numpy().tobytes() + self.indices.numpy().tobytes()).hexdigest()[:8]
+        lim = "all" if self.limit is None else str(self.limit)
+        return f"{self.name}-{self.split}-{lim}-s{self.seed}-{self.image_size}px-n{len(self)}-{h}"
+
+    def __repr__(self) -> str:
+        return f"ImageDataset({self.fingerprint()}, {len(self.classnames)} classes)"
+
+
+def _subset(n: int, limit: int | None, seed: int) -> torch.Tensor:
+    """Indices (sorted) of a seeded random subset of `limit` out of `n` (all if limit is None or >= n)."""
+    if limit is None or limit >= n:
+        return torch.arange(n)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[:limit].sort().values
+
+
+def _ensure(name: str, root: Path, required: Sequence[str], download: bool) -> Path:
+    """Folder of dataset `name` under `root`; downloads the archive if `required` files are missing."""
+    folder, url, filename, md5 = SOURCES[name]
+    base = root / folder
+    missing = lambda: [base / r for r in required if not (base / r).exists()]  # noqa: E731
+    if not missing():
+        return base
+    why = "download=False"
+    if download:
+        try:
+            download_and_extract_archive(url, download_root=str(root), filename=filename, md5=md5)
+            why = "downloaded, but the archive did not contain them"
+        except Exception as e:  # no internet, bad md5, broken archive: all end in the same advice
+            why = f"download failed: {type(e).__name__}: {e}"
+        if not missing():
+            return base
+    raise DatasetNotAvailable(
+        f"{name}: dataset files not found at {missing()[0]} ({why}). Fetch the archive manually from {url} "
+        f"and extract it into {root} so that {base} exists (or point $VS2MINI_DATA at the folder holding it). "
+        f"Note: {SMOKE_HINT}.")
+
+
+def _table(path: Path, ncols: int) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of a whitespace-separated text file; ValueError naming file:line if malformed."""
+    rows = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            fields = line.split(maxsplit=ncols - 1)
+            if len(fields) != ncols:
+                raise ValueError(f"{path}:{lineno}: expected {ncols} fields, got {line!r}")
+            rows.append((lineno, fields))
+    return rows
+
+
+def _int(path: Path, lineno: int, s: str, lo: int, hi: int) -> int:
+    """int(s) checked to lie in [lo, hi]; ValueError naming file:line otherwise."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise ValueError(f"{path}:{lineno}: {s!r} is not an integer") from None
+    if not lo <= v <= hi:
+        raise ValueError(f"{path}:{lineno}: value {v} out of range [{lo}, {hi}]")
+    return v
+
+
+def _load_image(path: Path, size: int | None = None) -> torch.Tensor:
+    """uint8 (3, H, W) RGB at native size, or (3, size, size) via open_clip's eval transform
+    (PIL bicubic Resize of the shortest side, CenterCrop, convert("RGB"))."""
+    with Image.open(path) as im:
+        if size is not None:
+            im = T.CenterCrop(size)(T.Resize(size, interpolation=T.InterpolationMode.BICUBIC)(im))
+        return pil_to_tensor(im.convert("RGB"))
+
+
+def _cifar_names(root: Path, download: bool) -> tuple[list[str], list[str]]:
+    base = _ensure("cifar100", root, ["meta"], download)
+    with open(base / "meta", "rb") as f:
+        raw = [n.decode() for n in pickle.load(f, encoding="bytes")[b"fine_label_names"]]
+    return [n.replace("_", " ") for n in raw], raw  # OpenAI CLIP convention: aquarium_fish -> aquarium fish
+
+
+def _cifar100(root, split, download, limit, seed, **_) -> ImageDataset:
+    base = _ensure("cifar100", root, ["meta", split], download)
+    names, raw = _cifar_names(root, download)
+    with open(base / split, "rb") as f:
+        d = pickle.load(f, encoding="bytes")
+    labels = torch.as_tensor(d[b"fine_labels"], dtype=torch.int64)
+    bad = ((labels < 0) | (labels >= len(names))).nonzero()
+    if len(bad):
+        raise ValueError(f"{base / split}: fine_labels[{int(bad[0])}] = {int(labels[bad[0]])} out of range "
+                         f"[0, {len(names) - 1}]")
+    idx = _subset(len(labels), limit, seed)
+    images = torch.from_numpy(np.asarray(d[b"data"], dtype=np.uint8)).reshape(-1, 3, 32, 32)[idx]
+    ds = ImageDataset("cifar100", split, names, labels[idx], images=images, indices=idx, limit=limit,
+                      seed=seed, image_size=32)
+    ds.raw_classnames = raw
+    return ds
+
+
+def _cub_names(base: Path) -> list[str]:
+    """classes.txt "001.Black_footed_Albatross" -> "Black footed Albatross"."""
+    rows = _table(base / "classes.txt", 2)
+    for k, (lineno, (cid, _)) in enumerate(rows):
+        _int(base / "classes.txt", lineno, cid, k + 1, k + 1)  # ids must be 1..C in order
+    return [raw.split(".", 1)[-1].replace("_", " ") for _, (_, raw) in rows]
+
+
+def _cub200(root, split, download, limit, seed, image_size=224, **_) -> ImageDataset:
+    base = _ensure("cub200", root, ["images.txt", "classes.txt", "image_class_labels.txt",
+                                    "train_test_split.txt"], download)
+    names = _cub_names(base)
+    paths = {_int(base / "images.txt", ln, i, 1, 2**62): p for ln, (i, p) in _table(base / "images.txt", 2)}
+    tables = {}
+    for fname, lo, hi in (("image_class_labels.txt", 1, len(names)), ("train_test_split.txt", 0, 1)):
+        p = base / fname
+        tables[fname] = {_int(p, ln, i, 1, 2**62): _int(p, ln, v, lo, hi) for ln, (i, v) in _table(p, 2)}
+        lost = sorted(set(paths) - set(tables[fname]))
+        if lost:
+            raise ValueError(f"{p}: no line for image id {lost[0]} (listed in images.txt)")
+    want = 1 if split == "train" else 0
+    ids = [i for i in sorted(paths) if tables["train_test_split.txt"][i] == want]
+    idx = _subset(len(ids), limit, seed)
+    ids = [ids[j] for j in idx.tolist()]
+    files = [base / "images" / paths[i] for i in ids]
+    labels = torch.tensor([tables["image_class_labels.txt"][i] - 1 for i in ids], dtype=torch.int64)
+    _check_files(files, "cub200", root)
+    return ImageDataset("cub200", split, names, labels, files=files, loader=partial(_load_image, size=image_size),
+                        indices=idx, limit=limit, seed=seed, image_size=image_size)
+
+
+def _check_files(files: Sequence[Path], name: str, root: Path, what: str = "image file") -> None:
+    gone = [f for f in files if not (f.is_dir() if what == "folder" else f.is_file())]
+    if gone:
+        raise DatasetNotAvailable(f"{name}: {len(gone)} {what}(s) missing, e.g. {gone[0]}; the extracted "
+                                  f"archive looks incomplete: re-extract {SOURCES[name][1]} into {root}. "
+                                  f"Note: {SMOKE_HINT}.")
+
+
+def _tiny_names(base: Path) -> tuple[list[str], list[str]]:
+    """(wnids in label order, clean names). Clean name = first synonym in words.txt; where two classes share
+    it, both use their first two synonyms joined by ", " (and the wnid is appended if that still clashes)."""
+    wnids = [w.strip() for w in (base / "wnids.txt").read_text().splitlines() if w.strip()]
+    words = {}
+    for lineno, line in enumerate((base / "words.txt").read_text().splitlines(), 1):
+        if line.strip():
+            if "\t" not in line:
+                raise ValueError(f"{base / 'words.txt'}:{lineno}: expected '<wnid>\\t<synonyms>', got {line!r}")
+            w, syn = line.split("\t", 1)
+            words[w.strip()] = [s.strip() for s in syn.split(",") if s.strip()]
+    lost = [w for w in wnids if not words.get(w)]
+    if lost:
+        raise ValueError(f"{base / 'words.txt'}: no synonyms for wnid {lost[0]} (listed in wnids.txt)")
+    names = [words[w][0] for w in wnids]
+    names = [", ".join(words[w][:2]) if names.count(n) > 1 else n for w, n in zip(wnids, names)]
+    names = [f"{n} ({w})" if names.count(n) > 1 else n for w, n in zip(wnids, names)]
+    return wnids, names
+
+
+def _tinyimagenet(root, split, download, limit, seed, **_) -> ImageDataset:
+    base = _ensure("tinyimagenet", root, ["wnids.txt", "words.txt", "val/val_annotations.txt"], download)
+    wnids, names = _tiny_names(base)
+    lab = {w: k for k, w in enumerate(wnids)}
+    files, labels = [], []
+    if split == "train":
+        for w in wnids:
+            _check_files([base / "train" / w / "images"], "tinyimagenet", root, what="folder")
+            found = sorted(p for p in (base / "train" / w / "images").iterdir() if p.suffix.upper() == ".JPEG")
+            files, labels = files + found, labels + [lab[w]] * len(found)
+    else:
+        ann = base / "val" / "val_annotations.txt"
+        for lineno, line in enumerate(ann.read_text().splitlines(), 1):
+            f = [x.strip() for x in line.split("\t")]
+            if len(f) < 2 or f[1] not in lab:
+                if line.strip():
+                    raise ValueError(f"{ann}:{lineno}: expected '<file>\\t<wnid from wnids.txt>\\t...', got {line!r}")
+                continue
+            files.append(base / "val" / "images" / f[0])
+            labels.append(lab[f[1]])
+    idx = _subset(len(files), limit, seed)
+    files = [files[j] for j in idx.tolist()]
+    _check_files(files, "tinyimagenet", root)
+    return ImageDataset("tinyimagenet", split, names, torch.tensor(labels, dtype=torch.int64)[idx], files=files,
+                        loader=_load_image, indices=idx, limit=limit, seed=seed, image_size=64)
+
+
+def _synth_names(n_classes: int) -> list[str]:
+    cols, n_max = list(SYNTH_COLOURS), len(SYNTH_COLOURS) * len(SYNTH_SHAPES)
+    if not 1 <= n_classes <= n_max:
+        raise ValueError(f"synthetic: n_classes must be in [1, {n_max}], got {n_classes}")
+    return [f"{cols[c % len(cols)]} {SYNTH_SHAPES[c % len(SYNTH_SHAPES)]}" for c in range(n_classes)]  # CRT: unique
+
+
+def _synth_image(name: str, rng: np.random.Generator, size: int = 32) -> np.ndarray:
+    """uint8 (3, size, size): filled shape of the named colour, jittered position/size, on a noisy background."""
+    colour, shape = name.split()
+    r = rng.uniform(0.2, 0.34) * size
+    cy, cx = rng.uniform(r, size - r, 2)
+    y, x = np.mgrid[:size, :size] + 0.5
+    dy, dx = y - cy, x - cx
+    d = np.hypot(dy, dx)
+    mask = {"circle": d <= r, "square": (abs(dx) <= 0.85 * r) & (abs(dy) <= 0.85 * r),
+            "triangle": (abs(dy) <= r) & (abs(dx) <= (dy + r) / 2),
+            "cross": ((abs(dx) <= r / 3) | (abs(dy) <= r / 3)) & (abs(dx) <= r) & (abs(dy) <= r),
+            "ring": (d <= r) & (d >= 0.55 * r)}[shape]
+    img = rng.uniform(70, 150) + rng.normal(0, 25, (3, size, size))
+    fg = np.array(SYNTH_COLOURS[colour], dtype=float)[:, None] + rng.normal(0, 12, (3, 1))
+    img[:, mask] = fg + rng.normal(0, 10, (3, int(mask.sum())))
+    return np.clip(img, 0, 255).round().astype(np.uint8)
+
+
+def _synthetic(root, split, download, limit, seed, n_classes=10, n_per_class=None, **_) -> ImageDataset:
+    """Image i (label i % n_classes) depends only on (seed, split, i): a smaller `limit` gives a prefix."""
+    names = _synth_names(n_classes)
+    n = SYNTH_SIZE[split] if n_per_class is None else n_per_class * n_classes
+    n = n if limit is None else limit if n_per_class is None else min(limit, n)
+    labels = torch.arange(n) % n_classes
+    code = SPLITS["synthetic"].index(split)
+    images = np.stack([_synth_image(names[int(labels[i])], np.random.default_rng([seed, code, i]))
+                       for i in range(n)]) if n else np.zeros((0, 3, 32, 32), np.uint8)
+    return ImageDataset("synthetic", split, names, labels, images=torch.from_numpy(images), limit=limit,
+                        seed=seed, image_size=32, synthetic=True)
+
+
+_LOADERS = {"cifar100": _cifar100, "cub200": _cub200, "tinyimagenet": _tinyimagenet, "synthetic": _synthetic}
+
+
+def _check(name: str, split: str | None = None) -> None:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
+    if split is not None and split not in SPLITS[name]:
+        hint = ' (its "test" split has no labels; use split="val", as the paper does)' \
+            if name == "tinyimagenet" and split == "test" else ""
+        raise ValueError(f"unknown split {split!r} for {name}; valid splits: {SPLITS[name]}{hint}")
+
+
+def load_dataset(name: str, split: str = "train", root: str | Path | None = None, *, download: bool = True,
+                 limit: int | None = None, seed: int = 0, image_size: int = 224, n_classes: int = 10,
+                 n_per_class: int | None = None) -> ImageDataset:
+    """Dataset `name` ("cifar100", "cub200", "tinyimagenet", "synthetic"), split "train" or `EVAL_SPLIT[name]`.
+
+    root: data folder (default `paths.data_root()`). limit: keep a seeded random subset of that many images
+    (in index order); for "synthetic" it sets how many images are generated (default 400 train / 200 test,
+    or n_per_class * n_classes). image_size: CUB output side (other datasets keep their native size).
+    Missing files and no download -> `DatasetNotAvailable` (a FileNotFoundError) saying how to get them.
+    """
+    _check(name, split)
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be None or >= 0, got {limit}")
+    root = Path(root).expanduser() if root is not None else data_root()
+    return _LOADERS[name](root, split, download, limit, seed, image_size=image_size, n_classes=n_classes,
+                          n_per_class=n_per_class)
+
+
+def classnames(name: str, root: str | Path | None = None, *, download: bool = True, n_classes: int = 10) -> list[str]:
+    """Clean class names of `name` (index = label) without loading images."""
+    _check(name)
+    root = Path(root).expanduser() if root is not None else data_root()
+    if name == "synthetic":
+        return _synth_names(n_classes)
+    if name == "cifar100":
+        return _cifar_names(root, download)[0]
+    if name == "cub200":
+        return _cub_names(_ensure("cub200", root, ["classes.txt"], download))
+    return _tiny_names(_ensure("tinyimagenet", root, ["wnids.txt", "words.txt"], download))[1]

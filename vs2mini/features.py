@@ -1,0 +1,119 @@
+"""Feature extraction: in one pass, the final-layer CLS token before `ln_post` (N, d) and the image embedding (N, D).
+
+The CLS token is where the SAE and the steering act (SPEC 2.2). `cls_to_logits` maps (steered) CLS tokens through
+`ln_post`, the projection, normalisation and the text head, so methods are evaluated without re-encoding images.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import cache
+from .clip import Clip
+from .paths import cache_root
+from .preprocess import preprocess_batch, preprocess_config
+
+FEATURES_VERSION = 1
+
+
+@dataclass
+class Features:
+    cls: torch.Tensor      # (N, d) float32, final CLS token before ln_post
+    emb: torch.Tensor      # (N, D) float32, model.encode_image output (not normalised)
+    labels: torch.Tensor   # (N,) int64
+
+    def to(self, device) -> "Features":
+        return Features(self.cls.to(device), self.emb.to(device), self.labels.to(device))
+
+
+def _batches(dataset, batch_size: int, num_workers: int):
+    """uint8 image batches; datasets that hold a uint8 tensor in `.images` are sliced without a DataLoader."""
+    images = getattr(dataset, "images", None)
+    if isinstance(images, torch.Tensor) and images.dtype == torch.uint8:
+        for i in range(0, len(images), batch_size):
+            yield images[i:i + batch_size]
+        return
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                                         pin_memory=torch.cuda.is_available())
+    for imgs, _ in loader:
+        yield imgs
+
+
+@torch.no_grad()
+def encode_images(clip: Clip, images: torch.Tensor, amp: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """images: uint8 (B, 3, H, W) -> (cls (B, d), emb (B, D)) in float32, from one forward pass."""
+    visual = clip.model.visual
+    captured = {}
+
+    def hook(_module, inputs):
+        h = inputs[0]
+        captured["cls"] = h[:, 0] if h.ndim == 3 else h   # (B, L, d) -> CLS token
+
+    amp = clip.device.type == "cuda" if amp is None else amp
+    x = preprocess_batch(images.to(clip.device, non_blocking=True), preprocess_config(clip.model))
+    handle = visual.ln_post.register_forward_pre_hook(hook)
+    try:
+        with torch.autocast(clip.device.type, dtype=torch.bfloat16, enabled=amp):
+            emb = clip.model.encode_image(x)
+    finally:
+        handle.remove()
+    return captured["cls"].float(), emb.float()
+
+
+def extract_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int = 2,
+                     progress: bool = True) -> Features:
+    """Encode every image of `dataset` (uint8 (3, H, W), label) once; returns features on the CPU."""
+    cls, emb = [], []
+    n_batches = -(-len(dataset) // batch_size)
+    for imgs in tqdm(_batches(dataset, batch_size, num_workers), total=n_batches, disable=not progress,
+                     desc=f"features {getattr(dataset, 'name', '')}"):
+        c, e = encode_images(clip, imgs)
+        cls.append(c.cpu())
+        emb.append(e.cpu())
+    labels = torch.as_tensor(dataset.labels, dtype=torch.long)
+    return Features(torch.cat(cls), torch.cat(emb), labels)
+
+
+def cached_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int = 2, progress: bool = True,
+                    root=None) -> Features:
+    """`extract_features`, cached on disk under a key of model, weights, dataset, split and preprocessing."""
+    meta = {"version": FEATURES_VERSION, "model": clip.name, "pretrained": str(clip.pretrained),
+            "dataset": getattr(dataset, "name", "?"), "split": getattr(dataset, "split", "?"),
+            "data": dataset.fingerprint(), "preprocess": preprocess_config(clip.model).key,
+            "amp": clip.device.type == "cuda"}
+    path = (root or cache_root()) / f"{cache.cache_key(**meta)}.pt"
+
+    def compute():
+        f = extract_features(clip, dataset, batch_size, num_workers, progress)
+        return {"cls": f.cls, "emb": f.emb, "labels": f.labels}
+
+    t = cache.cached(path, meta, compute)
+    if len(t["labels"]) != len(dataset):
+        raise cache.CorruptCache(f"{path}: holds {len(t['labels'])} rows for a dataset of {len(dataset)}")
+    return Features(t["cls"], t["emb"], t["labels"])
+
+
+def cls_to_embedding(clip: Clip, cls: torch.Tensor) -> torch.Tensor:
+    """cls: (N, d) pre-ln_post CLS tokens -> (N, D) unit-norm image embeddings (ln_post, proj, normalise)."""
+    visual = clip.model.visual
+    d = visual.ln_post.normalized_shape[0]
+    if cls.ndim != 2 or cls.shape[1] != d:
+        raise ValueError(f"expected CLS tokens of shape (N, {d}), got {tuple(cls.shape)}")
+    cls = cls.to(clip.device, visual.proj.dtype)
+    return F.normalize(visual.ln_post(cls) @ visual.proj, dim=-1).float()
+
+
+@torch.no_grad()
+def cls_to_logits(clip: Clip, cls: torch.Tensor, head: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    """cls: (N, d), head: (C, D) unit-norm text embeddings -> logits (N, C) = 100 * cosine similarity."""
+    out = [100.0 * cls_to_embedding(clip, c) @ head.to(clip.device).T for c in cls.split(chunk)]
+    return torch.cat(out) if out else torch.empty(0, head.shape[0])
+
+
+@torch.no_grad()
+def embedding_logits(emb: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
+    """emb: (N, D) image embeddings (any norm), head: (C, D) -> logits (N, C)."""
+    return 100.0 * F.normalize(emb.float(), dim=-1) @ head.to(emb.device).float().T

@@ -1,0 +1,76 @@
+"""The shared set-up every command and notebook starts from: model, data, cached features, zero-shot head.
+
+    setup = load_setup("smoke")                  # or "lite" / "full", or $VS2MINI_PROFILE
+    acc = setup.accuracy(setup.test.cls)         # CLIP zero-shot top-1 from CLS tokens
+    sae, history = setup.train_sae()             # the profile's SAE on the train CLS tokens
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import metrics
+from .clip import Clip, load_clip, zeroshot_head
+from .data import DATASETS, EVAL_SPLIT, ImageDataset, load_dataset
+from .features import Features, cached_features, cls_to_logits
+from .profiles import Profile, get_profile
+from .sae import TopKSAE
+from .trainer import train_sae
+
+
+@dataclass
+class Setup:
+    profile: Profile
+    clip: Clip
+    dataset: str
+    classnames: list[str]
+    train: Features          # train split: bank for SAE training and VS2++ retrieval
+    test: Features           # evaluation split (SPEC 2.3: CIFAR test, CUB test, Tiny-ImageNet val)
+    head: torch.Tensor       # (C, D) zero-shot text head
+    train_set: ImageDataset
+    test_set: ImageDataset
+
+    @property
+    def real(self) -> bool:
+        """False when the numbers come from random weights or synthetic data."""
+        return self.profile.real and self.clip.real and not self.test_set.synthetic
+
+    @property
+    def banner(self) -> str:
+        return self.profile.banner if self.real else get_profile("smoke").banner
+
+    def logits(self, cls: torch.Tensor) -> torch.Tensor:
+        """cls: (N, d) CLS tokens (steered or not) -> (N, C) zero-shot logits on the CPU."""
+        return cls_to_logits(self.clip, cls, self.head).cpu()
+
+    def accuracy(self, cls: torch.Tensor, labels: torch.Tensor | None = None) -> float:
+        """Top-1 (%) of CLS tokens against `labels` (default: the test labels)."""
+        return metrics.top1(self.logits(cls), self.test.labels if labels is None else labels)
+
+    def train_sae(self, labels: torch.Tensor | None = None, w_aux: float = 0.0, progress: bool = True,
+                  **overrides) -> tuple[TopKSAE, dict]:
+        """Train the profile's SAE on train CLS tokens (PASS when labels and w_aux are given)."""
+        p = self.profile
+        kw = dict(expansion=p.expansion, k=p.k, epochs=p.epochs, batch_size=p.batch_size, lr=p.lr,
+                  device=self.clip.device, progress=progress)
+        kw.update(overrides)
+        return train_sae(self.train.cls, labels=labels, w_aux=w_aux, **kw)
+
+
+def load_setup(profile: str | Profile | None = None, dataset: str | None = None, *, model: str | None = None,
+               pretrained: str | None = "", device: str | None = None, templates: str | None = None,
+               progress: bool = True) -> Setup:
+    """Load the CLIP model, the dataset's train and eval splits, their (cached) features and the text head.
+    `pretrained=""` means the profile's choice; None means random weights."""
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    dataset = dataset or p.datasets[0]
+    if dataset not in DATASETS:   # fail before loading a model
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    clip = load_clip(model or p.model, p.pretrained if pretrained == "" else pretrained, device)
+    train_set = load_dataset(dataset, "train", limit=p.n_train)
+    test_set = load_dataset(dataset, EVAL_SPLIT.get(dataset, "test"), limit=p.n_test)
+    kw = dict(batch_size=p.image_batch, progress=progress)
+    train, test = cached_features(clip, train_set, **kw), cached_features(clip, test_set, **kw)
+    head = zeroshot_head(clip, test_set.classnames, templates or p.templates)
+    return Setup(p, clip, dataset, list(test_set.classnames), train, test, head, train_set, test_set)

@@ -1,0 +1,72 @@
+"""Neighbour retrieval for VS2++ (SPEC 5): cosine k-NN over a training bank and S+/S- masks.
+
+Retrieval features are CLIP image embeddings by default; the paper used DINOv2 (size NOT FOUND), which
+`dinov2_features` loads through torch.hub where it is reachable.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+POSITIVE_RULES = ("query", "majority")
+
+
+@torch.no_grad()
+def knn(queries: torch.Tensor, bank: torch.Tensor, k: int = 50, chunk: int = 4096,
+        exclude_self: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine k-NN. queries: (Q, D), bank: (B, D) -> (similarities (Q, k), indices (Q, k)), best first.
+    `exclude_self` drops index i for query i (queries are the bank)."""
+    if queries.ndim != 2 or bank.ndim != 2 or queries.shape[1] != bank.shape[1]:
+        raise ValueError(f"queries (Q, D) and bank (B, D) must share D; got {tuple(queries.shape)}, {tuple(bank.shape)}")
+    if not 1 <= k <= bank.shape[0] - int(exclude_self):
+        raise ValueError(f"k={k} neighbours requested from a bank of {bank.shape[0]}")
+    bank = F.normalize(bank.float(), dim=-1)
+    sims, idx = [], []
+    for start in range(0, queries.shape[0], chunk):
+        q = F.normalize(queries[start:start + chunk].float().to(bank.device), dim=-1)
+        s = q @ bank.T
+        if exclude_self:
+            rows = torch.arange(q.shape[0], device=s.device)
+            s[rows, rows + start] = -torch.inf
+        v, i = s.topk(k, dim=-1)
+        sims.append(v)
+        idx.append(i)
+    return torch.cat(sims), torch.cat(idx)
+
+
+def positive_mask(neighbor_labels: torch.Tensor, query_labels: torch.Tensor | None = None,
+                  rule: str = "query") -> torch.Tensor:
+    """neighbor_labels: (Q, M) -> S+ mask (Q, M).
+
+    rule "query" (SPEC 5, eq. 4): neighbours whose label equals the query's label (`query_labels: (Q,)`).
+    rule "majority" (SPEC 5, section 4.2 text): neighbours with the most frequent label among the M (ties: the
+    smallest label id). For VS2++ (pseudo) the labels are CLIP zero-shot predictions; for the oracle they are
+    ground truth (SPEC 10.5 leaves the oracle's reading open; both are selectable).
+    """
+    if rule == "query":
+        if query_labels is None:
+            raise ValueError("rule 'query' needs query_labels")
+        return neighbor_labels == query_labels[:, None]
+    if rule == "majority":
+        return neighbor_labels == torch.mode(neighbor_labels, dim=1).values[:, None]
+    raise ValueError(f"unknown positive rule {rule!r}; choose one of {POSITIVE_RULES}")
+
+
+@torch.no_grad()
+def dinov2_features(dataset, model: str = "dinov2_vitb14", device=None, batch_size: int = 128,
+                    progress: bool = True) -> torch.Tensor:
+    """DINOv2 CLS features (N, D) via torch.hub (needs internet or a populated hub cache)."""
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    try:
+        net = torch.hub.load("facebookresearch/dinov2", model).to(device).eval()
+    except Exception as e:
+        raise RuntimeError(f"could not load DINOv2 ({model}) from torch.hub: {e}. Use retrieval='clip' offline.") from e
+    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
+    out = []
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size)
+    for imgs, _ in tqdm(loader, disable=not progress, desc="DINOv2 features"):
+        x = F.interpolate(imgs.to(device).float() / 255, size=224, mode="bicubic", antialias=True)
+        out.append(net((x - mean) / std).float().cpu())
+    return torch.cat(out)

@@ -1,0 +1,92 @@
+"""Steering rules on CLS tokens x: (N, d) (SPEC 4, 5, 7). All are label-free at test time.
+
+VS2:    v = D(gamma c) - D(c) = (gamma - 1) W_dec^T c,   x_hat = (x + lam v) ||x|| / ||x + lam v||
+VS2++:  v = (gamma - 1) W_dec^T (cbar+ - cbar-) over a query's retrieved positives / negatives
+Gate:   skip steering where the per-sample FVU(x) = ||x_tilde - x||^2 / ||x - mu||^2 exceeds a threshold tau.
+
+The rescale keeps ||x||; ln_post follows, so it does not change predictions up to LayerNorm's eps (SPEC 2.2).
+"""
+from __future__ import annotations
+
+import torch
+
+from .sae import TopKSAE
+
+
+def rescale_to(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Scale each row of y: (N, d) to the norm of the matching row of x."""
+    return y * (x.norm(dim=-1, keepdim=True) / y.norm(dim=-1, keepdim=True).clamp_min(1e-12))
+
+
+def apply_steering(x: torch.Tensor, v: torch.Tensor, lam: float, rescale: bool = True) -> torch.Tensor:
+    """x, v: (N, d) -> x + lam v, optionally rescaled to ||x||."""
+    y = x + lam * v
+    return rescale_to(y, x) if rescale else y
+
+
+@torch.no_grad()
+def vs2_vector(x: torch.Tensor, sae: TopKSAE, gamma: float) -> torch.Tensor:
+    """x: (N, d) -> v = (gamma - 1) W_dec^T c: (N, d)."""
+    vals, idx = sae.select_topk(sae.pre_acts(x))
+    return (gamma - 1.0) * sae.decode(vals, idx, bias=False)
+
+
+@torch.no_grad()
+def vs2(x: torch.Tensor, sae: TopKSAE, gamma: float = 1.5, lam: float = 2.1, rescale: bool = True) -> torch.Tensor:
+    """VS2 (SPEC 4.1): x: (N, d) -> steered (N, d). gamma = 1 or lam = 0 is the identity."""
+    return apply_steering(x, vs2_vector(x, sae, gamma), lam, rescale)
+
+
+@torch.no_grad()
+def sae_reconstruction(x: torch.Tensor, sae: TopKSAE, gamma: float = 1.0) -> torch.Tensor:
+    """Baselines SAE^F_REC (gamma = 1): D(c), and SAE^{F+gamma}_REC: D(gamma c). x: (N, d) -> (N, d)."""
+    vals, idx = sae.select_topk(sae.pre_acts(x))
+    return sae.decode(gamma * vals, idx)
+
+
+@torch.no_grad()
+def per_sample_fvu(x: torch.Tensor, sae: TopKSAE, mu: torch.Tensor) -> torch.Tensor:
+    """FVU(x) = ||x_tilde - x||^2 / ||x - mu||^2 per row (SPEC 3.3); mu: (d,) training mean. -> (N,)."""
+    err = (sae.reconstruct(x) - x).pow(2).sum(-1)
+    return err / (x - mu).pow(2).sum(-1).clamp_min(1e-12)
+
+
+def fvu_threshold(train_fvu: torch.Tensor, q: float) -> float:
+    """tau = q-quantile of per-sample FVU on (unlabelled) training activations."""
+    if not 0.0 < q <= 1.0:
+        raise ValueError(f"quantile q must be in (0, 1], got {q}")
+    return torch.quantile(train_fvu.double().cpu(), q).item()
+
+
+@torch.no_grad()
+def gate(x: torch.Tensor, x_steered: torch.Tensor, fvu: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep x where FVU(x) > tau (reconstruction too poor to trust), else x_steered.
+    Returns (output (N, d), steered mask (N,)); coverage = mask.float().mean()."""
+    steered = fvu <= tau
+    return torch.where(steered[:, None], x_steered, x), steered
+
+
+@torch.no_grad()
+def masked_mean(codes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """codes: (N, M, n), mask: (N, M) bool -> mean over the masked neighbours (N, n); zeros where none."""
+    m = mask.to(codes.dtype).unsqueeze(-1)
+    return (codes * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+@torch.no_grad()
+def vs2pp(x: torch.Tensor, sae: TopKSAE, neighbors_codes: torch.Tensor, pos_mask: torch.Tensor,
+          gamma: float = 1.5, lam: float = 2.1, rescale: bool = True) -> torch.Tensor:
+    """VS2++ (SPEC 5, eq. 5). x: (N, d); neighbors_codes: (N, M, n) SAE codes of each query's M neighbours;
+    pos_mask: (N, M) bool, True for S+ (the rest is S-).
+
+    [NOT FOUND] in the paper, our documented defaults for empty sets: if S- is empty, cbar- = 0 (steer towards the
+    positives' mean code); if S+ is empty the query is left unsteered (no neighbourhood support for any class).
+    """
+    if neighbors_codes.ndim != 3 or neighbors_codes.shape[:2] != pos_mask.shape or neighbors_codes.shape[0] != x.shape[0]:
+        raise ValueError(f"neighbors_codes (N, M, n) and pos_mask (N, M) must match x (N, d); got "
+                         f"{tuple(neighbors_codes.shape)}, {tuple(pos_mask.shape)}, {tuple(x.shape)}")
+    pos_mask = pos_mask.bool()
+    cdiff = masked_mean(neighbors_codes, pos_mask) - masked_mean(neighbors_codes, ~pos_mask)
+    v = (gamma - 1.0) * sae.decode(cdiff, bias=False)
+    v = v * pos_mask.any(1, keepdim=True)                         # S+ empty: no steering
+    return apply_steering(x, v, lam, rescale)
