@@ -35,6 +35,9 @@ QUICKGELU_ALIASES = {"ViT-B-32": "ViT-B-32-quickgelu", "ViT-B-16": "ViT-B-16-qui
                      "ViT-L-14": "ViT-L-14-quickgelu"}
 
 
+RANDOM_WEIGHTS_SEED = 0
+
+
 class WeightsNotAvailable(RuntimeError):
     """Pretrained weights could not be loaded (usually: no internet and nothing cached)."""
 
@@ -55,7 +58,7 @@ class Clip:
 
     @property
     def tag(self) -> str:
-        return f"{self.name}/{self.pretrained or 'random'}"
+        return f"{self.name}/{self.pretrained or f'random-seed{RANDOM_WEIGHTS_SEED}'}"
 
 
 def _register_local_configs() -> None:
@@ -115,7 +118,9 @@ def load_clip(name: str = "ViT-B-32", pretrained: str | None = "openai", device:
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     name = resolve_model_name(name, pretrained)
     try:
-        with _offline_if_unreachable(pretrained is not None):
+        # Random weights come from a fixed seed: the feature cache and the text head must see the same model.
+        with _offline_if_unreachable(pretrained is not None), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_WEIGHTS_SEED)
             model = open_clip.create_model(name, pretrained=pretrained, device=device, cache_dir=cache_dir)
     except Exception as e:  # hub/network errors come in many types; say what to do instead
         raise WeightsNotAvailable(

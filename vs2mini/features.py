@@ -80,7 +80,7 @@ def extract_features(clip: Clip, dataset, batch_size: int = 256, num_workers: in
 def cached_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int = 2, progress: bool = True,
                     root=None) -> Features:
     """`extract_features`, cached on disk under a key of model, weights, dataset, split and preprocessing."""
-    meta = {"version": FEATURES_VERSION, "model": clip.name, "pretrained": str(clip.pretrained),
+    meta = {"version": FEATURES_VERSION, "model": clip.name, "weights": clip.tag,
             "dataset": getattr(dataset, "name", "?"), "split": getattr(dataset, "split", "?"),
             "data": dataset.fingerprint(), "preprocess": preprocess_config(clip.model).key,
             "amp": clip.device.type == "cuda"}

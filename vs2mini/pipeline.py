@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import metrics
+from . import metrics, steer
 from .clip import Clip, load_clip, zeroshot_head
 from .data import DATASETS, EVAL_SPLIT, ImageDataset, load_dataset
 from .features import Features, cached_features, cls_to_logits
@@ -47,6 +47,16 @@ class Setup:
     def accuracy(self, cls: torch.Tensor, labels: torch.Tensor | None = None) -> float:
         """Top-1 (%) of CLS tokens against `labels` (default: the test labels)."""
         return metrics.top1(self.logits(cls), self.test.labels if labels is None else labels)
+
+    def per_class(self, cls: torch.Tensor) -> torch.Tensor:
+        """Per-class top-1 (%) of test CLS tokens, (C,)."""
+        return metrics.per_class_accuracy(self.logits(cls), self.test.labels, len(self.classnames))
+
+    @torch.no_grad()
+    def sweep_vs2(self, sae: TopKSAE, gammas, lams) -> torch.Tensor:
+        """Test top-1 of VS2 over a grid: (len(gammas), len(lams))."""
+        x = self.test.cls.to(self.clip.device)
+        return torch.tensor([[self.accuracy(steer.vs2(x, sae, g, l)) for l in lams] for g in gammas])
 
     def train_sae(self, labels: torch.Tensor | None = None, w_aux: float = 0.0, progress: bool = True,
                   **overrides) -> tuple[TopKSAE, dict]:
