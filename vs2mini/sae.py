@@ -75,18 +75,21 @@ class TopKSAE(nn.Module):
         if not torch.isfinite(x).all():
             raise ValueError("input contains NaN or inf; clean the activations (e.g. recompute the cache)")
 
-    def pre_acts(self, x: torch.Tensor) -> torch.Tensor:
+    def pre_acts(self, x: torch.Tensor, check: bool = True) -> torch.Tensor:
         """x: (N, d) -> ReLU(W_enc (x - b_pre) + b_enc): (N, n)."""
-        self.check_input(x)
+        if check:
+            self.check_input(x)
         return F.relu(F.linear(x - self.b_pre, self.W_enc, self.b_enc))
 
     def select_topk(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """pre: (N, n) -> (values (N, k) >= 0, indices (N, k)). Ties are broken by torch.topk (not stable)."""
         return pre.topk(self.k, dim=-1, sorted=False)
 
-    def encode_sparse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (N, d) -> (values, indices), each (N, k), differentiable with the sparse backward."""
-        self.check_input(x)
+    def encode_sparse(self, x: torch.Tensor, check: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (N, d) -> (values, indices), each (N, k), differentiable with the sparse backward.
+        `check=False` skips input validation (the trainer validates its data once; the NaN check syncs a GPU)."""
+        if check:
+            self.check_input(x)
         return _SparseEncoder.apply(x - self.b_pre, self.W_enc, self.b_enc, self.k)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -116,7 +116,7 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
         for b in torch.randperm(N, device=device, generator=gen).split(batch_size):
             x = X[b]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                vals, idx = sae.encode_sparse(x)
+                vals, idx = sae.encode_sparse(x, check=False)
             vals = vals.float()
             x_hat = sae.decode(vals, idx)
             fvu = batch_fvu(x, x_hat)
@@ -126,7 +126,7 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
                 dead = since_fired > dead_threshold
                 if dead.any():
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                        pre = sae.pre_acts(x)
+                        pre = sae.pre_acts(x, check=False)
                     aux = auxk_loss(sae, pre.float(), x - x_hat, dead, k_aux)
                     loss = loss + auxk_alpha * aux
             if w_aux > 0:
