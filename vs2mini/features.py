@@ -5,6 +5,7 @@ The CLS token is where the SAE and the steering act (SPEC 2.2). `cls_to_logits` 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +34,8 @@ def _batches(dataset, batch_size: int, num_workers: int):
     """uint8 image batches; datasets that hold a uint8 tensor in `.images` are sliced without a DataLoader."""
     images = getattr(dataset, "images", None)
     if isinstance(images, torch.Tensor) and images.dtype == torch.uint8:
+        if torch.cuda.is_available():
+            images = images.pin_memory()   # lets the host-to-device copies run asynchronously
         for i in range(0, len(images), batch_size):
             yield images[i:i + batch_size]
         return
@@ -63,21 +66,22 @@ def encode_images(clip: Clip, images: torch.Tensor, amp: bool | None = None) -> 
     return captured["cls"].float(), emb.float()
 
 
-def extract_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int = 2,
+def extract_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int | None = None,
                      progress: bool = True) -> Features:
     """Encode every image of `dataset` (uint8 (3, H, W), label) once; returns features on the CPU."""
+    num_workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
     cls, emb = [], []
     n_batches = -(-len(dataset) // batch_size)
     for imgs in tqdm(_batches(dataset, batch_size, num_workers), total=n_batches, disable=not progress,
                      desc=f"features {getattr(dataset, 'name', '')}"):
         c, e = encode_images(clip, imgs)
-        cls.append(c.cpu())
-        emb.append(e.cpu())
+        cls.append(c)                      # stay on the device: one transfer at the end, no per-batch sync
+        emb.append(e)
     labels = torch.as_tensor(dataset.labels, dtype=torch.long)
-    return Features(torch.cat(cls), torch.cat(emb), labels)
+    return Features(torch.cat(cls).cpu(), torch.cat(emb).cpu(), labels)
 
 
-def cached_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int = 2, progress: bool = True,
+def cached_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int | None = None, progress: bool = True,
                     root=None) -> Features:
     """`extract_features`, cached on disk under a key of model, weights, dataset, split and preprocessing."""
     meta = {"version": FEATURES_VERSION, "model": clip.name, "weights": clip.tag,

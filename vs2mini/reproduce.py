@@ -92,20 +92,26 @@ class Result:
 
 
 @torch.no_grad()
-def dense_codes(sae, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-    """x: (N, d) -> dense SAE codes (N, n)."""
-    return torch.cat([sae.encode(c) for c in x.split(chunk)])
+def bank_directions(sae, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    """x: (N, d) bank CLS tokens -> their decoded SAE directions W_dec^T c (N, d), without b_pre."""
+    out = []
+    for c in x.split(chunk):
+        vals, idx = sae.encode_sparse(c)
+        out.append(sae.decode(vals, idx, bias=False))
+    return torch.cat(out)
 
 
 @torch.no_grad()
 def vs2pp_eval(setup: Setup, sae, pos_mask: torch.Tensor, nn_idx: torch.Tensor, gamma: float, lam: float,
-               chunk: int = 256) -> torch.Tensor:
-    """VS2++ over the whole test set in query chunks; returns steered CLS tokens (N, d)."""
+               chunk: int = 1024, bank_dirs: torch.Tensor | None = None) -> torch.Tensor:
+    """VS2++ over the whole test set in query chunks; returns steered CLS tokens (N, d).
+    pos_mask, nn_idx: (N, M) from retrieval; `bank_dirs` (from `bank_directions`) can be passed to reuse it."""
     dev = setup.clip.device
-    bank = dense_codes(sae, setup.train.cls.to(dev))
+    if bank_dirs is None:
+        bank_dirs = bank_directions(sae, setup.train.cls.to(dev))
     x = setup.test.cls.to(dev)
-    out = [steer.vs2pp(x[s:s + chunk], sae, bank[nn_idx[s:s + chunk].to(dev)], pos_mask[s:s + chunk].to(dev),
-                       gamma, lam) for s in range(0, len(x), chunk)]
+    out = [steer.vs2pp_from_directions(x[s:s + chunk], bank_dirs[nn_idx[s:s + chunk].to(dev)],
+                                       pos_mask[s:s + chunk].to(dev), gamma, lam) for s in range(0, len(x), chunk)]
     return torch.cat(out)
 
 
@@ -155,8 +161,10 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     pos_pseudo = retrieval.positive_mask(bank_pseudo[nn_idx], query_pseudo, positive_rule)
     pos_oracle = retrieval.positive_mask(s.train.labels[nn_idx], s.test.labels, positive_rule)
     note = f"N={M}, {retrieval_features} retrieval, positives: {positive_rule}"
-    add("VS2++ (pseudo)", vs2pp_eval(s, sae, pos_pseudo, nn_idx, gamma, lam), note=note)
-    add("VS2++ (oracle)", vs2pp_eval(s, sae, pos_oracle, nn_idx, gamma, lam), note=note + ", ground-truth labels")
+    dirs = bank_directions(sae, s.train.cls.to(dev))
+    add("VS2++ (pseudo)", vs2pp_eval(s, sae, pos_pseudo, nn_idx, gamma, lam, bank_dirs=dirs), note=note)
+    add("VS2++ (oracle)", vs2pp_eval(s, sae, pos_oracle, nn_idx, gamma, lam, bank_dirs=dirs),
+        note=note + ", ground-truth labels")
 
     kw = dict(expansion=p.expansion, k=p.k, epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, device=dev,
               progress=progress)

@@ -35,15 +35,16 @@ class _SparseEncoder(torch.autograd.Function):
     def backward(ctx, grad_vals, _grad_idx):
         x_c, W, vals, idx = ctx.saved_tensors
         g = (grad_vals * (vals > 0)).to(W.dtype)                      # ReLU gradient
-        grad_x = grad_W = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = F.embedding_bag(idx, W, per_sample_weights=g, mode="sum").to(x_c.dtype)
-        if ctx.needs_input_grad[1]:
-            grad_W = torch.zeros_like(W).index_add_(
-                0, idx.flatten(), (g.unsqueeze(-1) * x_c.to(W.dtype).unsqueeze(1)).flatten(0, 1))
+        # embedding_bag(idx, W, g) is sum_j g_ij W[idx_ij] = grad_x; its weight gradient against x_c is
+        # grad_W[idx_ij] += g_ij x_c[i], computed without materialising a (N, k, d) tensor.
+        with torch.enable_grad():
+            W_ = W.detach().requires_grad_(ctx.needs_input_grad[1])
+            grad_x = F.embedding_bag(idx, W_, per_sample_weights=g, mode="sum")
+            grad_W = torch.autograd.grad(grad_x, W_, x_c.to(W.dtype))[0] if ctx.needs_input_grad[1] else None
+        grad_b = None
         if ctx.needs_input_grad[2]:
             grad_b = torch.zeros(W.shape[0], device=W.device, dtype=W.dtype).index_add_(0, idx.flatten(), g.flatten())
-        return grad_x, grad_W, grad_b, None
+        return grad_x.detach().to(x_c.dtype) if ctx.needs_input_grad[0] else None, grad_W, grad_b, None
 
 
 class TopKSAE(nn.Module):
@@ -169,5 +170,9 @@ class TopKSAE(nn.Module):
         return sae
 
 
-# The trainer lives in its own file; importing it here keeps `vs2mini.sae.train_sae` as the public name.
-from .trainer import train_sae  # noqa: E402,F401
+def __getattr__(name: str):
+    """`vs2mini.sae.train_sae` is the public name; the trainer lives in trainer.py (imported lazily: no cycle)."""
+    if name == "train_sae":
+        from .trainer import train_sae
+        return train_sae
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -45,9 +45,9 @@ def sae_reconstruction(x: torch.Tensor, sae: TopKSAE, gamma: float = 1.0) -> tor
 
 
 @torch.no_grad()
-def per_sample_fvu(x: torch.Tensor, sae: TopKSAE, mu: torch.Tensor) -> torch.Tensor:
+def per_sample_fvu(x: torch.Tensor, sae: TopKSAE, mu: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
     """FVU(x) = ||x_tilde - x||^2 / ||x - mu||^2 per row (SPEC 3.3); mu: (d,) training mean. -> (N,)."""
-    err = (sae.reconstruct(x) - x).pow(2).sum(-1)
+    err = torch.cat([(sae.reconstruct(c) - c).pow(2).sum(-1) for c in x.split(chunk)])
     return err / (x - mu).pow(2).sum(-1).clamp_min(1e-12)
 
 
@@ -67,10 +67,10 @@ def gate(x: torch.Tensor, x_steered: torch.Tensor, fvu: torch.Tensor, tau: float
 
 
 @torch.no_grad()
-def masked_mean(codes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """codes: (N, M, n), mask: (N, M) bool -> mean over the masked neighbours (N, n); zeros where none."""
-    m = mask.to(codes.dtype).unsqueeze(-1)
-    return (codes * m).sum(1) / m.sum(1).clamp_min(1.0)
+def masked_mean(v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """v: (N, M, m), mask: (N, M) bool -> mean over the masked neighbours (N, m); zeros where none."""
+    w = mask.to(v.dtype).unsqueeze(-1)
+    return (v * w).sum(1) / w.sum(1).clamp_min(1.0)
 
 
 @torch.no_grad()
@@ -85,8 +85,20 @@ def vs2pp(x: torch.Tensor, sae: TopKSAE, neighbors_codes: torch.Tensor, pos_mask
     if neighbors_codes.ndim != 3 or neighbors_codes.shape[:2] != pos_mask.shape or neighbors_codes.shape[0] != x.shape[0]:
         raise ValueError(f"neighbors_codes (N, M, n) and pos_mask (N, M) must match x (N, d); got "
                          f"{tuple(neighbors_codes.shape)}, {tuple(pos_mask.shape)}, {tuple(x.shape)}")
+    N, M, n = neighbors_codes.shape
+    dirs = sae.decode(neighbors_codes.reshape(N * M, n), bias=False).view(N, M, -1)
+    return vs2pp_from_directions(x, dirs, pos_mask, gamma, lam, rescale)
+
+
+@torch.no_grad()
+def vs2pp_from_directions(x: torch.Tensor, neighbor_dirs: torch.Tensor, pos_mask: torch.Tensor,
+                          gamma: float = 1.5, lam: float = 2.1, rescale: bool = True) -> torch.Tensor:
+    """VS2++ with the neighbours' decoded directions W_dec^T c_j: (N, M, d) instead of their codes (N, M, n).
+    Decoding is linear, so W_dec^T (cbar+ - cbar-) = mean+ (W_dec^T c) - mean- (W_dec^T c): n/d times less memory."""
+    if neighbor_dirs.ndim != 3 or neighbor_dirs.shape[:2] != pos_mask.shape or neighbor_dirs.shape[0] != x.shape[0]:
+        raise ValueError(f"neighbor_dirs (N, M, d) and pos_mask (N, M) must match x (N, d); got "
+                         f"{tuple(neighbor_dirs.shape)}, {tuple(pos_mask.shape)}, {tuple(x.shape)}")
     pos_mask = pos_mask.bool()
-    cdiff = masked_mean(neighbors_codes, pos_mask) - masked_mean(neighbors_codes, ~pos_mask)
-    v = (gamma - 1.0) * sae.decode(cdiff, bias=False)
+    v = (gamma - 1.0) * (masked_mean(neighbor_dirs, pos_mask) - masked_mean(neighbor_dirs, ~pos_mask))
     v = v * pos_mask.any(1, keepdim=True)                         # S+ empty: no steering
     return apply_steering(x, v, lam, rescale)

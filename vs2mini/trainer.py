@@ -138,14 +138,13 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
             opt.step()
             sched.step()
             sae.normalize_decoder()                            # rows exactly unit norm after every step
-            with torch.no_grad():
-                active = torch.zeros(sae.n_latents, dtype=torch.bool, device=device)
-                active[idx[vals > 0]] = True
+            with torch.no_grad():                              # bookkeeping without host syncs
+                nz = vals > 0
+                active = torch.zeros(sae.n_latents, device=device).index_add_(0, idx.flatten(), nz.flatten().float()) > 0
                 fired |= active
-                since_fired += len(b)
-                since_fired[active] = 0
-                sums += torch.stack([loss.detach(), fvu.detach(), aux.detach(), pas.detach(),
-                                     (vals > 0).sum()]).double() * torch.tensor([len(b)] * 4 + [1], device=device)
+                since_fired = torch.where(active, 0, since_fired + len(b))
+                sums += torch.stack([loss.detach() * len(b), fvu.detach() * len(b), aux.detach() * len(b),
+                                     pas.detach() * len(b), nz.sum()]).double()
         s = (sums / N).tolist()
         for key, v in zip(("loss", "fvu", "auxk", "pass", "l0"), s):
             hist[key].append(v)

@@ -1,0 +1,152 @@
+"""A whole `reproduce --profile full`-shaped run, timed per stage, on random weights and random CIFAR-sized images.
+
+Builds `vs2mini.pipeline.Setup` by hand: `load_clip(model, None, device)`, in-memory random uint8 datasets of
+CIFAR-100's sizes (50k train / 10k test, 32 px, 100 classes), features from `extract_features` (no disk cache),
+a zero-shot head from `zeroshot_head`, then `vs2mini.reproduce.run_reproduce(setup=setup, progress=False)` with
+the `full` profile (30 epochs, batch 4096, expansion 4, k 64 (256 for B/16, SPEC 3.3), 50 neighbours).
+Stages are timed by wrapping the functions run_reproduce calls (restored afterwards), with a device sync at each
+boundary: features, head, eval (cls_to_logits for each row), SAE, REC baselines, VS2 (VS2 and PASS rows),
+gate, VS2++ (k-NN, pseudo labels, both vs2pp_eval calls), PASS SAE; "other" is the rest.
+Floors: features = images x FLOPs/img at the bf16 matmul rate; SAE = epochs x N x 2*d*n (encoder GEMM, fp32,
+which is what run_reproduce trains in) at the fp32 matmul rate. Accuracies are meaningless (random weights).
+"""
+from __future__ import annotations
+
+import functools
+import time
+
+import common
+import torch
+
+from vs2mini import reproduce, retrieval, steer
+from vs2mini.clip import load_clip, zeroshot_head
+from vs2mini.data import ImageDataset
+from vs2mini.features import extract_features
+from vs2mini.pipeline import Setup
+from vs2mini.profiles import get_profile
+
+
+class StageTimer:
+    """Accumulates wall time per stage label; nested timed calls count only in the outermost stage."""
+
+    def __init__(self, device):
+        self.device, self.t, self.depth, self.saved = device, {}, 0, []
+
+    def wrap(self, label, fn):
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            if self.depth:
+                return fn(*args, **kwargs)
+            self.depth += 1
+            common.sync(self.device)
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                common.sync(self.device)
+                self.t[label] = self.t.get(label, 0.0) + time.perf_counter() - t0
+                self.depth -= 1
+        return timed
+
+    def patch(self, obj, name, label):
+        self.saved.append((obj, name, getattr(obj, name)))
+        setattr(obj, name, self.wrap(label, getattr(obj, name)))
+
+    def restore(self):
+        for obj, name, fn in reversed(self.saved):
+            setattr(obj, name, fn)
+        self.saved.clear()
+
+
+def random_split(split, n, classnames, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, len(classnames), (n,), generator=g)
+    return ImageDataset("cifar100", split, classnames, labels, images=images, image_size=size, synthetic=True)
+
+
+def run_one(model, a, dev, roof):
+    q = a.quick
+    k = a.k or (256 if "B-16" in model else 64)
+    over = dict(model=model, pretrained=None, k=k, n_train=a.n_train, n_test=a.n_test)
+    if q:
+        over.update(epochs=3, batch_size=256, image_batch=64, real=False)
+    p = get_profile("full", **over)
+    names = [f"class {i}" for i in range(100)]
+    train_set = random_split("train", p.n_train, names, seed=0)
+    test_set = random_split("test", p.n_test, names, seed=1)
+    st = StageTimer(dev)
+    t_all = time.perf_counter()
+    with common.Stopwatch(dev) as sw:
+        clip = load_clip(model, None, dev)
+    load_s = sw.s
+    with common.Stopwatch(dev) as sw:   # kernel selection / allocator warm-up, kept out of "features"
+        extract_features(clip, random_split("test", 2 * p.image_batch, names), p.image_batch, progress=False)
+    st.t["features warm-up (2 batches)"] = sw.s
+    with common.Stopwatch(dev) as sw:
+        train = extract_features(clip, train_set, p.image_batch, progress=False)
+        test = extract_features(clip, test_set, p.image_batch, progress=False)
+    st.t["features"] = sw.s
+    with common.Stopwatch(dev) as sw:
+        head = zeroshot_head(clip, names, p.templates)
+    st.t["head"] = sw.s
+    setup = Setup(p, clip, "cifar100", names, train, test, head, train_set, test_set)
+    setup.train_sae = st.wrap("SAE", setup.train_sae)
+    setup.accuracy = st.wrap("eval (cls_to_logits)", setup.accuracy)
+    for obj, name, label in ((steer, "sae_reconstruction", "REC baselines"), (steer, "vs2", "VS2 (VS2 + PASS rows)"),
+                             (steer, "per_sample_fvu", "gate"), (steer, "fvu_threshold", "gate"),
+                             (steer, "gate", "gate"), (retrieval, "knn", "VS2++"),
+                             (retrieval, "positive_mask", "VS2++"), (reproduce, "embedding_logits", "VS2++"),
+                             (reproduce, "vs2pp_eval", "VS2++"), (reproduce, "train_pass_sae", "PASS SAE")):
+        st.patch(obj, name, label)
+    try:
+        with common.Stopwatch(dev) as sw:
+            res = reproduce.run_reproduce(setup=setup, progress=False)
+    finally:
+        st.restore()
+    st.t["run_reproduce other"] = sw.s - sum(v for key, v in st.t.items() if key not in ("features", "head", "features warm-up (2 batches)"))
+    total = time.perf_counter() - t_all
+    n_img = p.n_train + p.n_test
+    d = train.cls.shape[1]
+    n_lat = p.expansion * d
+    floors = {"features": n_img * common.vit_image_flops(clip.model.visual) / 1e12 / roof["bf16_tflops"],
+              "SAE": p.epochs * p.n_train * 2 * d * n_lat / 1e12 / roof["fp32_tflops"]}
+    floors["PASS SAE"] = floors["SAE"]
+    rows = [dict(model=model, stage=s, seconds=v, pct_total=100 * v / total, floor_s=floors.get(s),
+                 pct_floor=100 * floors[s] / v if s in floors and v > 0 else None) for s, v in st.t.items()]
+    rows.append(dict(model=model, stage="model load (load_clip)", seconds=load_s, pct_total=100 * load_s / total))
+    rows.append(dict(model=model, stage="TOTAL wall", seconds=total, pct_total=100.0))
+    meta = dict(model=model, k=k, n_latents=n_lat, epochs=p.epochs, batch_size=p.batch_size, n_train=p.n_train,
+                n_test=p.n_test, image_batch=p.image_batch, imgs_per_s_features=n_img / st.t["features"])
+    return rows, meta, res
+
+
+def main():
+    pr = common.parser(__doc__.splitlines()[0])
+    pr.add_argument("--models", default=None, help="comma-separated (default ViT-B-32-quickgelu; quick vs2mini-tiny)")
+    pr.add_argument("--n-train", type=int, default=None, help="default 50000 (quick 1000)")
+    pr.add_argument("--n-test", type=int, default=None, help="default 10000 (quick 300)")
+    pr.add_argument("--k", type=int, default=None, help="SAE k (default 64; 256 for B/16 models)")
+    pr.add_argument("--show-table", action="store_true", help="also print the (meaningless) accuracy table")
+    a = pr.parse_args()
+    dev, q = common.get_device(a.device), a.quick
+    a.n_train, a.n_test = a.n_train or (1000 if q else 50000), a.n_test or (300 if q else 10000)
+    models = (a.models or ("vs2mini-tiny" if q else "ViT-B-32-quickgelu")).split(",")
+    info, roof = common.device_info(dev), common.rooflines(dev, q)
+    print(common.header("bench_reproduce", info, roof, q))
+    rows, metas = [], []
+    for model in models:
+        r, meta, res = run_one(model, a, dev, roof)
+        rows += r
+        metas.append(meta)
+        print(f"{model}: " + ", ".join(f"{k}={v:.0f}" if isinstance(v, float) else f"{k}={v}" for k, v in meta.items()))
+        if a.show_table:
+            print(res.table())
+    print(common.table(rows, ["model", "stage", "seconds", "pct_total", "floor_s", "pct_floor"],
+                       {"seconds": ".2f", "pct_total": ".1f", "floor_s": ".3f", "pct_floor": ".1f"}))
+    print("pct_floor = FLOP floor / measured (features: bf16 matmul rate; SAE: fp32 matmul rate, encoder GEMM only).")
+    common.write_json(a.json, "bench_reproduce", a, info, roof, {"stages": rows, "runs": metas})
+
+
+if __name__ == "__main__":
+    main()

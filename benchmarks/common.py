@@ -1,0 +1,189 @@
+"""Shared helpers for the vs2mini benchmarks: device info, timing, measured matmul / copy rates, tables, JSON.
+
+Every script imports this module first; it puts the repository root on sys.path so `import vs2mini` works from a
+plain checkout (`python benchmarks/bench_sae.py --quick`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """The flags every benchmark takes: --quick, --device, --json."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a CPU smoke check in < 60 s, not a measurement")
+    p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON to PATH")
+    return p
+
+
+def get_device(name: str | None) -> torch.device:
+    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def device_info(device: torch.device) -> dict:
+    """What ran the benchmark: GPU name, library versions, CPU count."""
+    import open_clip
+    info = {"device": str(device), "torch": torch.__version__, "open_clip": open_clip.__version__,
+            "cuda": torch.version.cuda, "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "host_cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(gpu=torch.cuda.get_device_name(device), gpu_mem_gb=round(props.total_memory / 2**30, 1),
+                    capability=f"{props.major}.{props.minor}", sm_count=props.multi_processor_count,
+                    cudnn=torch.backends.cudnn.version(), tf32_matmul=torch.backends.cuda.matmul.allow_tf32)
+    else:
+        info["gpu"] = None
+    return info
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_fn(fn, device: torch.device, warmup: int = 1, repeats: int = 5) -> dict:
+    """Median / min / max seconds of `fn()` over `repeats` calls after `warmup` calls.
+
+    CUDA: synchronize, record an event, run, record an event, synchronize; the event pair gives the elapsed time
+    (for host-bound work it still equals wall time, since the end event waits for everything queued before it).
+    CPU: time.perf_counter.
+    """
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize(device)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize(device)
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "repeats": repeats}
+
+
+class Stopwatch:
+    """Wall time of a block with device synchronisation at both ends: `with Stopwatch(dev) as sw: ...; sw.s`."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.s = device, None
+
+    def __enter__(self):
+        sync(self.device)
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        sync(self.device)
+        self.s = time.perf_counter() - self.t0
+
+
+def matmul_tflops(dtype: torch.dtype = torch.bfloat16, n: int = 8192, device: torch.device | None = None,
+                  repeats: int = 10) -> float:
+    """Measured dense matmul rate (TFLOP/s) of an n x n x n `a @ b` in `dtype` on `device`, in this run.
+    This is the roofline the benchmarks quote percentages of (not the datasheet peak)."""
+    device = device or get_device(None)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    t = time_fn(lambda: a @ b, device, warmup=2, repeats=repeats)["median_s"]
+    return 2 * n**3 / t / 1e12
+
+
+def copy_gbps(device: torch.device | None = None, mbytes: int = 1024, repeats: int = 10) -> float:
+    """Measured device memory bandwidth (GB/s) of a large tensor copy (read + write counted)."""
+    device = device or get_device(None)
+    a = torch.empty(mbytes * 2**20, dtype=torch.uint8, device=device)
+    b = torch.empty_like(a)
+    t = time_fn(lambda: b.copy_(a), device, warmup=2, repeats=repeats)["median_s"]
+    return 2 * a.numel() / t / 1e9
+
+
+def rooflines(device: torch.device, quick: bool) -> dict:
+    """bf16 / fp32 matmul TFLOP/s and copy GB/s measured now (small sizes with --quick)."""
+    n = 1024 if quick else 8192
+    return {"bf16_tflops": matmul_tflops(torch.bfloat16, n, device), "fp32_tflops": matmul_tflops(torch.float32, n, device),
+            "copy_gbps": copy_gbps(device, 64 if quick else 2048), "matmul_n": n}
+
+
+def peak_mem_gb(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+
+
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def fmt(v, spec: str = ".3g") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return format(v, spec) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
+def table(rows: list[dict], cols: list[str], specs: dict | None = None) -> str:
+    """A plain-text table of `rows` (dicts) over `cols`."""
+    specs = specs or {}
+    cells = [[fmt(r.get(c), specs.get(c, ".3g")) for c in cols] for r in rows]
+    w = [max(len(c), *(len(x[i]) for x in cells)) if cells else len(c) for i, c in enumerate(cols)]
+    line = lambda xs: "  ".join(x.rjust(w[i]) if i else x.ljust(w[i]) for i, x in enumerate(xs))  # noqa: E731
+    return "\n".join([line(cols), line(["-" * x for x in w]), *map(line, cells)])
+
+
+def header(name: str, info: dict, roof: dict | None, quick: bool) -> str:
+    lines = [f"== {name}", f"device: {info.get('gpu') or info['host_cpu'] + ' CPU'} ({info['device']}), "
+             f"torch {info['torch']}, CUDA {info['cuda']}, open_clip {info['open_clip']}, "
+             f"{info['cpu_count']} CPUs, {info['torch_threads']} torch threads"]
+    if roof:
+        lines.append(f"measured now: bf16 matmul {roof['bf16_tflops']:.1f} TFLOP/s, fp32 matmul "
+                     f"{roof['fp32_tflops']:.1f} TFLOP/s (n={roof['matmul_n']}), copy {roof['copy_gbps']:.0f} GB/s")
+    if quick:
+        lines.append("*** --quick: tiny sizes, a smoke check of the script, NOT a performance claim ***")
+    return "\n".join(lines)
+
+
+def write_json(path: str | None, name: str, args, info: dict, roof: dict | None, results) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps({"benchmark": name, "args": vars(args), "device_info": info,
+                                          "rooflines": roof, "results": results}, indent=2, default=str))
+        print(f"wrote {path}")
+
+
+def vit_image_flops(visual) -> float:
+    """Forward FLOPs (2 x MACs) of one image through an open_clip VisionTransformer, from its architecture:
+    per layer 12 w^2 T (qkv, out-proj, 4x MLP) + 2 T^2 w (QK^T, AV); patch embedding (T-1) 3 p^2 w; projection w D.
+    Matches open_clip's profile (4.41 GMACs B/32, 17.58 GMACs B/16); LayerNorm, softmax and GELU are left out."""
+    w = visual.conv1.out_channels
+    p = visual.conv1.kernel_size[0]
+    T = visual.positional_embedding.shape[0]
+    L = len(visual.transformer.resblocks)
+    D = visual.proj.shape[1]
+    macs = L * (12 * w * w * T + 2 * T * T * w) + (T - 1) * 3 * p * p * w + w * D
+    return 2.0 * macs
+
+
+# open_clip docs/model_profile.csv, image tower at 224 px (SAE_ANCHORS 5); used as a cross-check.
+OPEN_CLIP_GFLOPS = {"ViT-B-32-quickgelu": 8.82, "ViT-B-16-quickgelu": 35.13}
