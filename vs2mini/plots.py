@@ -18,6 +18,7 @@ def stamp(fig, real: bool):
                  rotation=20, transform=fig.transFigure, zorder=100)
         old = fig._suptitle.get_text() if fig._suptitle is not None else ""
         fig.suptitle(f"{old}  [smoke profile: not a real result]".strip(), color="red")
+        fig.tight_layout()                    # make room for the suptitle
     return fig
 
 
@@ -92,7 +93,7 @@ def image_grid(dataset, indices, titles=None, ncols: int = 8, title: str = "", r
     """Show dataset images (uint8 (3, H, W)) at `indices`."""
     indices = list(indices)
     nrows = max(1, -(-len(indices) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, 1.6 * nrows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, 1.9 * nrows + 0.6), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for j, (ax, i) in enumerate(zip(axes.flat, indices)):

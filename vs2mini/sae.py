@@ -66,8 +66,14 @@ class TopKSAE(nn.Module):
         self.W_dec = nn.Parameter(F.normalize(W.clone(), dim=-1))
         self.b_pre = nn.Parameter(torch.zeros(d_in))
 
+    @property
+    def device(self) -> torch.device:
+        return self.b_pre.device
+
     # ---------------------------------------------------------------- encoder
+    # Inputs are moved to the SAE's device, so CPU-cached features work with an SAE on the GPU.
     def check_input(self, x: torch.Tensor) -> None:
+        """Clear errors for wrong shapes, dtypes and non-finite values."""
         if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != self.d_in:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"expected activations of shape (N, {self.d_in}), got {shape}")
@@ -80,6 +86,7 @@ class TopKSAE(nn.Module):
         """x: (N, d) -> ReLU(W_enc (x - b_pre) + b_enc): (N, n)."""
         if check:
             self.check_input(x)
+        x = x.to(self.device)
         return F.relu(F.linear(x - self.b_pre, self.W_enc, self.b_enc))
 
     def select_topk(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,12 +98,13 @@ class TopKSAE(nn.Module):
         `check=False` skips input validation (the trainer validates its data once; the NaN check syncs a GPU)."""
         if check:
             self.check_input(x)
+        x = x.to(self.device)
         return _SparseEncoder.apply(x - self.b_pre, self.W_enc, self.b_enc, self.k)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, d) -> dense codes (N, n) with at most k non-negative non-zeros per row."""
         vals, idx = self.encode_sparse(x)
-        return torch.zeros(x.shape[0], self.n_latents, device=x.device, dtype=vals.dtype).scatter(1, idx, vals)
+        return torch.zeros(x.shape[0], self.n_latents, device=vals.device, dtype=vals.dtype).scatter(1, idx, vals)
 
     # ---------------------------------------------------------------- decoder
     def decode(self, z: torch.Tensor, idx: torch.Tensor | None = None, bias: bool = True) -> torch.Tensor:
@@ -125,6 +133,7 @@ class TopKSAE(nn.Module):
     def fvu(self, x: torch.Tensor, chunk: int = 16384) -> float:
         """Fraction of variance unexplained over x: sum ||x - x_hat||^2 / sum ||x - mean(x)||^2 (SPEC 3.3)."""
         self.check_input(x)
+        x = x.to(self.device)
         mean = x.double().mean(0)
         sse = sst = 0.0
         for c in x.split(chunk):

@@ -28,12 +28,13 @@ def apply_steering(x: torch.Tensor, v: torch.Tensor, lam: float, rescale: bool =
 def vs2_vector(x: torch.Tensor, sae: TopKSAE, gamma: float) -> torch.Tensor:
     """x: (N, d) -> v = (gamma - 1) W_dec^T c: (N, d)."""
     vals, idx = sae.select_topk(sae.pre_acts(x))
-    return (gamma - 1.0) * sae.decode(vals, idx, bias=False)
+    return (gamma - 1.0) * sae.decode(vals, idx, bias=False)   # on the SAE's device
 
 
 @torch.no_grad()
 def vs2(x: torch.Tensor, sae: TopKSAE, gamma: float = 1.5, lam: float = 2.1, rescale: bool = True) -> torch.Tensor:
-    """VS2 (SPEC 4.1): x: (N, d) -> steered (N, d). gamma = 1 or lam = 0 is the identity."""
+    """VS2 (SPEC 4.1): x: (N, d) -> steered (N, d) on the SAE's device. gamma = 1 or lam = 0 is the identity."""
+    x = x.to(sae.device)
     return apply_steering(x, vs2_vector(x, sae, gamma), lam, rescale)
 
 
@@ -47,6 +48,7 @@ def sae_reconstruction(x: torch.Tensor, sae: TopKSAE, gamma: float = 1.0) -> tor
 @torch.no_grad()
 def per_sample_fvu(x: torch.Tensor, sae: TopKSAE, mu: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
     """FVU(x) = ||x_tilde - x||^2 / ||x - mu||^2 per row (SPEC 3.3); mu: (d,) training mean. -> (N,)."""
+    x, mu = x.to(sae.device), mu.to(sae.device)
     err = torch.cat([(sae.reconstruct(c) - c).pow(2).sum(-1) for c in x.split(chunk)])
     return err / (x - mu).pow(2).sum(-1).clamp_min(1e-12)
 
@@ -62,7 +64,8 @@ def fvu_threshold(train_fvu: torch.Tensor, q: float) -> float:
 def gate(x: torch.Tensor, x_steered: torch.Tensor, fvu: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Keep x where FVU(x) > tau (reconstruction too poor to trust), else x_steered.
     Returns (output (N, d), steered mask (N,)); coverage = mask.float().mean()."""
-    steered = fvu <= tau
+    x = x.to(x_steered.device)
+    steered = (fvu <= tau).to(x.device)
     return torch.where(steered[:, None], x_steered, x), steered
 
 
@@ -86,6 +89,7 @@ def vs2pp(x: torch.Tensor, sae: TopKSAE, neighbors_codes: torch.Tensor, pos_mask
         raise ValueError(f"neighbors_codes (N, M, n) and pos_mask (N, M) must match x (N, d); got "
                          f"{tuple(neighbors_codes.shape)}, {tuple(pos_mask.shape)}, {tuple(x.shape)}")
     N, M, n = neighbors_codes.shape
+    x, neighbors_codes, pos_mask = x.to(sae.device), neighbors_codes.to(sae.device), pos_mask.to(sae.device)
     dirs = sae.decode(neighbors_codes.reshape(N * M, n), bias=False).view(N, M, -1)
     return vs2pp_from_directions(x, dirs, pos_mask, gamma, lam, rescale)
 

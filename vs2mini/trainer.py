@@ -91,7 +91,7 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
         sae = TopKSAE(d, n_latents, k, seed=seed)
     elif sae.d_in != d:
         raise ValueError(f"SAE expects d={sae.d_in}, data has d={d}")
-    sae = sae.to(device)
+    sae = sae.to(device).requires_grad_(True)
     X = X.to(device, torch.float32)
     y = labels.to(device) if labels is not None else None
     with torch.no_grad():
@@ -150,5 +150,5 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
             hist[key].append(v)
         hist["dead_frac"].append(1.0 - fired.float().mean().item())
         hist["lr"].append(sched.get_last_lr()[0])
-    sae.eval()
+    sae.eval().requires_grad_(False)      # inference from here on: encode/decode build no autograd graph
     return sae, hist
