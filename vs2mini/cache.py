@@ -71,7 +71,10 @@ def load_tensors(path: str | Path, meta: dict | None = None) -> dict[str, torch.
 
 def move_aside(path: Path) -> Path:
     """Keep a bad file for inspection instead of deleting it."""
-    dest = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    stem = f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
+    dest, i = path.with_name(stem), 1
+    while dest.exists():                    # never overwrite an earlier bad file
+        dest, i = path.with_name(f"{stem}-{i}"), i + 1
     os.replace(path, dest)
     return dest
 

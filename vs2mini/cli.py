@@ -19,13 +19,19 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="open_clip model name, e.g. ViT-B-16 (default: the profile's)")
     p.add_argument("--pretrained", default="", help="open_clip pretrained tag, e.g. openai (default: the profile's)")
     p.add_argument("--device", help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--k", type=int, help="SAE active latents (default: 64 for ViT-B/32, 256 for ViT-B/16)")
     p.add_argument("--json", type=Path, help="also write the result as JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _profile(args):
+    from .profiles import get_profile
+    return get_profile(args.profile, k=args.k)
+
+
 def _setup(args):
     from .pipeline import load_setup
-    return load_setup(args.profile, args.dataset, model=args.model, pretrained=args.pretrained or "",
+    return load_setup(_profile(args), args.dataset, model=args.model, pretrained=args.pretrained or "",
                       device=args.device, templates=getattr(args, "templates", None), progress=not args.quiet)
 
 
@@ -86,13 +92,13 @@ def cmd_train_sae(args) -> dict:
 def cmd_reproduce(args):
     from .reproduce import run_reproduce
     from .data import DATASETS
-    from .profiles import get_profile
-    datasets = [args.dataset] if args.dataset else list(get_profile(args.profile).datasets)
+    profile = _profile(args)
+    datasets = [args.dataset] if args.dataset else list(profile.datasets)
     results = []
     for ds in datasets:
         if ds not in DATASETS:
             raise ValueError(f"unknown dataset {ds!r}; choose one of {DATASETS}")
-        r = run_reproduce(args.profile, ds, model=args.model, pretrained=args.pretrained or "", device=args.device,
+        r = run_reproduce(profile, ds, model=args.model, pretrained=args.pretrained or "", device=args.device,
                           retrieval_features=args.retrieval, positive_rule=args.positives, gate_q=args.gate_q,
                           progress=not args.quiet)
         print(r.table() + "\n")

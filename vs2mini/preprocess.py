@@ -47,7 +47,8 @@ def preprocess_batch(images: torch.Tensor, cfg: PreprocessConfig) -> torch.Tenso
         new = (max(cfg.size, int(h * scale)), max(cfg.size, int(w * scale)))  # torchvision truncates
         x = F.interpolate(x, size=new, mode="bicubic", antialias=True, align_corners=False)
         x = x.round_().clamp_(0, 255)  # PIL resizes in uint8
-    top, left = (x.shape[-2] - cfg.size) // 2, (x.shape[-1] - cfg.size) // 2
+    top = int(round((x.shape[-2] - cfg.size) / 2.0))   # as torchvision's CenterCrop rounds
+    left = int(round((x.shape[-1] - cfg.size) / 2.0))
     x = x[..., top:top + cfg.size, left:left + cfg.size] / 255.0
     mean = torch.tensor(cfg.mean, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(cfg.std, device=x.device).view(1, 3, 1, 1)

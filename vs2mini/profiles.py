@@ -23,7 +23,7 @@ class Profile:
     n_test: int | None              # images per eval split (None = all)
     templates: str = "single"       # "single" ("a photo of a {}.") or "cifar18" (CLIP paper's 18 templates)
     expansion: int = 4              # SAE width n = expansion * d (SPEC 3.3)
-    k: int = 64                     # active latents (SPEC 3.3: 64 for B/32, 256 for B/16)
+    k: int | None = None            # active latents; None = by backbone (`k_for`)
     epochs: int = 30                # [NOT FOUND] in the paper; see trainer docstring
     batch_size: int = 4096          # SAE batch (SAE_ANCHORS 7.9)
     lr: float = 5e-4                # SPEC 3.3: "warmup from 5e-4"
@@ -34,6 +34,13 @@ class Profile:
     image_batch: int = 256          # images per feature-extraction batch
     real: bool = True               # False: every output says "NOT A REAL RESULT"
     extra: dict = field(default_factory=dict)
+
+    def k_for(self, model: str) -> int:
+        """k for a backbone: SPEC 3.3 / App. C gives 64 for ViT-B/32 and 256 for ViT-B/16 (SPEC 10.3: Table 7's
+        68.08 used k = 128; we follow App. C and Table 6). Other models: 64. A profile's explicit k wins."""
+        if self.k is not None:
+            return self.k
+        return 256 if model.replace("-quickgelu", "") == "ViT-B-16" else 64
 
     @property
     def banner(self) -> str:

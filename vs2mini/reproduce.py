@@ -7,6 +7,9 @@ Documented choices where the paper is silent:
 - FVU gate: tau from this dataset's own train split (the paper's generalized-SAE gate used the CIFAR-100 +
   Tiny-ImageNet union; with a target-domain SAE the own train split is the matching unlabeled set), q = 0.95.
 - VS2++ retrieval: CLIP image embeddings by default (the paper used DINOv2; size NOT FOUND), bank = train split.
+- VS2++ oracle (SPEC 10.5: reading open): with the "query" rule, S+ = neighbours whose true label equals the
+  query's true label, so the oracle sees the test label (a strict upper bound); with "majority", S+ = neighbours
+  with the most frequent true label, which uses neighbour labels only.
 """
 from __future__ import annotations
 
@@ -18,7 +21,6 @@ import torch
 from . import metrics, retrieval, steer
 from .features import embedding_logits
 from .pipeline import Setup, load_setup
-from .prototype import train_pass_sae
 
 # SPEC 8, Table 1a and Table 11: top-1 (%) by (dataset, backbone).
 PAPER = {
@@ -87,6 +89,11 @@ class Result:
             lines.append(f"*** {self.warning} ***")
         return "\n".join(lines)
 
+    def to_frame(self):
+        """The rows as a pandas DataFrame."""
+        import pandas as pd
+        return pd.DataFrame([asdict(r) for r in self.rows]).set_index("method")
+
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "warning": self.warning}, indent=2)
 
@@ -118,13 +125,15 @@ def vs2pp_eval(setup: Setup, sae, pos_mask: torch.Tensor, nn_idx: torch.Tensor, 
 def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None = None, pretrained: str | None = "",
                   device: str | None = None, retrieval_features: str = "clip", positive_rule: str = "query",
                   gate_q: float = 0.95, gamma: float | None = None, lam: float | None = None,
-                  progress: bool = True, setup: Setup | None = None) -> Result:
-    """Run every row of the table on one dataset/backbone; returns a `Result` (print `result.table()`)."""
+                  progress: bool = True, setup: Setup | None = None, sae=None, pass_sae=None) -> Result:
+    """Run every row of the table on one dataset/backbone; returns a `Result` (print `result.table()`).
+    Pass trained `sae` / `pass_sae` to reuse them (otherwise both are trained with the profile's settings)."""
     s = setup or load_setup(profile, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
     p, dev = s.profile, s.clip.device
-    gamma, lam = gamma or p.gamma, lam or p.lam
+    gamma = p.gamma if gamma is None else gamma
+    lam = p.lam if lam is None else lam
     res = Result(s.dataset, s.clip.name, s.clip.pretrained, p.name, s.real, retrieval_features,
-                 {"gamma": gamma, "lam": lam, "k": p.k, "n_latents": p.expansion * s.train.cls.shape[1],
+                 {"gamma": gamma, "lam": lam, "k": p.k_for(s.clip.name), "n_latents": p.expansion * s.train.cls.shape[1],
                   "epochs": p.epochs, "gate_q": gate_q, "neighbors": p.n_neighbors, "positive_rule": positive_rule,
                   "templates": p.templates, "n_train": len(s.train.labels), "n_test": len(s.test.labels)})
     x = s.test.cls.to(dev)
@@ -136,8 +145,9 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
                                                                             s.clip.pretrained), note))
 
     add("CLIP zero-shot", x, note=f"templates: {p.templates}")
-    sae, hist = s.train_sae(progress=progress)
-    add("SAE^F_REC", steer.sae_reconstruction(x, sae), note=f"train FVU {hist['fvu'][-1]:.3f}")
+    if sae is None:
+        sae, _ = s.train_sae(progress=progress)
+    add("SAE^F_REC", steer.sae_reconstruction(x, sae), note=f"train FVU {sae.fvu(s.train.cls):.3f}")
     add("SAE^{F+g}_REC", steer.sae_reconstruction(x, sae, gamma))
     vs2_x = steer.vs2(x, sae, gamma, lam)
     add("VS2", vs2_x, note=f"gamma {gamma}, lambda {lam}")
@@ -164,10 +174,9 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     dirs = bank_directions(sae, s.train.cls.to(dev))
     add("VS2++ (pseudo)", vs2pp_eval(s, sae, pos_pseudo, nn_idx, gamma, lam, bank_dirs=dirs), note=note)
     add("VS2++ (oracle)", vs2pp_eval(s, sae, pos_oracle, nn_idx, gamma, lam, bank_dirs=dirs),
-        note=note + ", ground-truth labels")
+        note=note + (", true labels of neighbours and query" if positive_rule == "query" else ", true labels of neighbours"))
 
-    kw = dict(expansion=p.expansion, k=p.k, epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, device=dev,
-              progress=progress)
-    pass_sae, pass_hist = train_pass_sae(s.train.cls, s.train.labels, w_aux=p.w_aux, **kw)
-    add("VS2 + PASS", steer.vs2(x, pass_sae, gamma, lam), note=f"w_aux {p.w_aux}, train FVU {pass_hist['fvu'][-1]:.3f}")
+    if pass_sae is None:
+        pass_sae, _ = s.train_sae(labels=s.train.labels, w_aux=p.w_aux, progress=progress)
+    add("VS2 + PASS", steer.vs2(x, pass_sae, gamma, lam), note=f"w_aux {p.w_aux}, train FVU {pass_sae.fvu(s.train.cls):.3f}")
     return res

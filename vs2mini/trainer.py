@@ -34,8 +34,8 @@ def auxk_loss(sae: TopKSAE, pre: torch.Tensor, residual: torch.Tensor, dead: tor
     n_dead = int(dead.sum())
     if n_dead == 0:
         return pre.new_zeros(())
+    scale = min(n_dead / k_aux, 1.0)          # from the requested k_aux, before clamping (Gao et al.; sparsify)
     k_aux = min(k_aux, n_dead)
-    scale = min(n_dead / k_aux, 1.0)
     vals, idx = torch.where(dead, pre, -torch.inf).topk(k_aux, dim=-1, sorted=False)
     e_hat = sae.decode(vals.clamp_min(0), idx, bias=False)     # no b_pre: the residual has none (sparsify #132)
     e = residual.detach().float()

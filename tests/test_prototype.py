@@ -1,0 +1,95 @@
+"""PASS prototype-alignment loss (vs2mini/prototype.py, SPEC 6)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import vs2mini.sae  # noqa: F401  (import order: see test_trainer.test_trainer_imports_on_its_own)
+from vs2mini.prototype import class_means, pass_loss, train_pass_sae
+from vs2mini.trainer import train_sae
+
+
+def test_class_means_by_hand():
+    z = torch.tensor([[1., 2], [3., 4], [10., 0], [5., 6]])
+    labels = torch.tensor([0, 0, 2, 0])
+    m = class_means(z, labels)
+    assert m.shape == (3, 2)
+    assert torch.allclose(m, torch.tensor([[3., 4], [0., 0], [10., 0]]))   # class 1 absent -> zeros
+    m5 = class_means(z, labels, n_classes=5)
+    assert m5.shape == (5, 2) and torch.equal(m5[3:], torch.zeros(2, 2))
+
+
+# B = 4, two classes, n = 3, k = 1:  z = (1,0,0), (3,0,0) [class 0]; (0,2,0), (0,0,2) [class 1]
+VALS = torch.tensor([[1.], [3.], [2.], [2.]])
+IDX = torch.tensor([[0], [0], [1], [2]])
+LABELS = torch.tensor([0, 0, 1, 1])
+
+
+def test_pass_loss_hand_case():
+    # class means (2,0,0) and (0,1,1): within-class squared distances 1 + 1 + 2 + 2 = 6
+    # overall mean (1, .5, .5): total 0.5 + 4.5 + 3.5 + 3.5 = 12  -> loss 6 / 12 = 0.5
+    assert pass_loss(VALS, IDX, LABELS, 3).item() == pytest.approx(0.5)
+    # codes equal to their class mean -> 0
+    assert pass_loss(torch.tensor([[2.], [2.], [1.], [1.]]), torch.tensor([[0], [0], [1], [1]]), LABELS, 3).item() \
+        == pytest.approx(0.0)
+
+
+def test_pass_loss_gradient_hand_case():
+    """Class means are stop-gradient; the normaliser keeps its gradient (prototype.py docstring: a stop-gradient
+    there lets every code shrink to zero). With L = W / T (W within-class, T total squared deviations), the gradient
+    through the means vanishes, so dL/dz = 2 (z - zbar_class) / T - L * 2 (z - zbar_all) / T."""
+    vals = VALS.clone().requires_grad_(True)
+    pass_loss(vals, IDX, LABELS, 3).backward()
+    # L = 0.5, T = 12, zbar_all = (1, .5, .5); at the selected entries:
+    # row 0 (latent 0): 2(1-2)/12 - 0.5*2(1-1)/12 = -1/6      row 1 (latent 0): 2(3-2)/12 - 0.5*2(3-1)/12 = 0
+    # row 2 (latent 1): 2(2-1)/12 - 0.5*2(2-.5)/12 = 1/24     row 3 (latent 2): same = 1/24
+    assert torch.allclose(vals.grad, torch.tensor([[-1 / 6], [0.0], [1 / 24], [1 / 24]]), atol=1e-6)
+
+
+def test_pass_loss_gradient_random_case():
+    g = torch.Generator().manual_seed(0)
+    B, n, k = 12, 10, 3
+    vals = torch.rand(B, k, generator=g).requires_grad_(True)
+    idx = torch.stack([torch.randperm(n, generator=g)[:k] for _ in range(B)])
+    labels = torch.arange(B) % 3
+    loss = pass_loss(vals, idx, labels, n)
+    loss.backward()
+    z = torch.zeros(B, n).scatter(1, idx, vals.detach())
+    zbar = torch.stack([z[labels == c].mean(0) for c in range(3)])[labels]
+    total = (z - z.mean(0)).pow(2).sum()
+    L = ((z - zbar).pow(2).sum() / total).item()
+    assert loss.item() == pytest.approx(L, rel=1e-6)
+    want = 2 * (z - zbar) / total - L * 2 * (z - z.mean(0)) / total
+    assert torch.allclose(vals.grad, want.gather(1, idx), atol=1e-6)
+    # loss in [0, 1]: a within-class fraction of the total
+    assert 0.0 <= L <= 1.0
+
+
+def test_pass_loss_scale_free():
+    g = torch.Generator().manual_seed(1)
+    vals, labels = torch.rand(8, 2, generator=g), torch.arange(8) % 2
+    idx = torch.stack([torch.randperm(6, generator=g)[:2] for _ in range(8)])
+    assert pass_loss(7.5 * vals, idx, labels, 6).item() == pytest.approx(pass_loss(vals, idx, labels, 6).item(),
+                                                                          rel=1e-5)
+
+
+def within_class_fraction(sae, X, y):
+    vals, idx = sae.encode_sparse(X)
+    return pass_loss(vals.detach(), idx, y, sae.n_latents).item()
+
+
+def test_pass_training_tightens_classes():
+    g = torch.Generator().manual_seed(0)
+    C, d, N = 5, 16, 500
+    y = torch.arange(N) % C
+    X = torch.randn(C, d, generator=g)[y] + torch.randn(N, d, generator=g) + 2
+    kw = dict(n_latents=64, k=4, epochs=10, batch_size=100, lr=3e-3, seed=0, progress=False, device="cpu")
+    plain, _ = train_sae(X, **kw)
+    pas, hist = train_pass_sae(X, y, w_aux=0.8, **kw)
+    f_plain, f_pass = within_class_fraction(plain, X, y), within_class_fraction(pas, X, y)
+    assert f_pass < 0.8 * f_plain
+    assert all(v > 0 for v in hist["pass"])
+    assert hist["loss"][-1] == pytest.approx(hist["fvu"][-1] + 0.8 * hist["pass"][-1], rel=1e-5)
+    # labels alone (w_aux = 0) change nothing
+    same, _ = train_sae(X, labels=y, w_aux=0.0, **kw)
+    assert torch.equal(same.W_dec, plain.W_dec)

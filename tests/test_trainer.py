@@ -1,0 +1,301 @@
+"""train_sae and its parts (vs2mini/trainer.py): b_pre init, decoder constraint, LR schedule, batch FVU, AuxK
+(SAE_ANCHORS 3.1-3.3, 8.4-8.6), reproducibility, an end-to-end known answer, history and input errors."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+# NB: vs2mini.sae is imported before vs2mini.trainer on purpose. Importing vs2mini.trainer first in a fresh
+# interpreter fails (circular import, see test_trainer_imports_on_its_own); importing sae first lets the
+# remaining tests in this file still run and check the trainer's behaviour.
+from vs2mini.sae import TopKSAE
+from vs2mini.trainer import auxk_loss, batch_fvu, lr_lambda, remove_parallel_grad, train_sae
+
+REPO = Path(__file__).resolve().parents[1]
+HIST_KEYS = {"loss", "fvu", "auxk", "pass", "dead_frac", "l0", "lr"}
+
+
+def gaussian_data(N=256, d=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(N, d, generator=g) * torch.linspace(0.5, 2, d) + 3 * torch.randn(d, generator=g)
+
+
+# --------------------------------------------------------------------------------------------------- imports
+@pytest.mark.parametrize("code", [
+    "import vs2mini.trainer",
+    "import torch; from vs2mini.prototype import train_pass_sae; "
+    "train_pass_sae(torch.randn(16, 4), torch.arange(16) % 2, n_latents=8, k=2, epochs=1, progress=False, "
+    "device='cpu')",
+], ids=["import-trainer", "prototype-train_pass_sae"])
+def test_trainer_imports_on_its_own(code):
+    """`import vs2mini.trainer` (and the lazy import inside prototype.train_pass_sae) in a fresh interpreter."""
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+# ----------------------------------------------------------------------------------------------- b_pre init
+def test_b_pre_initialised_to_full_data_mean_zero_epochs():
+    X = gaussian_data(N=300)
+    X[:64] += 10.0                                    # the first batch's mean differs from the data mean
+    sae, hist = train_sae(X, n_latents=16, k=2, epochs=0, batch_size=64, progress=False, device="cpu")
+    assert torch.allclose(sae.b_pre, X.double().mean(0).float(), atol=1e-5)
+    assert not torch.allclose(sae.b_pre, X[:64].mean(0), atol=1.0)
+    assert set(hist) == HIST_KEYS and all(len(v) == 0 for v in hist.values())
+
+
+def test_b_pre_initialised_to_data_mean_tiny_lr():
+    X = gaussian_data(N=200)
+    sae, _ = train_sae(X, n_latents=16, k=2, epochs=1, batch_size=50, lr=1e-12, progress=False, device="cpu")
+    assert torch.allclose(sae.b_pre, X.mean(0), atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------ decoder constraint
+def test_decoder_rows_unit_norm_after_training():
+    X = gaussian_data(N=256, d=8)
+    sae, _ = train_sae(X, n_latents=32, k=4, epochs=3, batch_size=64, lr=1e-2, progress=False, device="cpu")
+    assert torch.allclose(sae.W_dec.norm(dim=-1), torch.ones(32), atol=1e-6)
+
+
+def test_remove_parallel_grad():
+    sae = TopKSAE(6, 10, 2, seed=0)
+    g = torch.randn(10, 6)
+    sae.W_dec.grad = g.clone()
+    remove_parallel_grad(sae)
+    W = sae.W_dec.detach()
+    dots = (sae.W_dec.grad * W).sum(-1)
+    assert torch.allclose(dots, torch.zeros(10), atol=1e-6)
+    # exactly the tangent projection g_i - <g_i, w_i> w_i (the orthogonal part is untouched)
+    assert torch.allclose(sae.W_dec.grad, g - (g * W).sum(-1, keepdim=True) * W, atol=1e-6)
+    # projecting twice changes nothing
+    once = sae.W_dec.grad.clone()
+    remove_parallel_grad(sae)
+    assert torch.allclose(sae.W_dec.grad, once, atol=1e-6)
+    sae.W_dec.grad = None
+    remove_parallel_grad(sae)                                          # no gradient: no error
+    assert sae.W_dec.grad is None
+
+
+def test_one_training_step_matches_manual_reference():
+    """One full step (batch = all data): b_pre = mean, FVU loss, tangent projection of the W_dec gradient, Adam at
+    lr * lr_lambda(0) = lr, then unit-norm rows. The same step without the projection gives another decoder."""
+    X = gaussian_data(N=64, d=8, seed=3)
+    lr = 1e-2
+    got, _ = train_sae(X, n_latents=16, k=3, epochs=1, batch_size=64, lr=lr, seed=4, progress=False, device="cpu")
+
+    def manual(project: bool):
+        sae = TopKSAE(8, 16, 3, seed=4)
+        with torch.no_grad():
+            sae.b_pre.copy_(X.double().mean(0).float())
+            sae.normalize_decoder()
+        opt = torch.optim.Adam(sae.parameters(), lr=lr, betas=(0.9, 0.999))
+        vals, idx = sae.encode_sparse(X)
+        batch_fvu(X, sae.decode(vals, idx)).backward()
+        if project:
+            remove_parallel_grad(sae)
+        opt.step()
+        sae.normalize_decoder()
+        return sae
+
+    ref, unprojected = manual(True), manual(False)
+    for name, p in ref.state_dict().items():
+        assert torch.allclose(got.state_dict()[name], p, atol=lr * 0.05), name
+    assert (unprojected.W_dec - ref.W_dec).abs().max() > lr * 0.2
+
+
+# ----------------------------------------------------------------------------------------------- LR schedule
+def test_lr_lambda_by_hand():
+    f = lr_lambda(warmup=4, total=10)
+    want = {0: 0.25, 1: 0.5, 2: 0.75, 3: 1.0, 4: 1.0, 5: 5 / 6, 7: 0.5, 9: 1 / 6, 10: 0.0, 12: 0.0}
+    for step, v in want.items():
+        assert f(step) == pytest.approx(v), step
+
+
+def test_lr_schedule_in_training_ends_at_zero():
+    X = gaussian_data(N=128)
+    _, hist = train_sae(X, n_latents=16, k=2, epochs=4, batch_size=32, lr=1e-3, progress=False, device="cpu")
+    # 4 steps per epoch, 16 steps, warm-up round(0.05 * 16) = 1 step: lr after epoch e = 1e-3 * (16 - 4e) / 15
+    assert hist["lr"] == pytest.approx([1e-3 * (16 - 4 * e) / 15 for e in (1, 2, 3, 4)])
+
+
+# --------------------------------------------------------------------------------------------------- FVU
+def test_batch_fvu_2x2_by_hand():
+    x = torch.tensor([[1., 2.], [3., 4.]])
+    x_hat = torch.tensor([[1., 3.], [2., 4.]])
+    # SSE = 0 + 1 + 1 + 0 = 2; mean (2, 3); SST = 1 + 1 + 1 + 1 = 4
+    assert batch_fvu(x, x_hat).item() == pytest.approx(0.5)
+    assert batch_fvu(x, x).item() == 0.0
+    assert batch_fvu(x, x.mean(0).expand_as(x)).item() == pytest.approx(1.0)
+    # common shift and scale of x and x_hat
+    t = torch.tensor([10., -7.])
+    assert batch_fvu(3 * x + t, 3 * x_hat + t).item() == pytest.approx(0.5)
+
+
+# ----------------------------------------------------------------------------------------------------- AuxK
+def auxk_hand_sae():
+    sae = TopKSAE(2, 3, 1)
+    with torch.no_grad():
+        sae.W_dec.copy_(torch.tensor([[1., 0], [0, 1], [0.6, 0.8]]))
+        sae.b_pre.copy_(torch.tensor([5., -3.]))
+    return sae
+
+
+def test_auxk_hand_value_without_b_pre():
+    sae = auxk_hand_sae()
+    pre = torch.tensor([[9., 2, 1], [9, 0.5, 3]])
+    residual = torch.tensor([[0., 1], [2, 2]])
+    dead = torch.tensor([False, True, True])
+    # k_aux = 1 among the dead latents {1, 2}: row 0 picks latent 1 (2), row 1 picks latent 2 (3).
+    # e_hat = (0, 2), (1.8, 2.4); SSE = 0 + 1 + 0.04 + 0.16 = 1.2
+    # residual mean (1, 1.5); SST = 1 + 0.25 + 1 + 0.25 = 2.5; n_dead / k_aux = 2 -> scale 1
+    loss = auxk_loss(sae, pre, residual, dead, k_aux=1)
+    assert loss.item() == pytest.approx(1.2 / 2.5, abs=1e-6)
+    # the sparsify #132 bug adds b_pre = (5, -3) to e_hat: (5, -1), (6.8, -0.6)
+    buggy = (25 + 4 + 6.8 ** 2 + 2.6 ** 2) / 2.5
+    assert abs(loss.item() - buggy) > 1.0
+
+
+def test_auxk_zero_dead_is_exactly_zero():
+    sae = auxk_hand_sae()
+    pre = torch.rand(2, 3, requires_grad=True)
+    loss = auxk_loss(sae, pre, torch.randn(2, 2), torch.zeros(3, dtype=torch.bool), k_aux=1)
+    assert loss.item() == 0.0
+    assert not loss.requires_grad                      # no graph built
+
+
+def test_auxk_scale_is_min_ndead_over_kaux_one():
+    """scale = min(n_dead / k_aux, 1) with the requested k_aux (Gao et al.; sparsify computes it before clamping
+    k_aux to n_dead). With 2 dead latents and k_aux = 4, the loss is half the unscaled value."""
+    sae = auxk_hand_sae()
+    pre = torch.tensor([[9., 2, 1], [9, 0.5, 3]])
+    residual = torch.tensor([[0., 1], [2, 2]])
+    dead = torch.tensor([False, True, True])
+    # both dead latents selected: e_hat = 2 e1 + 1 (0.6, 0.8) = (0.6, 2.8); 0.5 e1 + 3 (0.6, 0.8) = (1.8, 2.9)
+    # SSE = 0.36 + 3.24 + 0.04 + 0.81 = 4.45; SST = 2.5
+    unscaled = 4.45 / 2.5
+    assert auxk_loss(sae, pre, residual, dead, k_aux=2).item() == pytest.approx(unscaled, abs=1e-5)   # scale 1
+    assert auxk_loss(sae, pre, residual, dead, k_aux=4).item() == pytest.approx(0.5 * unscaled, abs=1e-5)
+    # one dead latent, k_aux = 1: scale 1;  one dead latent, k_aux = 2: scale 1/2
+    dead1 = torch.tensor([False, False, True])
+    one = auxk_loss(sae, pre, residual, dead1, k_aux=1).item()
+    assert auxk_loss(sae, pre, residual, dead1, k_aux=2).item() == pytest.approx(0.5 * one, abs=1e-6)
+
+
+def test_auxk_residual_detached_and_gradient_only_on_dead_rows():
+    torch.manual_seed(0)
+    sae = TopKSAE(8, 64, 2, seed=0)
+    with torch.no_grad():
+        sae.b_pre.copy_(torch.randn(8))
+    x = torch.randn(4, 8) + sae.b_pre.detach()
+    vals, idx = sae.encode_sparse(x)
+    x_hat = sae.decode(vals, idx)
+    used = torch.zeros(64, dtype=torch.bool)
+    used[idx.flatten()] = True
+    dead = ~used                                            # latents the main path did not use
+    pre = sae.pre_acts(x)
+    loss = auxk_loss(sae, pre, x - x_hat, dead, k_aux=4)
+    assert loss.item() > 0
+    loss.backward()
+    g = sae.W_dec.grad
+    assert g[used].abs().max().item() == 0.0                # live rows: no gradient (residual detached)
+    picked = torch.where(dead, pre, -torch.inf).topk(4, dim=-1)
+    picked_rows = picked.indices[picked.values > 0].unique()
+    assert len(picked_rows) > 0
+    assert (g[picked_rows].norm(dim=-1) > 0).all()          # dead rows that AuxK used: non-zero gradient
+    assert sae.W_enc.grad[picked_rows].norm(dim=-1).min() > 0
+
+    # direct check: no gradient reaches the residual argument
+    r = (x - x_hat).detach().requires_grad_(True)
+    auxk_loss(sae, pre.detach(), r, dead, k_aux=4).backward()
+    assert r.grad is None
+
+
+def test_auxk_switches_on_in_training():
+    X = gaussian_data(N=256, d=8)
+    _, hist = train_sae(X, n_latents=64, k=2, epochs=3, batch_size=64, auxk_alpha=1 / 32, dead_threshold=64,
+                        progress=False, device="cpu")
+    assert hist["auxk"][0] >= 0 and max(hist["auxk"]) > 0
+    assert hist["loss"][-1] == pytest.approx(hist["fvu"][-1] + hist["auxk"][-1] / 32, rel=1e-5)
+
+
+# ------------------------------------------------------------------------------------------- reproducibility
+def test_same_seed_same_sae():
+    X = gaussian_data(N=200)
+    kw = dict(n_latents=24, k=3, epochs=3, batch_size=40, lr=3e-3, progress=False, device="cpu")
+    a, ha = train_sae(X, seed=5, **kw)
+    b, hb = train_sae(X, seed=5, **kw)
+    c, _ = train_sae(X, seed=6, **kw)
+    for name, p in a.state_dict().items():
+        assert torch.equal(p, b.state_dict()[name]), name
+    assert ha == hb
+    assert not torch.equal(a.W_enc, c.W_enc)
+
+
+# ------------------------------------------------------------------------------------- end-to-end known answer
+def sparse_dictionary_data(d=24, n_true=32, k=3, N=2000, seed=0):
+    """x = sum of 1..k ground-truth unit atoms with coefficients in [0.5, 2.5] + mu."""
+    g = torch.Generator().manual_seed(seed)
+    atoms = F.normalize(torch.randn(n_true, d, generator=g), dim=-1)
+    mu = 3 * torch.randn(d, generator=g)
+    n_active = torch.randint(1, k + 1, (N,), generator=g)
+    order = torch.rand(N, n_true, generator=g).argsort(1)            # a random permutation of atoms per row
+    coef = torch.rand(N, n_true, generator=g) * 2 + 0.5
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(n_true).expand(N, -1))
+    mask = (rank < n_active[:, None]).float()                        # the first n_active atoms of each permutation
+    return (mask * coef) @ atoms + mu, atoms, mu
+
+
+def test_end_to_end_recovers_dictionary():
+    X, atoms, _ = sparse_dictionary_data()
+    sae, hist = train_sae(X, n_latents=64, k=3, epochs=40, batch_size=128, lr=3e-3, seed=0, progress=False,
+                          device="cpu")
+    fvu = sae.fvu(X)
+    assert fvu < 0.1
+    assert hist["fvu"][-1] < 0.1
+    max_cos = (atoms @ sae.W_dec.detach().T).max(1).values
+    assert max_cos.mean().item() > 0.9
+    # the untrained SAE is far from this (the test measures learning, not the init)
+    init = TopKSAE(24, 64, 3, seed=0)
+    with torch.no_grad():
+        init.b_pre.copy_(X.mean(0))
+    assert init.fvu(X) > 0.3
+    assert (atoms @ init.W_dec.detach().T).max(1).values.mean().item() < 0.8
+
+
+# ----------------------------------------------------------------------------------------------------- history
+def test_history_keys_and_lengths():
+    X = gaussian_data(N=120, d=8)
+    sae, hist = train_sae(X, n_latents=32, k=3, epochs=5, batch_size=50, progress=False, device="cpu")
+    assert set(hist) == HIST_KEYS
+    assert all(len(v) == 5 for v in hist.values())
+    assert hist["loss"] == pytest.approx(hist["fvu"])       # no AuxK, no PASS
+    assert all(v == 0 for v in hist["auxk"] + hist["pass"])
+    assert all(v == pytest.approx(3.0) for v in hist["l0"])  # gaussian data: k positive pre-acts per row
+    assert all(0.0 <= v <= 1.0 for v in hist["dead_frac"])
+    assert sae.training is False
+
+
+# ------------------------------------------------------------------------------------------------------ errors
+def test_bad_inputs():
+    X = gaussian_data(N=40, d=4)
+    bad = X.clone()
+    bad[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        train_sae(bad, n_latents=8, k=2, epochs=1, progress=False, device="cpu")
+    with pytest.raises(ValueError, match=r"labels must be \(N,\)"):
+        train_sae(X, labels=torch.zeros(39, dtype=torch.long), w_aux=0.8, n_latents=8, k=2, epochs=1,
+                  progress=False, device="cpu")
+    with pytest.raises(ValueError, match="needs class labels"):
+        train_sae(X, w_aux=0.8, n_latents=8, k=2, epochs=1, progress=False, device="cpu")
+    with pytest.raises(ValueError, match=r"float tensor \(N, d\)"):
+        train_sae(X[0], n_latents=8, k=2, epochs=1, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="float tensor"):
+        train_sae(X.long(), n_latents=8, k=2, epochs=1, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="at least 2"):
+        train_sae(X[:1], n_latents=8, k=2, epochs=1, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="SAE expects d=5"):
+        train_sae(X, sae=TopKSAE(5, 8, 2), epochs=1, progress=False, device="cpu")
