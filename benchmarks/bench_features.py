@@ -1,8 +1,10 @@
 """Feature-extraction throughput (images/s): vs2mini's path vs the usual open_clip + PIL + DataLoader path.
 
 Rows per (model, input size):
-  vs2mini       `vs2mini.features.extract_features` on an in-memory uint8 `ImageDataset` (device-side resize and
-                normalisation, bf16 autocast on CUDA; also returns the CLS tokens)
+  vs2mini       `vs2mini.features.extract_features` on an in-memory uint8 `ImageDataset` (sliced without a
+                DataLoader; on CUDA the uint8 images are pinned once per call and copied non-blocking; device-side
+                resize and normalisation, bf16 autocast on CUDA; outputs stay on the device until one transfer at
+                the end; also returns the CLS tokens). The timed pass includes that pin_memory copy.
   usual-fp32    torchvision-style Dataset of PIL images + open_clip's eval transform (from
                 `open_clip.create_model_and_transforms`) + DataLoader(num_workers) + `model.encode_image` in fp32
   usual-amp     the same under bf16 autocast

@@ -3,10 +3,12 @@
 Builds `vs2mini.pipeline.Setup` by hand: `load_clip(model, None, device)`, in-memory random uint8 datasets of
 CIFAR-100's sizes (50k train / 10k test, 32 px, 100 classes), features from `extract_features` (no disk cache),
 a zero-shot head from `zeroshot_head`, then `vs2mini.reproduce.run_reproduce(setup=setup, progress=False)` with
-the `full` profile (30 epochs, batch 4096, expansion 4, k 64 (256 for B/16, SPEC 3.3), 50 neighbours).
+the `full` profile (30 epochs, batch 4096, expansion 4, k from `profile.k_for(model)`: 64 for B/32, 256 for
+B/16 (SPEC 3.3), unless --k is given; 50 neighbours).
 Stages are timed by wrapping the functions run_reproduce calls (restored afterwards), with a device sync at each
-boundary: features, head, eval (cls_to_logits for each row), SAE, REC baselines, VS2 (VS2 and PASS rows),
-gate, VS2++ (k-NN, pseudo labels, both vs2pp_eval calls), PASS SAE; "other" is the rest.
+boundary: features, head, eval (cls_to_logits for each row), SAE and PASS SAE (both through `Setup.train_sae`;
+the call with labels is PASS), train FVU for the row notes (`TopKSAE.fvu`), REC baselines, VS2 (VS2 and PASS
+rows), gate, VS2++ (k-NN, pseudo labels, `bank_directions` once, both vs2pp_eval calls); "other" is the rest.
 Floors: features = images x FLOPs/img at the bf16 matmul rate; SAE = epochs x N x 2*d*n (encoder GEMM, fp32,
 which is what run_reproduce trains in) at the fp32 matmul rate. Accuracies are meaningless (random weights).
 """
@@ -24,6 +26,7 @@ from vs2mini.data import ImageDataset
 from vs2mini.features import extract_features
 from vs2mini.pipeline import Setup
 from vs2mini.profiles import get_profile
+from vs2mini.sae import TopKSAE
 
 
 class StageTimer:
@@ -67,11 +70,11 @@ def random_split(split, n, classnames, size=32, seed=0):
 
 def run_one(model, a, dev, roof):
     q = a.quick
-    k = a.k or (256 if "B-16" in model else 64)
-    over = dict(model=model, pretrained=None, k=k, n_train=a.n_train, n_test=a.n_test)
+    over = dict(model=model, pretrained=None, k=a.k, n_train=a.n_train, n_test=a.n_test)   # k=None: by backbone
     if q:
         over.update(epochs=3, batch_size=256, image_batch=64, real=False)
     p = get_profile("full", **over)
+    k = p.k_for(model)
     names = [f"class {i}" for i in range(100)]
     train_set = random_split("train", p.n_train, names, seed=0)
     test_set = random_split("test", p.n_test, names, seed=1)
@@ -91,13 +94,15 @@ def run_one(model, a, dev, roof):
         head = zeroshot_head(clip, names, p.templates)
     st.t["head"] = sw.s
     setup = Setup(p, clip, "cifar100", names, train, test, head, train_set, test_set)
-    setup.train_sae = st.wrap("SAE", setup.train_sae)
+    sae_timed, pass_timed = st.wrap("SAE", setup.train_sae), st.wrap("PASS SAE", setup.train_sae)
+    setup.train_sae = lambda labels=None, **kw: (pass_timed if labels is not None else sae_timed)(labels=labels, **kw)
     setup.accuracy = st.wrap("eval (cls_to_logits)", setup.accuracy)
     for obj, name, label in ((steer, "sae_reconstruction", "REC baselines"), (steer, "vs2", "VS2 (VS2 + PASS rows)"),
                              (steer, "per_sample_fvu", "gate"), (steer, "fvu_threshold", "gate"),
                              (steer, "gate", "gate"), (retrieval, "knn", "VS2++"),
                              (retrieval, "positive_mask", "VS2++"), (reproduce, "embedding_logits", "VS2++"),
-                             (reproduce, "vs2pp_eval", "VS2++"), (reproduce, "train_pass_sae", "PASS SAE")):
+                             (reproduce, "bank_directions", "VS2++"), (reproduce, "vs2pp_eval", "VS2++"),
+                             (TopKSAE, "fvu", "train FVU (row notes)")):
         st.patch(obj, name, label)
     try:
         with common.Stopwatch(dev) as sw:
@@ -126,7 +131,8 @@ def main():
     pr.add_argument("--models", default=None, help="comma-separated (default ViT-B-32-quickgelu; quick vs2mini-tiny)")
     pr.add_argument("--n-train", type=int, default=None, help="default 50000 (quick 1000)")
     pr.add_argument("--n-test", type=int, default=None, help="default 10000 (quick 300)")
-    pr.add_argument("--k", type=int, default=None, help="SAE k (default 64; 256 for B/16 models)")
+    pr.add_argument("--k", type=int, default=None, help="SAE k (default: profile.k_for(model), 64 for B/32, "
+                    "256 for B/16)")
     pr.add_argument("--show-table", action="store_true", help="also print the (meaningless) accuracy table")
     a = pr.parse_args()
     dev, q = common.get_device(a.device), a.quick
