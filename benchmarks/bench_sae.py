@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vs2mini.sae import TopKSAE
-from vs2mini.trainer import batch_fvu, lr_lambda, remove_parallel_grad, train_sae
+from vs2mini.trainer import FiringStats, batch_fvu, lr_lambda, remove_parallel_grad, train_sae, train_step
 
 
 def synthetic_bank(n: int, d: int, seed: int = 0, device="cpu") -> torch.Tensor:
@@ -60,34 +60,9 @@ def make_opt(model, dev, lr=5e-4, total=1000):
 
 
 def vs2mini_steps(sae, opt, sched, X, batches, amp):
-    """trainer.train_sae's inner loop (AuxK and PASS off, as in the default run). Returns per-step losses."""
-    dev, losses = X.device, []
-    since_fired = torch.zeros(sae.n_latents, dtype=torch.long, device=dev)
-    fired = torch.zeros(sae.n_latents, dtype=torch.bool, device=dev)
-    sums = torch.zeros(5, device=dev, dtype=torch.float64)
-    for b in batches:
-        x = X[b]
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-            vals, idx = sae.encode_sparse(x, check=False)   # the trainer validates X once, not per step
-        vals = vals.float()
-        x_hat = sae.decode(vals, idx)
-        loss = fvu = batch_fvu(x, x_hat)
-        aux = pas = torch.zeros((), device=dev)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        remove_parallel_grad(sae)
-        opt.step()
-        sched.step()
-        sae.normalize_decoder()
-        with torch.no_grad():                              # trainer.py's bookkeeping, without host syncs
-            nz = vals > 0
-            active = torch.zeros(sae.n_latents, device=dev).index_add_(0, idx.flatten(), nz.flatten().float()) > 0
-            fired |= active
-            since_fired = torch.where(active, 0, since_fired + len(b))
-            sums += torch.stack([loss.detach() * len(b), fvu.detach() * len(b), aux.detach() * len(b),
-                                 pas.detach() * len(b), nz.sum()]).double()
-        losses.append(loss.detach())
-    return losses
+    """trainer.train_sae's inner loop: its own `train_step` (AuxK and PASS off, as in the default run)."""
+    stats = FiringStats(sae.n_latents, X.device)
+    return [train_step(sae, opt, sched, X[b], stats, amp=amp)[0] for b in batches]
 
 
 def dense_steps(m, opt, sched, X, batches, amp):

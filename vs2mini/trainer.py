@@ -59,6 +59,55 @@ def lr_lambda(warmup: int, total: int):
     return f
 
 
+class FiringStats:
+    """Which latents fired: `since_fired` (n,) samples since each latent last fired (AuxK's dead test) and
+    `fired` (n,) whether it fired this epoch (the dead fraction in the history). Updated without host syncs."""
+
+    def __init__(self, n_latents: int, device):
+        self.since_fired = torch.zeros(n_latents, dtype=torch.long, device=device)
+        self.fired = torch.zeros(n_latents, dtype=torch.bool, device=device)
+
+    @torch.no_grad()
+    def update(self, vals: torch.Tensor, idx: torch.Tensor) -> None:
+        """vals, idx: (B, k) codes of one batch; a latent fires when selected with a positive value."""
+        active = torch.zeros_like(self.fired, dtype=vals.dtype).index_add_(0, idx.flatten(), (vals > 0).flatten().to(vals.dtype)) > 0
+        self.fired |= active
+        self.since_fired = torch.where(active, 0, self.since_fired + vals.shape[0])
+
+
+def train_step(sae: TopKSAE, opt, sched, x: torch.Tensor, stats: FiringStats, y: torch.Tensor | None = None, *,
+               amp: bool = False, auxk_alpha: float = 0.0, k_aux: int = 384, dead_threshold: int = 0,
+               w_aux: float = 0.0) -> torch.Tensor:
+    """One optimisation step on x: (B, d) (labels y: (B,) for PASS). Returns detached (loss, fvu, auxk, pass, L0 sum)
+    as a (5,) float64 tensor on the device, without a host sync (AuxK with dead latents adds one)."""
+    dev = x.device
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+        vals, idx = sae.encode_sparse(x, check=False)                 # data were validated once by the caller
+    vals = vals.float()
+    x_hat = sae.decode(vals, idx)
+    fvu = batch_fvu(x, x_hat)
+    loss, aux, pas = fvu, torch.zeros((), device=dev), torch.zeros((), device=dev)
+    if auxk_alpha > 0:
+        dead = stats.since_fired > dead_threshold
+        if dead.any():
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                pre = sae.pre_acts(x, check=False)
+            aux = auxk_loss(sae, pre.float(), x - x_hat, dead, k_aux)
+            loss = loss + auxk_alpha * aux
+    if w_aux > 0:
+        pas = pass_loss(vals, idx, y, sae.n_latents)
+        loss = loss + w_aux * pas
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    remove_parallel_grad(sae)
+    opt.step()
+    sched.step()
+    sae.normalize_decoder()                                           # rows exactly unit norm after every step
+    stats.update(vals.detach(), idx)
+    return torch.stack([loss.detach(), fvu.detach(), aux.detach(), pas.detach(),
+                        (vals > 0).sum().to(loss.dtype)]).double()
+
+
 def check_training_data(X: torch.Tensor, labels: torch.Tensor | None) -> None:
     if not isinstance(X, torch.Tensor) or X.ndim != 2 or not X.is_floating_point():
         raise ValueError(f"X must be a float tensor (N, d); got {getattr(X, 'shape', type(X).__name__)}")
@@ -105,50 +154,21 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(max(1, round(warmup_frac * total)), total))
     k_aux = k_aux or d // 2
     dead_threshold = dead_threshold or N
-    since_fired = torch.zeros(sae.n_latents, dtype=torch.long, device=device)
     gen = torch.Generator(device=device).manual_seed(seed)
     hist: dict[str, list[float]] = {key: [] for key in ("loss", "fvu", "auxk", "pass", "dead_frac", "l0", "lr")}
-    use_amp = bf16 and device.type == "cuda"
-
+    stats = FiringStats(sae.n_latents, device)
+    amp = bf16 and device.type == "cuda"
     for _epoch in tqdm(range(epochs), disable=not progress, desc="train SAE"):
-        sums = torch.zeros(5, device=device, dtype=torch.float64)   # loss, fvu, auxk, pass, nonzeros
-        fired = torch.zeros(sae.n_latents, dtype=torch.bool, device=device)
+        sums = torch.zeros(5, device=device, dtype=torch.float64)   # loss, fvu, auxk, pass (x B), nonzeros
+        stats.fired.zero_()
         for b in torch.randperm(N, device=device, generator=gen).split(batch_size):
-            x = X[b]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                vals, idx = sae.encode_sparse(x, check=False)
-            vals = vals.float()
-            x_hat = sae.decode(vals, idx)
-            fvu = batch_fvu(x, x_hat)
-            loss = fvu
-            aux = pas = torch.zeros((), device=device)
-            if auxk_alpha > 0:
-                dead = since_fired > dead_threshold
-                if dead.any():
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                        pre = sae.pre_acts(x, check=False)
-                    aux = auxk_loss(sae, pre.float(), x - x_hat, dead, k_aux)
-                    loss = loss + auxk_alpha * aux
-            if w_aux > 0:
-                pas = pass_loss(vals, idx, y[b], sae.n_latents)
-                loss = loss + w_aux * pas
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            remove_parallel_grad(sae)
-            opt.step()
-            sched.step()
-            sae.normalize_decoder()                            # rows exactly unit norm after every step
-            with torch.no_grad():                              # bookkeeping without host syncs
-                nz = vals > 0
-                active = torch.zeros(sae.n_latents, device=device).index_add_(0, idx.flatten(), nz.flatten().float()) > 0
-                fired |= active
-                since_fired = torch.where(active, 0, since_fired + len(b))
-                sums += torch.stack([loss.detach() * len(b), fvu.detach() * len(b), aux.detach() * len(b),
-                                     pas.detach() * len(b), nz.sum()]).double()
+            terms = train_step(sae, opt, sched, X[b], stats, None if y is None else y[b], amp=amp,
+                               auxk_alpha=auxk_alpha, k_aux=k_aux, dead_threshold=dead_threshold, w_aux=w_aux)
+            sums += terms * terms.new_tensor([len(b)] * 4 + [1])
         s = (sums / N).tolist()
         for key, v in zip(("loss", "fvu", "auxk", "pass", "l0"), s):
             hist[key].append(v)
-        hist["dead_frac"].append(1.0 - fired.float().mean().item())
+        hist["dead_frac"].append(1.0 - stats.fired.float().mean().item())
         hist["lr"].append(sched.get_last_lr()[0])
     sae.eval().requires_grad_(False)      # inference from here on: encode/decode build no autograd graph
     return sae, hist
