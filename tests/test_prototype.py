@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import vs2mini.sae  # noqa: F401  (import order: see test_trainer.test_trainer_imports_on_its_own)
-from vs2mini.prototype import class_means, pass_loss, train_pass_sae
+from vs2mini.prototype import class_means, pass_loss, prototype_directions, train_pass_sae
 from vs2mini.trainer import train_sae
 
 
@@ -93,3 +93,15 @@ def test_pass_training_tightens_classes():
     # labels alone (w_aux = 0) change nothing
     same, _ = train_sae(X, labels=y, w_aux=0.0, **kw)
     assert torch.equal(same.W_dec, plain.W_dec)
+
+
+def test_prototype_directions_hand_case(hand_sae):
+    # two classes; each direction is W_dec^T of its class's mean code, without b_pre
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(6, hand_sae.d_in, generator=g)
+    y = torch.tensor([0, 1, 0, 1, 1, 0])
+    z = hand_sae.encode(X).detach()
+    want = torch.stack([z[y == c].mean(0) for c in (0, 1)]) @ hand_sae.W_dec.detach()
+    got = prototype_directions(hand_sae, X, y)
+    assert got.shape == (2, hand_sae.d_in)
+    assert torch.allclose(got, want, atol=1e-6)

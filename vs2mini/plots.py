@@ -133,3 +133,28 @@ def method_bars(rows, title: str = "top-1 by method", real: bool = True):
     ax.legend()
     fig.tight_layout()
     return stamp(fig, real)
+
+
+def similarity_heatmap(sim: torch.Tensor, labels=None, title: str = "cosine similarity", ax=None, real: bool = True):
+    """A (C, C) similarity matrix in [-1, 1]; tick labels only when there are at most 25 classes."""
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 5.2))
+    ticks = labels if labels is not None and len(labels) <= 25 else False
+    sns.heatmap(sim.cpu().numpy(), vmin=-1, vmax=1, cmap="RdBu_r", square=True, xticklabels=ticks,
+                yticklabels=ticks, ax=ax)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return stamp(fig, real)
+
+
+def neighbor_purity(purity: torch.Tensor, agreement: torch.Tensor | None = None, n_neighbors: int | None = None,
+                    real: bool = True):
+    """Histogram per query of the fraction of its neighbours with its true label (and with its pseudo-label)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    data = {"true-label purity (oracle view)": purity.cpu().numpy()}
+    if agreement is not None:
+        data["pseudo-label agreement (what VS2++ sees)"] = agreement.cpu().numpy()
+    sns.histplot(data, bins=20, binrange=(0, 1), element="step", ax=ax)
+    ax.set(xlabel=f"fraction of the {n_neighbors or ''} neighbours".replace("  ", " "), ylabel="test images",
+           title="How pure are the neighbourhoods?")
+    fig.tight_layout()
+    return stamp(fig, real)

@@ -35,6 +35,14 @@ def pass_loss(vals: torch.Tensor, idx: torch.Tensor, labels: torch.Tensor, n_lat
     return (z - zbar).pow(2).sum() / total
 
 
+@torch.no_grad()
+def prototype_directions(sae, X: torch.Tensor, labels: torch.Tensor, n_classes: int | None = None) -> torch.Tensor:
+    """Class prototype directions W_dec^T cbar_c (C, d) from the mean SAE code of each class (SPEC 6, App. M).
+    X: (N, d) CLS tokens, labels: (N,). Steering with (gamma - 1) times row c pushes towards class c."""
+    codes = sae.encode(X)
+    return sae.decode(class_means(codes, labels.to(codes.device), n_classes), bias=False)
+
+
 def train_pass_sae(X: torch.Tensor, labels: torch.Tensor, w_aux: float = 0.8, **kwargs):
     """Train an SAE with the PASS loss: `train_sae(X, labels=labels, w_aux=w_aux, **kwargs)`."""
     from .trainer import train_sae

@@ -99,6 +99,13 @@ class Result:
 
 
 @torch.no_grad()
+def pseudo_labels(setup: Setup) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLIP zero-shot predictions (no labels used): (train bank (B,), test queries (Q,))."""
+    head = setup.head.cpu()
+    return embedding_logits(setup.train.emb, head).argmax(-1), embedding_logits(setup.test.emb, head).argmax(-1)
+
+
+@torch.no_grad()
 def bank_directions(sae, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
     """x: (N, d) bank CLS tokens -> their decoded SAE directions W_dec^T c (N, d), without b_pre."""
     out = []
@@ -166,8 +173,7 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     M = min(p.n_neighbors, len(s.train.labels))
     _, nn_idx = retrieval.knn(q_feat.to(dev), bank_feat.to(dev), M)
     nn_idx = nn_idx.cpu()
-    bank_pseudo = embedding_logits(s.train.emb, s.head.cpu()).argmax(-1)
-    query_pseudo = embedding_logits(s.test.emb, s.head.cpu()).argmax(-1)
+    bank_pseudo, query_pseudo = pseudo_labels(s)
     pos_pseudo = retrieval.positive_mask(bank_pseudo[nn_idx], query_pseudo, positive_rule)
     pos_oracle = retrieval.positive_mask(s.train.labels[nn_idx], s.test.labels, positive_rule)
     note = f"N={M}, {retrieval_features} retrieval, positives: {positive_rule}"
