@@ -266,6 +266,18 @@ def test_end_to_end_recovers_dictionary():
     assert (atoms @ init.W_dec.detach().T).max(1).values.mean().item() < 0.8
 
 
+def test_bf16_autocast_matches_fp32_training():
+    # bf16 only for the encoder GEMM (SAE_ANCHORS 3.10): parameters stay fp32 and the result is close to fp32's
+    X, atoms, _ = sparse_dictionary_data(N=1000)
+    kw = dict(n_latents=64, k=3, epochs=20, batch_size=128, lr=3e-3, seed=0, progress=False, device="cpu")
+    fp32, _ = train_sae(X, **kw)
+    bf16, hist = train_sae(X, bf16=True, **kw)
+    assert all(p.dtype == torch.float32 for p in bf16.parameters())
+    assert bf16.fvu(X) == pytest.approx(fp32.fvu(X), rel=0.1, abs=0.01)
+    assert hist["l0"][-1] == pytest.approx(3.0, abs=0.05)
+    assert not torch.equal(bf16.W_dec, fp32.W_dec)    # the bf16 path really ran
+
+
 # ----------------------------------------------------------------------------------------------------- history
 def test_history_keys_and_lengths():
     X = gaussian_data(N=120, d=8)

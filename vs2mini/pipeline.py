@@ -63,7 +63,7 @@ class Setup:
         """Train the profile's SAE on train CLS tokens (PASS when labels and w_aux are given)."""
         p = self.profile
         kw = dict(expansion=p.expansion, k=p.k_for(self.clip.name), epochs=p.epochs, batch_size=p.batch_size, lr=p.lr,
-                  device=self.clip.device, progress=progress)
+                  bf16=p.bf16, device=self.clip.device, progress=progress)
         kw.update(overrides)
         return train_sae(self.train.cls, labels=labels, w_aux=w_aux, **kw)
 

@@ -32,6 +32,7 @@ class Profile:
     n_neighbors: int = 50           # VS2++ N (SPEC 5)
     w_aux: float = 0.8              # PASS weight (SPEC 6)
     image_batch: int = 256          # images per feature-extraction batch
+    bf16: bool = False              # SAE encoder GEMM under bf16 autocast (sparsify's forward ran in bf16)
     real: bool = True               # False: every output says "NOT A REAL RESULT"
     extra: dict = field(default_factory=dict)
 
@@ -59,7 +60,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "full": Profile(
         name="full", model="ViT-B-32-quickgelu", pretrained="openai",
-        datasets=("cifar100", "cub200", "tinyimagenet"), n_train=None, n_test=None,
+        datasets=("cifar100", "cub200", "tinyimagenet"), n_train=None, n_test=None, bf16=True,
     ),
 }
 

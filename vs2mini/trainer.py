@@ -127,7 +127,8 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
               sae: TopKSAE | None = None) -> tuple[TopKSAE, dict[str, list[float]]]:
     """Train a TopKSAE on X: (N, d). Returns (sae on `device`, history of per-epoch loss, fvu, dead_frac, l0, ...).
 
-    `labels: (N,)` with `w_aux > 0` trains a PASS SAE. `bf16` runs the encoder GEMM under bf16 autocast on CUDA.
+    `labels: (N,)` with `w_aux > 0` trains a PASS SAE. `bf16` runs the encoder GEMM under bf16 autocast (weights,
+    loss and Adam stay fp32).
     The same seed gives the same SAE (on the same device and library versions).
     """
     check_training_data(X, labels)
@@ -157,7 +158,7 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
     gen = torch.Generator(device=device).manual_seed(seed)
     hist: dict[str, list[float]] = {key: [] for key in ("loss", "fvu", "auxk", "pass", "dead_frac", "l0", "lr")}
     stats = FiringStats(sae.n_latents, device)
-    amp = bf16 and device.type == "cuda"
+    amp = bf16                     # bf16 autocast for the encoder GEMM (CUDA; also works on CPU, for tests)
     for _epoch in tqdm(range(epochs), disable=not progress, desc="train SAE"):
         sums = torch.zeros(5, device=device, dtype=torch.float64)   # loss, fvu, auxk, pass (x B), nonzeros
         stats.fired.zero_()
