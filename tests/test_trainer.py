@@ -14,7 +14,7 @@ import torch.nn.functional as F
 # interpreter fails (circular import, see test_trainer_imports_on_its_own); importing sae first lets the
 # remaining tests in this file still run and check the trainer's behaviour.
 from vs2mini.sae import TopKSAE
-from vs2mini.trainer import auxk_loss, batch_fvu, lr_lambda, remove_parallel_grad, train_sae
+from vs2mini.trainer import auxk_loss, batch_fvu, epoch_batches, lr_lambda, remove_parallel_grad, train_sae
 
 REPO = Path(__file__).resolve().parents[1]
 HIST_KEYS = {"loss", "fvu", "auxk", "pass", "dead_frac", "l0", "lr"}
@@ -151,8 +151,8 @@ def test_auxk_hand_value_without_b_pre():
     dead = torch.tensor([False, True, True])
     # k_aux = 1 among the dead latents {1, 2}: row 0 picks latent 1 (2), row 1 picks latent 2 (3).
     # e_hat = (0, 2), (1.8, 2.4); SSE = 0 + 1 + 0.04 + 0.16 = 1.2
-    # residual mean (1, 1.5); SST = 1 + 0.25 + 1 + 0.25 = 2.5; n_dead / k_aux = 2 -> scale 1
-    loss = auxk_loss(sae, pre, residual, dead, k_aux=1)
+    # normalised by the input batch's total variance, given here as 2.5; n_dead / k_aux = 2 -> scale 1
+    loss = auxk_loss(sae, pre, residual, dead, k_aux=1, total_variance=2.5)
     assert loss.item() == pytest.approx(1.2 / 2.5, abs=1e-6)
     # the sparsify #132 bug adds b_pre = (5, -3) to e_hat: (5, -1), (6.8, -0.6)
     buggy = (25 + 4 + 6.8 ** 2 + 2.6 ** 2) / 2.5
@@ -162,7 +162,7 @@ def test_auxk_hand_value_without_b_pre():
 def test_auxk_zero_dead_is_exactly_zero():
     sae = auxk_hand_sae()
     pre = torch.rand(2, 3, requires_grad=True)
-    loss = auxk_loss(sae, pre, torch.randn(2, 2), torch.zeros(3, dtype=torch.bool), k_aux=1)
+    loss = auxk_loss(sae, pre, torch.randn(2, 2), torch.zeros(3, dtype=torch.bool), k_aux=1, total_variance=1.0)
     assert loss.item() == 0.0
     assert not loss.requires_grad                      # no graph built
 
@@ -175,14 +175,14 @@ def test_auxk_scale_is_min_ndead_over_kaux_one():
     residual = torch.tensor([[0., 1], [2, 2]])
     dead = torch.tensor([False, True, True])
     # both dead latents selected: e_hat = 2 e1 + 1 (0.6, 0.8) = (0.6, 2.8); 0.5 e1 + 3 (0.6, 0.8) = (1.8, 2.9)
-    # SSE = 0.36 + 3.24 + 0.04 + 0.81 = 4.45; SST = 2.5
+    # SSE = 0.36 + 3.24 + 0.04 + 0.81 = 4.45; total variance given as 2.5
     unscaled = 4.45 / 2.5
-    assert auxk_loss(sae, pre, residual, dead, k_aux=2).item() == pytest.approx(unscaled, abs=1e-5)   # scale 1
-    assert auxk_loss(sae, pre, residual, dead, k_aux=4).item() == pytest.approx(0.5 * unscaled, abs=1e-5)
+    assert auxk_loss(sae, pre, residual, dead, k_aux=2, total_variance=2.5).item() == pytest.approx(unscaled, abs=1e-5)   # scale 1
+    assert auxk_loss(sae, pre, residual, dead, k_aux=4, total_variance=2.5).item() == pytest.approx(0.5 * unscaled, abs=1e-5)
     # one dead latent, k_aux = 1: scale 1;  one dead latent, k_aux = 2: scale 1/2
     dead1 = torch.tensor([False, False, True])
-    one = auxk_loss(sae, pre, residual, dead1, k_aux=1).item()
-    assert auxk_loss(sae, pre, residual, dead1, k_aux=2).item() == pytest.approx(0.5 * one, abs=1e-6)
+    one = auxk_loss(sae, pre, residual, dead1, k_aux=1, total_variance=2.5).item()
+    assert auxk_loss(sae, pre, residual, dead1, k_aux=2, total_variance=2.5).item() == pytest.approx(0.5 * one, abs=1e-6)
 
 
 def test_auxk_residual_detached_and_gradient_only_on_dead_rows():
@@ -197,7 +197,8 @@ def test_auxk_residual_detached_and_gradient_only_on_dead_rows():
     used[idx.flatten()] = True
     dead = ~used                                            # latents the main path did not use
     pre = sae.pre_acts(x)
-    loss = auxk_loss(sae, pre, x - x_hat, dead, k_aux=4)
+    tv = (x - x.mean(0)).pow(2).sum()
+    loss = auxk_loss(sae, pre, x - x_hat, dead, k_aux=4, total_variance=tv)
     assert loss.item() > 0
     loss.backward()
     g = sae.W_dec.grad
@@ -210,7 +211,7 @@ def test_auxk_residual_detached_and_gradient_only_on_dead_rows():
 
     # direct check: no gradient reaches the residual argument
     r = (x - x_hat).detach().requires_grad_(True)
-    auxk_loss(sae, pre.detach(), r, dead, k_aux=4).backward()
+    auxk_loss(sae, pre.detach(), r, dead, k_aux=4, total_variance=tv).backward()
     assert r.grad is None
 
 
@@ -311,3 +312,20 @@ def test_bad_inputs():
         train_sae(X[:1], n_latents=8, k=2, epochs=1, progress=False, device="cpu")
     with pytest.raises(ValueError, match="SAE expects d=5"):
         train_sae(X, sae=TopKSAE(5, 8, 2), epochs=1, progress=False, device="cpu")
+
+
+def test_epoch_batches_merge_a_small_remainder():
+    sizes = lambda n, b: [len(x) for x in epoch_batches(torch.arange(n), b)]  # noqa: E731
+    assert sizes(10, 4) == [4, 4, 2]       # remainder 2 = half a batch: kept
+    assert sizes(9, 4) == [4, 5]           # remainder 1 < 2: merged into the previous batch
+    assert sizes(12, 4) == [4, 4, 4]
+    assert sizes(3, 4) == [3]
+    got = torch.cat(epoch_batches(torch.randperm(9), 4))
+    assert sorted(got.tolist()) == list(range(9))          # every vector exactly once
+
+
+def test_one_vector_remainder_does_not_blow_up_training():
+    # N = 65 with batch 64 used to leave a 1-vector batch: FVU = SSE / ~0 -> a loss of ~1e9 that wrecks Adam
+    X = gaussian_data(N=65, d=8)
+    _, hist = train_sae(X, n_latents=32, k=2, epochs=5, batch_size=64, lr=3e-3, progress=False, device="cpu")
+    assert max(hist["loss"]) < 10

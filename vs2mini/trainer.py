@@ -6,14 +6,13 @@ mean) and sparsify where it does not. [NOT FOUND] in the paper, our documented c
   CIFAR-100 epochs at batch 4096), no gradient clipping (sparsify).
 - b_pre = mean of the whole training set (the paper's "empirical mean"; sparsify used the first batch).
 - AuxK off by default (sparsify's default). When on: coefficient 1/32, k_aux = d/2, decoded WITHOUT b_pre (the fix
-  of sparsify #132), residual detached, normalised by the batch residual variance. A latent is dead after
+  of sparsify #132), residual detached, normalised by the batch total variance (sparsify). A latent is dead after
   `dead_threshold` samples without firing; the default is one epoch (N samples), since sparsify's 10M-token
   threshold never fires on a 50k-image cache.
 - PASS (labels given, w_aux > 0): loss + w_aux * prototype.pass_loss (see prototype.py).
 """
 from __future__ import annotations
 
-import math
 
 import torch
 from tqdm.auto import tqdm
@@ -28,9 +27,10 @@ def batch_fvu(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     return (x - x_hat).pow(2).sum() / (x - x.mean(0)).pow(2).sum().clamp_min(1e-12)
 
 
-def auxk_loss(sae: TopKSAE, pre: torch.Tensor, residual: torch.Tensor, dead: torch.Tensor,
-              k_aux: int) -> torch.Tensor:
-    """Gao et al.'s AuxK. pre: (B, n) pre-activations, residual: (B, d) = x - x_hat, dead: (n,) bool."""
+def auxk_loss(sae: TopKSAE, pre: torch.Tensor, residual: torch.Tensor, dead: torch.Tensor, k_aux: int,
+              total_variance: torch.Tensor | float) -> torch.Tensor:
+    """Gao et al.'s AuxK. pre: (B, n) pre-activations, residual: (B, d) = x - x_hat, dead: (n,) bool.
+    Normalised like sparsify's: by the batch's total variance sum ||x - mean(x)||^2 (the FVU denominator)."""
     n_dead = int(dead.sum())
     if n_dead == 0:
         return pre.new_zeros(())
@@ -39,7 +39,7 @@ def auxk_loss(sae: TopKSAE, pre: torch.Tensor, residual: torch.Tensor, dead: tor
     vals, idx = torch.where(dead, pre, -torch.inf).topk(k_aux, dim=-1, sorted=False)
     e_hat = sae.decode(vals.clamp_min(0), idx, bias=False)     # no b_pre: the residual has none (sparsify #132)
     e = residual.detach().float()
-    return scale * (e_hat.float() - e).pow(2).sum() / (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
+    return scale * (e_hat.float() - e).pow(2).sum() / max(float(total_variance), 1e-12)
 
 
 @torch.no_grad()
@@ -48,6 +48,15 @@ def remove_parallel_grad(sae: TopKSAE) -> None:
     if sae.W_dec.grad is not None:
         W, g = sae.W_dec, sae.W_dec.grad
         g.sub_((g * W).sum(-1, keepdim=True) * W)
+
+
+def epoch_batches(perm: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Split a permutation into batches; a remainder under half a batch joins the previous batch. A last batch of
+    one or two vectors has (almost) no variance, so its FVU (÷ batch variance) explodes and poisons Adam's state."""
+    batches = list(perm.split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) < batch_size // 2:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
 
 
 def lr_lambda(warmup: int, total: int):
@@ -92,7 +101,7 @@ def train_step(sae: TopKSAE, opt, sched, x: torch.Tensor, stats: FiringStats, y:
         if dead.any():
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                 pre = sae.pre_acts(x, check=False)
-            aux = auxk_loss(sae, pre.float(), x - x_hat, dead, k_aux)
+            aux = auxk_loss(sae, pre.float(), x - x_hat, dead, k_aux, (x - x.mean(0)).pow(2).sum())
             loss = loss + auxk_alpha * aux
     if w_aux > 0:
         pas = pass_loss(vals, idx, y, sae.n_latents)
@@ -149,7 +158,7 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
         sae.normalize_decoder()
 
     batch_size = min(batch_size, N)
-    steps_per_epoch = math.ceil(N / batch_size)
+    steps_per_epoch = len(epoch_batches(torch.arange(N), batch_size))
     total = epochs * steps_per_epoch
     opt = torch.optim.Adam(sae.parameters(), lr=lr, betas=(0.9, 0.999), fused=device.type == "cuda")
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(max(1, round(warmup_frac * total)), total))
@@ -162,7 +171,7 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
     for _epoch in tqdm(range(epochs), disable=not progress, desc="train SAE"):
         sums = torch.zeros(5, device=device, dtype=torch.float64)   # loss, fvu, auxk, pass (x B), nonzeros
         stats.fired.zero_()
-        for b in torch.randperm(N, device=device, generator=gen).split(batch_size):
+        for b in epoch_batches(torch.randperm(N, device=device, generator=gen), batch_size):
             terms = train_step(sae, opt, sched, X[b], stats, None if y is None else y[b], amp=amp,
                                auxk_alpha=auxk_alpha, k_aux=k_aux, dead_threshold=dead_threshold, w_aux=w_aux)
             sums += terms * terms.new_tensor([len(b)] * 4 + [1])
