@@ -169,6 +169,18 @@ def test_tiny_train_val(tmp_path):
         assert torch.equal(va[0][0], pil_to_tensor(im.convert("RGB")))
 
 
+def test_tiny_val_reorganised_into_class_folders(tmp_path):
+    # a popular script moves val/images/<f> to val/<wnid>/images/<f>; labels still come from val_annotations.txt
+    base = make_tiny(tmp_path)
+    for f, w in TINY_VAL.items():
+        (base / "val" / w / "images").mkdir(parents=True, exist_ok=True)
+        (base / "val" / "images" / f).rename(base / "val" / w / "images" / f)
+    va = load_dataset("tinyimagenet", "val", tmp_path, download=False)
+    assert va.labels.tolist() == [2, 0, 1, 2, 0]
+    assert [f.parent.parent.name for f in va.files] == list(TINY_VAL.values())
+    assert va[1][0].shape == (3, 64, 64)
+
+
 def test_tiny_duplicate_first_synonym(tmp_path):
     wnids = ["n1", "n2", "n3", "n4"]
     words = {"n1": "maillot", "n2": "maillot, tank suit", "n3": "crane", "n4": "crane"}

@@ -35,6 +35,11 @@ def _setup(args):
                       device=args.device, templates=getattr(args, "templates", None), progress=not args.quiet)
 
 
+def _warning(setup) -> dict:
+    """{"warning": ...} for results that are not real (smoke profile), else {}."""
+    return {} if setup.real else {"warning": setup.banner}
+
+
 def _write_json(path: Path | None, obj) -> None:
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,7 +49,7 @@ def _write_json(path: Path | None, obj) -> None:
 
 def cmd_features(args) -> dict:
     s = _setup(args)
-    out = {"dataset": s.dataset, "model": s.clip.tag, "real": s.real,
+    out = {"dataset": s.dataset, "model": s.clip.tag, "real": s.real, **_warning(s),
            "train": {"n": len(s.train.labels), "cls": list(s.train.cls.shape), "emb": list(s.train.emb.shape)},
            "test": {"n": len(s.test.labels), "cls": list(s.test.cls.shape), "emb": list(s.test.emb.shape)}}
     print(s.banner)
@@ -74,19 +79,20 @@ def cmd_zeroshot(args) -> dict:
     if not s.real:
         print(f"\n{s.banner}")
     return {"dataset": s.dataset, "model": s.clip.tag, "real": s.real, "top1": acc,
-            "per_class": dict(zip(s.classnames, per_class.tolist())), "most_confused": confused,
-            **({} if s.real else {"warning": s.banner})}
+            "per_class": dict(zip(s.classnames, per_class.tolist())), "most_confused": confused, **_warning(s)}
 
 
 def cmd_train_sae(args) -> dict:
     s = _setup(args)
     sae, hist = s.train_sae(progress=not args.quiet)
     out = args.out or Path("runs") / f"sae_{s.dataset}_{s.clip.name}.pt"
-    sae.save(out, history=hist, real=s.real, dataset=s.dataset, model=s.clip.tag)
+    sae.save(out, history=hist, real=s.real, dataset=s.dataset, model=s.clip.tag, **_warning(s))
     print(s.banner)
     print(f"SAE d={sae.d_in} n={sae.n_latents} k={sae.k}: train FVU {hist['fvu'][-1]:.4f}, "
           f"test FVU {sae.fvu(s.test.cls.to(s.clip.device)):.4f}, dead {100 * hist['dead_frac'][-1]:.1f}%  -> {out}")
-    return {"path": str(out), "history": hist, "real": s.real}
+    if not s.real:
+        print(s.banner)
+    return {"path": str(out), "history": hist, "real": s.real, **_warning(s)}
 
 
 def cmd_reproduce(args):

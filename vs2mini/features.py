@@ -46,8 +46,9 @@ def _batches(dataset, batch_size: int, num_workers: int):
 
 
 @torch.no_grad()
-def encode_images(clip: Clip, images: torch.Tensor, amp: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """images: uint8 (B, 3, H, W) -> (cls (B, d), emb (B, D)) in float32, from one forward pass."""
+def encode_images(clip: Clip, images: torch.Tensor, amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """images: uint8 (B, 3, H, W) -> (cls (B, d), emb (B, D)) in float32, from one forward pass.
+    `amp` runs CLIP under bf16 autocast (faster on a GPU; off by default so features match fp32 CLIP)."""
     visual = clip.model.visual
     captured = {}
 
@@ -55,7 +56,6 @@ def encode_images(clip: Clip, images: torch.Tensor, amp: bool | None = None) -> 
         h = inputs[0]
         captured["cls"] = h[:, 0] if h.ndim == 3 else h   # (B, L, d) -> CLS token
 
-    amp = clip.device.type == "cuda" if amp is None else amp
     x = preprocess_batch(images.to(clip.device, non_blocking=True), preprocess_config(clip.model))
     handle = visual.ln_post.register_forward_pre_hook(hook)
     try:
@@ -67,14 +67,14 @@ def encode_images(clip: Clip, images: torch.Tensor, amp: bool | None = None) -> 
 
 
 def extract_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int | None = None,
-                     progress: bool = True) -> Features:
+                     progress: bool = True, amp: bool = False) -> Features:
     """Encode every image of `dataset` (uint8 (3, H, W), label) once; returns features on the CPU."""
     num_workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
     cls, emb = [], []
     n_batches = -(-len(dataset) // batch_size)
     for imgs in tqdm(_batches(dataset, batch_size, num_workers), total=n_batches, disable=not progress,
                      desc=f"features {getattr(dataset, 'name', '')}"):
-        c, e = encode_images(clip, imgs)
+        c, e = encode_images(clip, imgs, amp)
         cls.append(c)                      # stay on the device: one transfer at the end, no per-batch sync
         emb.append(e)
     labels = torch.as_tensor(dataset.labels, dtype=torch.long)
@@ -82,16 +82,16 @@ def extract_features(clip: Clip, dataset, batch_size: int = 256, num_workers: in
 
 
 def cached_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int | None = None, progress: bool = True,
-                    root=None) -> Features:
+                    root=None, amp: bool = False) -> Features:
     """`extract_features`, cached on disk under a key of model, weights, dataset, split and preprocessing."""
     meta = {"version": FEATURES_VERSION, "model": clip.name, "weights": clip.tag,
             "dataset": getattr(dataset, "name", "?"), "split": getattr(dataset, "split", "?"),
             "data": dataset.fingerprint(), "preprocess": preprocess_config(clip.model).key,
-            "amp": clip.device.type == "cuda"}
+            "amp": bool(amp)}
     path = (root or cache_root()) / f"{cache.cache_key(**meta)}.pt"
 
     def compute():
-        f = extract_features(clip, dataset, batch_size, num_workers, progress)
+        f = extract_features(clip, dataset, batch_size, num_workers, progress, amp)
         return {"cls": f.cls, "emb": f.emb, "labels": f.labels}
 
     t = cache.cached(path, meta, compute)

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -78,9 +79,12 @@ def load_setup(profile: str | Profile | None = None, dataset: str | None = None,
     if dataset not in DATASETS:   # fail before loading a model
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
     clip = load_clip(model or p.model, p.pretrained if pretrained == "" else pretrained, device)
+    if p.name == "full" and clip.device.type == "cpu":
+        warnings.warn("the 'full' profile on a CPU extracts features for every image of the full splits and takes "
+                      "hours; use a GPU, or --profile lite for a CPU-sized run", stacklevel=2)
     train_set = load_dataset(dataset, "train", limit=p.n_train)
     test_set = load_dataset(dataset, EVAL_SPLIT.get(dataset, "test"), limit=p.n_test)
-    kw = dict(batch_size=p.image_batch, progress=progress)
+    kw = dict(batch_size=p.image_batch, progress=progress, amp=p.feature_amp)
     train, test = cached_features(clip, train_set, **kw), cached_features(clip, test_set, **kw)
     head = zeroshot_head(clip, test_set.classnames, templates or p.templates)
     return Setup(p, clip, dataset, list(test_set.classnames), train, test, head, train_set, test_set)

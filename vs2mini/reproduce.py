@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from . import metrics, retrieval, steer
-from .features import embedding_logits
 from .pipeline import Setup, load_setup
 
 # SPEC 8, Table 1a and Table 11: top-1 (%) by (dataset, backbone).
@@ -101,8 +100,7 @@ class Result:
 @torch.no_grad()
 def pseudo_labels(setup: Setup) -> tuple[torch.Tensor, torch.Tensor]:
     """CLIP zero-shot predictions (no labels used): (train bank (B,), test queries (Q,))."""
-    head = setup.head.cpu()
-    return embedding_logits(setup.train.emb, head).argmax(-1), embedding_logits(setup.test.emb, head).argmax(-1)
+    return setup.logits(setup.train.cls).argmax(-1), setup.logits(setup.test.cls).argmax(-1)  # as the ZS row
 
 
 @torch.no_grad()
@@ -142,7 +140,8 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     res = Result(s.dataset, s.clip.name, s.clip.pretrained, p.name, s.real, retrieval_features,
                  {"gamma": gamma, "lam": lam, "k": p.k_for(s.clip.name), "n_latents": p.expansion * s.train.cls.shape[1],
                   "epochs": p.epochs, "gate_q": gate_q, "neighbors": p.n_neighbors, "positive_rule": positive_rule,
-                  "templates": p.templates, "n_train": len(s.train.labels), "n_test": len(s.test.labels)})
+                  "templates": p.templates, "n_train": len(s.train.labels), "n_test": len(s.test.labels),
+                  "sae_bf16": p.bf16, "feature_amp": p.feature_amp, "device": str(dev)})
     x = s.test.cls.to(dev)
     base = s.accuracy(x)
 
