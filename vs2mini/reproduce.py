@@ -22,22 +22,17 @@ from . import metrics, retrieval, steer
 from .pipeline import Setup, load_setup
 
 # SPEC 8, Table 1a and Table 11: top-1 (%) by (dataset, backbone).
-PAPER = {
-    "CLIP zero-shot": {("cifar100", "ViT-B-32"): 61.07, ("cifar100", "ViT-B-16"): 63.96, ("cub200", "ViT-B-32"): 51.76,
-                       ("cub200", "ViT-B-16"): 55.06, ("tinyimagenet", "ViT-B-32"): 56.64, ("tinyimagenet", "ViT-B-16"): 61.08},
-    "SAE^F_REC": {("cifar100", "ViT-B-32"): 58.22, ("cifar100", "ViT-B-16"): 63.42, ("cub200", "ViT-B-32"): 48.08,
-                  ("cub200", "ViT-B-16"): 51.43, ("tinyimagenet", "ViT-B-32"): 36.33, ("tinyimagenet", "ViT-B-16"): 54.84},
-    "SAE^{F+g}_REC": {("cifar100", "ViT-B-32"): 62.69, ("cifar100", "ViT-B-16"): 66.81, ("cub200", "ViT-B-32"): 49.41,
-                      ("cub200", "ViT-B-16"): 53.28, ("tinyimagenet", "ViT-B-32"): 39.49, ("tinyimagenet", "ViT-B-16"): 58.81},
-    "VS2": {("cifar100", "ViT-B-32"): 64.52, ("cifar100", "ViT-B-16"): 68.08, ("cub200", "ViT-B-32"): 52.69,
-            ("cub200", "ViT-B-16"): 56.14, ("tinyimagenet", "ViT-B-32"): 58.14, ("tinyimagenet", "ViT-B-16"): 62.92},
-    "VS2++ (pseudo)": {("cifar100", "ViT-B-32"): 77.11, ("cifar100", "ViT-B-16"): 79.14, ("cub200", "ViT-B-32"): 52.81,
-                       ("cub200", "ViT-B-16"): 57.02, ("tinyimagenet", "ViT-B-32"): 72.12, ("tinyimagenet", "ViT-B-16"): 76.92},
-    "VS2++ (oracle)": {("cifar100", "ViT-B-32"): 81.95, ("cifar100", "ViT-B-16"): 85.40, ("cub200", "ViT-B-32"): 58.84,
-                       ("cub200", "ViT-B-16"): 61.91, ("tinyimagenet", "ViT-B-32"): 73.27, ("tinyimagenet", "ViT-B-16"): 81.55},
-    "VS2 + PASS": {("cifar100", "ViT-B-32"): 70.64, ("cifar100", "ViT-B-16"): 68.23, ("cub200", "ViT-B-32"): 52.97,
-                   ("cub200", "ViT-B-16"): 56.63, ("tinyimagenet", "ViT-B-32"): 57.94, ("tinyimagenet", "ViT-B-16"): 62.98},
+PAPER_COLUMNS = [(ds, bb) for ds in ("cifar100", "cub200", "tinyimagenet") for bb in ("ViT-B-32", "ViT-B-16")]
+PAPER_ROWS = {
+    "CLIP zero-shot": (61.07, 63.96, 51.76, 55.06, 56.64, 61.08),
+    "SAE^F_REC": (58.22, 63.42, 48.08, 51.43, 36.33, 54.84),
+    "SAE^{F+g}_REC": (62.69, 66.81, 49.41, 53.28, 39.49, 58.81),
+    "VS2": (64.52, 68.08, 52.69, 56.14, 58.14, 62.92),
+    "VS2++ (pseudo)": (77.11, 79.14, 52.81, 57.02, 72.12, 76.92),
+    "VS2++ (oracle)": (81.95, 85.40, 58.84, 61.91, 73.27, 81.55),
+    "VS2 + PASS": (70.64, 68.23, 52.97, 56.63, 57.94, 62.98),
 }
+PAPER = {method: dict(zip(PAPER_COLUMNS, values)) for method, values in PAPER_ROWS.items()}
 
 
 def paper_value(method: str, dataset: str, model: str, pretrained: str | None) -> float | None:
