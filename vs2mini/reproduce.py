@@ -133,8 +133,7 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     gamma = p.gamma if gamma is None else gamma
     lam = p.lam if lam is None else lam
     res = Result(s.dataset, s.clip.name, s.clip.pretrained, p.name, s.real, retrieval_features,
-                 {"gamma": gamma, "lam": lam, "k": p.k_for(s.clip.name), "n_latents": p.expansion * s.train.cls.shape[1],
-                  "epochs": p.epochs, "gate_q": gate_q, "neighbors": p.n_neighbors, "positive_rule": positive_rule,
+                 {"gamma": gamma, "lam": lam, "epochs": p.epochs, "gate_q": gate_q, "neighbors": p.n_neighbors, "positive_rule": positive_rule,
                   "templates": p.templates, "n_train": len(s.train.labels), "n_test": len(s.test.labels),
                   "sae_bf16": p.bf16, "feature_amp": p.feature_amp, "device": str(dev)})
     x = s.test.cls.to(dev)
@@ -148,6 +147,7 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     add("CLIP zero-shot", x, note=f"templates: {p.templates}")
     if sae is None:
         sae, _ = s.train_sae(progress=progress)
+    res.settings.update(k=sae.k, n_latents=sae.n_latents)      # of the SAE actually used
     add("SAE^F_REC", steer.sae_reconstruction(x, sae), note=f"train FVU {sae.fvu(s.train.cls):.3f}")
     add("SAE^{F+g}_REC", steer.sae_reconstruction(x, sae, gamma))
     vs2_x = steer.vs2(x, sae, gamma, lam)
