@@ -97,13 +97,10 @@ def cmd_train_sae(args) -> dict:
 
 def cmd_reproduce(args):
     from .reproduce import run_reproduce
-    from .data import DATASETS
     profile = _profile(args)
     datasets = [args.dataset] if args.dataset else list(profile.datasets)
     results = []
-    for ds in datasets:
-        if ds not in DATASETS:
-            raise ValueError(f"unknown dataset {ds!r}; choose one of {DATASETS}")
+    for ds in datasets:      # load_setup rejects an unknown dataset before it loads a model
         r = run_reproduce(profile, ds, model=args.model, pretrained=args.pretrained or "", device=args.device,
                           retrieval_features=args.retrieval, positive_rule=args.positives, gate_q=args.gate_q,
                           progress=not args.quiet)

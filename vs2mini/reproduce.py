@@ -136,7 +136,7 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
                  {"gamma": gamma, "lam": lam, "epochs": p.epochs, "gate_q": gate_q, "neighbors": p.n_neighbors, "positive_rule": positive_rule,
                   "templates": p.templates, "n_train": len(s.train.labels), "n_test": len(s.test.labels),
                   "sae_bf16": p.bf16, "feature_amp": p.feature_amp, "device": str(dev)})
-    x = s.test.cls.to(dev)
+    x, x_train = s.test.cls.to(dev), s.train.cls.to(dev)      # moved to the device once
     base = s.accuracy(x)
 
     def add(method, cls, coverage=None, note=""):
@@ -148,12 +148,12 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     if sae is None:
         sae, _ = s.train_sae(progress=progress)
     res.settings.update(k=sae.k, n_latents=sae.n_latents)      # of the SAE actually used
-    add("SAE^F_REC", steer.sae_reconstruction(x, sae), note=f"train FVU {sae.fvu(s.train.cls):.3f}")
+    add("SAE^F_REC", steer.sae_reconstruction(x, sae), note=f"train FVU {sae.fvu(x_train):.3f}")
     add("SAE^{F+g}_REC", steer.sae_reconstruction(x, sae, gamma))
     vs2_x = steer.vs2(x, sae, gamma, lam)
     add("VS2", vs2_x, note=f"gamma {gamma}, lambda {lam}")
-    mu = s.train.cls.to(dev).mean(0)
-    tau = steer.fvu_threshold(steer.per_sample_fvu(s.train.cls.to(dev), sae, mu), gate_q)
+    mu = x_train.mean(0)
+    tau = steer.fvu_threshold(steer.per_sample_fvu(x_train, sae, mu), gate_q)
     gated, mask = steer.gate(x, vs2_x, steer.per_sample_fvu(x, sae, mu), tau)
     add("VS2 + FVU gate", gated, mask.float().mean().item(), note=f"q {gate_q}, tau {tau:.3f}")
 
@@ -171,12 +171,12 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     pos_pseudo = retrieval.positive_mask(bank_pseudo[nn_idx], query_pseudo, positive_rule)
     pos_oracle = retrieval.positive_mask(s.train.labels[nn_idx], s.test.labels, positive_rule)
     note = f"N={M}, {retrieval_features} retrieval, positives: {positive_rule}"
-    dirs = bank_directions(sae, s.train.cls.to(dev))
+    dirs = bank_directions(sae, x_train)
     add("VS2++ (pseudo)", vs2pp_eval(s, sae, pos_pseudo, nn_idx, gamma, lam, bank_dirs=dirs), note=note)
     add("VS2++ (oracle)", vs2pp_eval(s, sae, pos_oracle, nn_idx, gamma, lam, bank_dirs=dirs),
         note=note + (", true labels of neighbours and query" if positive_rule == "query" else ", true labels of neighbours"))
 
     if pass_sae is None:
         pass_sae, _ = s.train_sae(labels=s.train.labels, w_aux=p.w_aux, progress=progress)
-    add("VS2 + PASS", steer.vs2(x, pass_sae, gamma, lam), note=f"w_aux {p.w_aux}, train FVU {pass_sae.fvu(s.train.cls):.3f}")
+    add("VS2 + PASS", steer.vs2(x, pass_sae, gamma, lam), note=f"w_aux {p.w_aux}, train FVU {pass_sae.fvu(x_train):.3f}")
     return res
