@@ -10,6 +10,7 @@ import pytest
 
 from vs2mini.cli import main
 from vs2mini.data import DATASETS
+from vs2mini.toyworld import superclass_of
 
 REPO = Path(__file__).resolve().parents[1]
 BANNER = "NOT A REAL RESULT"
@@ -37,7 +38,7 @@ def test_zeroshot_toy(tmp_path, capsys, toy_setup, profile):
     assert f"top-1 {res['top1']:.2f}%" in text
 
 
-def test_reproduce_toy(tmp_path, capsys):
+def test_reproduce_toy(tmp_path, capsys, toy_setup):
     out = tmp_path / "repro.json"
     assert main(["reproduce", "--quiet", "--json", str(out)]) == 0
     text = capsys.readouterr().out
@@ -58,6 +59,15 @@ def test_reproduce_toy(tmp_path, capsys):
     cov = rows["VS2 + FVU gate"]["coverage"]
     assert 0.0 <= cov <= 1.0
     assert all(r["coverage"] is None for m, r in rows.items() if m != "VS2 + FVU gate")
+    # the toy diagnostics: errors inside the true super-class, queries with a non-empty S-
+    preds, y = toy_setup.logits(toy_setup.test.cls).argmax(-1).tolist(), toy_setup.test.labels.tolist()
+    errs = [(p, t) for p, t in zip(preds, y) if p != t]
+    within = 100 * sum(superclass_of(p) == superclass_of(t) for p, t in errs) / len(errs)
+    assert res["settings"]["zs_errors_within_superclass"] == pytest.approx(within, abs=1e-3)
+    assert f"{within:.0f}% of errors inside the true super-class" in rows["CLIP zero-shot"]["note"]
+    for kind in ("pseudo", "oracle"):
+        frac = res["settings"]["s_minus_nonempty"][kind]
+        assert 0.0 <= frac <= 1.0 and f"S- non-empty for {100 * frac:.0f}%" in rows[f"VS2++ ({kind})"]["note"]
     assert res["settings"]["n_test"] == 2400 and res["settings"]["gamma"] == 1.5 and res["settings"]["lam"] == 2.1
 
 
