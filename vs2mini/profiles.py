@@ -37,6 +37,8 @@ class Profile:
     lam: float = 2.1
     n_neighbors: int = 50           # VS2++ N (SPEC 5)
     w_aux: float = 0.8              # PASS weight (paper v3 App. K/L)
+    gate_tau_datasets: tuple[str, ...] | None = None   # the paper's gate: tau from these train splits (None:
+                                    # the generalized SAE's datasets); v3 §4.3 uses CIFAR-100 + Tiny-ImageNet
     pass_variant: str = "ratio"     # PASS penalty: "ratio" or "eq7" (the paper's eq. 7, which collapses; prototype.py)
     image_batch: int = 256          # images per feature-extraction batch
     bf16: bool = False              # SAE encoder GEMM under bf16 autocast (sparsify's forward ran in bf16)
@@ -71,6 +73,7 @@ PROFILES: dict[str, Profile] = {
     "full": Profile(
         name="full", model="ViT-B-32-quickgelu", pretrained="openai",
         datasets=("cifar100", "cub200", "tinyimagenet"), n_train=None, n_test=None, bf16=True,
+        gate_tau_datasets=("cifar100", "tinyimagenet"),
     ),
 }
 
