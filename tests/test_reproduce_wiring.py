@@ -283,3 +283,14 @@ def test_run_reproduce_trains_plain_and_labelled_pass_saes(world, monkeypatch):
     res = R.run_reproduce(setup=world.s, general=world.general, pass_variant="eq7", progress=False)
     eq7, _ = R.train_pass(replace(s, profile=replace(s.profile, pass_variant="eq7")))
     assert same_weights(seen[0].pass_sae, eq7) and res.settings["pass_variant"] == "eq7"
+
+
+def test_pass_tradeoff_rows(world):
+    """One row per (variant, w_aux) with w_aux = 0 first; each row's numbers are those of the SAE trained with it."""
+    rows = R.pass_tradeoff(world.s, w_aux=(0.8,), variants=("eq7", "ratio"))
+    assert [(r["variant"], r["w_aux"]) for r in rows] == [("eq7", 0.0), ("eq7", 0.8), ("ratio", 0.0), ("ratio", 0.8)]
+    sae, _ = R.train_pass(replace(world.s, profile=replace(world.s.profile, pass_variant="eq7")))
+    assert rows[1]["test_fvu"] == pytest.approx(sae.fvu(world.x))
+    assert rows[1]["vs2_top1"] == pytest.approx(world.s.accuracy(steer.vs2(world.x, sae, GAMMA, LAM)))
+    assert rows[0]["test_fvu"] == pytest.approx(rows[2]["test_fvu"])   # no PASS: the variant plays no part
+    assert all(0.0 <= r["within_class_fraction"] <= 1.0 for r in rows)

@@ -394,3 +394,35 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
         res.rows.append(Row(out.method, acc, acc - base, out.coverage,
                             paper_value(out.method, s.dataset, s.clip.name, s.clip.pretrained), out.note))
     return res
+
+
+# ------------------------------------------------------------------------------------ PASS trade-off (Table 12)
+PASS_TRADEOFF_W_AUX = (0.1, 0.5, 0.8, 1.0, 2.0)
+
+
+def pass_tradeoff(setup: Setup, w_aux: tuple[float, ...] = PASS_TRADEOFF_W_AUX,
+                  variants: tuple[str, ...] = ("eq7", "ratio"), gamma: float | None = None, lam: float | None = None,
+                  progress: bool = False) -> list[dict]:
+    """Reconstruction vs class alignment as w_aux grows, for each PASS variant (the shape of paper v3 Table 12).
+    One PASS SAE per (variant, w_aux), trained like the table's (true train labels, the profile's budget); each row:
+    test FVU, held-out FVU, class alignment = the within-class fraction of test code variance (lower: codes closer
+    to their class mean), mean code norm (a collapse shows as codes shrinking to 0) and VS2 top-1 with that SAE.
+    w_aux = 0 (no PASS) is the first row of each variant for reference."""
+    from .prototype import pass_loss
+    p = setup.profile
+    gamma = p.gamma if gamma is None else gamma
+    lam = p.lam if lam is None else lam
+    x = setup.test.cls.to(setup.clip.device)
+    y = setup.test.labels.to(setup.clip.device)
+    out = []
+    for variant in variants:
+        for w in (0.0,) + tuple(w_aux):
+            sae, hist = setup.train_sae(labels=setup.train.labels if w > 0 else None, w_aux=w, pass_variant=variant,
+                                        progress=progress)
+            vals, idx = sae.encode_sparse(x)
+            out.append({"variant": variant, "w_aux": w, "test_fvu": sae.fvu(x),
+                        "heldout_fvu": trainer.summary(hist)["heldout_fvu"],
+                        "within_class_fraction": pass_loss(vals, idx, y, sae.n_latents, variant="ratio").item(),
+                        "code_norm": vals.norm(dim=1).mean().item(),
+                        "vs2_top1": setup.accuracy(steer.vs2(x, sae, gamma, lam))})
+    return out
