@@ -243,6 +243,10 @@ def test_general_gate_data_uses_train_splits_union_and_tau_datasets(world, monke
     gd2, hist2 = R.general_gate_data(s, train_datasets=("stub", "other"), train_features=feats.__getitem__)
     want, _ = vs2mini.trainer.train_sae(union, progress=False, **s.train_kwargs())
     assert same_weights(gd2.sae, want) and torch.equal(gd2.x_tau, union) and hist2["step"]
+    # the profile's gate datasets are the defaults; the evaluated dataset is not added (out-of-domain evaluation)
+    s_ood = replace(s, profile=replace(s.profile, gate_sae_datasets=("other",), gate_tau_datasets=None))
+    gd4, _ = R.general_gate_data(s_ood, world.sae, train_features=feats.__getitem__)
+    assert gd4.train_datasets == gd4.tau_datasets == ("other",) and torch.allclose(gd4.mu, other.cls.mean(0))
     # the default loader asks for the TRAIN split of the other datasets
     asked = []
     monkeypatch.setattr(R, "load_dataset", lambda name, split, limit=None: asked.append((name, split)) or name)

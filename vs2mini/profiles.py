@@ -37,8 +37,11 @@ class Profile:
     lam: float = 2.1
     n_neighbors: int = 50           # VS2++ N (SPEC 5)
     w_aux: float = 0.8              # PASS weight (paper v3 App. K/L)
-    gate_tau_datasets: tuple[str, ...] | None = None   # the paper's gate: tau from these train splits (None:
-                                    # the generalized SAE's datasets); v3 §4.3 uses CIFAR-100 + Tiny-ImageNet
+    # The paper's gate (v3 §4.3): a generalized SAE on the union of these datasets' train splits (None: `datasets`)
+    # and tau from the union of `gate_tau_datasets`' train splits (None: the same datasets; the paper: CIFAR-100 +
+    # Tiny-ImageNet, without CUB-200).
+    gate_sae_datasets: tuple[str, ...] | None = None
+    gate_tau_datasets: tuple[str, ...] | None = None
     pass_variant: str = "ratio"     # PASS penalty: "ratio" or "eq7" (the paper's eq. 7, which collapses; prototype.py)
     image_batch: int = 256          # images per feature-extraction batch
     bf16: bool = False              # SAE encoder GEMM under bf16 autocast (sparsify's forward ran in bf16)

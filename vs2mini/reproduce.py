@@ -305,14 +305,13 @@ def general_gate_data(setup: Setup, sae: TopKSAE | None = None, *, train_dataset
                       train_features: Callable[[str], Features] | None = None,
                       progress: bool = False) -> tuple[GateData, dict | None]:
     """The generalized SAE and tau set of the paper's gate: the SAE is trained on the union of `train_datasets`'
-    TRAIN splits (default: the profile's datasets), mu is that union's mean, and x_tau is the union of
+    TRAIN splits (default `Profile.gate_sae_datasets`, else the profile's datasets; the evaluated dataset need not
+    be one of them: out-of-domain datasets are not, paper v3 Table 3), mu is that union's mean, and x_tau is the union of
     `tau_datasets`' TRAIN splits (default `Profile.gate_tau_datasets`, else the same datasets); no labels are used.
     `train_features(name)` returns a dataset's train Features (default: this set-up's model and cache).
     Returns (GateData, training history or None when `sae` is given)."""
     p = setup.profile
-    train_datasets = tuple(train_datasets or p.datasets)
-    if setup.dataset not in train_datasets:
-        train_datasets = train_datasets + (setup.dataset,)
+    train_datasets = tuple(train_datasets or p.gate_sae_datasets or p.datasets)
     tau_datasets = tuple(tau_datasets or p.gate_tau_datasets or train_datasets)
 
     def default(name: str) -> Features:
