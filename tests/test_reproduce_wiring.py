@@ -298,3 +298,14 @@ def test_pass_tradeoff_rows(world):
     assert rows[1]["vs2_top1"] == pytest.approx(world.s.accuracy(steer.vs2(world.x, sae, GAMMA, LAM)))
     assert rows[0]["test_fvu"] == pytest.approx(rows[2]["test_fvu"])   # no PASS: the variant plays no part
     assert all(0.0 <= r["within_class_fraction"] <= 1.0 for r in rows)
+
+
+def test_generalized_sae_of_one_dataset_is_the_target_sae(world, monkeypatch):
+    """With the gate's union = this dataset alone, training again would give the same SAE: it is reused."""
+    seen = []
+    monkeypatch.setattr(R, "ROWS", (lambda c: seen.append(c),))
+    res = R.run_reproduce(setup=world.s, sae=world.sae, pass_sae=world.pass_sae, progress=False)
+    g = seen[0].general
+    assert g.sae is world.sae and g.train_datasets == g.tau_datasets == ("stub",)
+    assert torch.allclose(g.mu, world.x_train.mean(0), atol=1e-5) and torch.equal(g.x_tau, world.x_train)
+    assert res.settings["gate_datasets"] == {"sae": ["stub"], "tau": ["stub"]}

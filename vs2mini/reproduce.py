@@ -378,8 +378,10 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
         pass_sae, hist = train_pass(s, progress=progress)
     reports["PASS"] = training_report(pass_sae, hist, x_test)
     if general is None:
-        general, hist = general_gate_data(s, progress=progress)
-        reports["generalized"] = training_report(general.sae, hist, x_test)
+        own = tuple(p.gate_sae_datasets or p.datasets) == (s.dataset,)
+        # a union of this dataset alone trains the same SAE (same data, settings and seed): reuse it
+        general, hist = general_gate_data(s, sae if own else None, progress=progress)
+        reports["generalized"] = reports["target-domain"] if own else training_report(general.sae, hist, x_test)
     res.settings["gate_datasets"] = {"sae": list(general.train_datasets), "tau": list(general.tau_datasets)}
     res.settings["sae_training"] = reports
 
