@@ -309,3 +309,14 @@ def test_generalized_sae_of_one_dataset_is_the_target_sae(world, monkeypatch):
     assert g.sae is world.sae and g.train_datasets == g.tau_datasets == ("stub",)
     assert torch.allclose(g.mu, world.x_train.mean(0), atol=1e-5) and torch.equal(g.x_tau, world.x_train)
     assert res.settings["gate_datasets"] == {"sae": ["stub"], "tau": ["stub"]}
+
+
+def test_paper_fvu_beside_ours_only_for_openai_weights(world):
+    assert R.paper_fvu("cub200", "ViT-B-32-quickgelu", "openai") == 0.2487
+    assert R.paper_fvu("tinyimagenet", "ViT-B-16", "openai") == 0.3018
+    assert R.paper_fvu("cub200", "ViT-B-32", None) is None and R.paper_fvu("toy", "ViT-B-32", "openai") is None
+    res = R.Result("cub200", "ViT-B-32-quickgelu", "openai", "full", True, "clip", {"sae_training": {
+        "target-domain": {"steps": 1000, "epochs": 1000, "selected_epoch": 640, "train_fvu": 0.21,
+                          "heldout_fvu": 0.3, "test_fvu": 0.31, "paper_fvu": 0.2487}}})
+    assert ("SAE target-domain: 1000 steps (1000 epochs, selected epoch 640), FVU train 0.2100 / held-out 0.3000 / "
+            "test 0.3100, paper (Table 6) 0.2487") in res.table()
