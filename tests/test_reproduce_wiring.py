@@ -68,13 +68,13 @@ def world():
     g = torch.Generator().manual_seed(0)
     train = make_split(N_TRAIN, g, flip=0.3)
     test = make_split(N_TEST, g, shift=torch.tensor([0.0, 0.0, 0.0, 0.5]), flip=0.2)
-    profile = get_profile("smoke", n_neighbors=5, epochs=3, batch_size=12, min_steps=None, holdout=0.0, k=2,
-                          expansion=2, datasets=("stub",))
+    profile = get_profile("toy", n_neighbors=5, epochs=3, batch_size=12, min_steps=0, holdout=0.0, k=2,
+                          expansion=2, datasets=("cub200",))
     data = SimpleNamespace(synthetic=True)
-    s = Setup(profile, stub_clip(), "stub", ["a", "b", "c"], train, test, torch.eye(C, D), data, data)
+    s = Setup(profile, stub_clip(), "cub200", ["a", "b", "c"], train, test, torch.eye(C, D), data, data)
     sae, pass_sae = random_sae(1, [0.5, -0.3, 0.2, 0.4]), random_sae(2, [0.1, 0.6, -0.4, 0.2])
     general = R.GateData(random_sae(3, [0.3, 0.3, 0.3, 0.3]), torch.tensor([0.2, 0.1, 0.4, 0.0]),
-                         torch.randn(20, D, generator=g) + 1.0, ("stub", "other"), ("other",))
+                         torch.randn(20, D, generator=g) + 1.0, ("cub200", "other"), ("other",))
     ctx = R.Context(s, sae, pass_sae, general, GAMMA, LAM, Q, "clip", "query")
     return SimpleNamespace(s=s, sae=sae, pass_sae=pass_sae, general=general, ctx=ctx,
                            x=test.cls, x_train=train.cls)
@@ -233,14 +233,14 @@ def test_general_gate_data_uses_train_splits_union_and_tau_datasets(world, monke
     s = world.s
     g = torch.Generator().manual_seed(5)
     other = Features(torch.randn(10, D, generator=g) + 3.0, torch.randn(10, D, generator=g), torch.zeros(10).long())
-    feats = {"stub": s.train, "other": other}
-    gd, hist = R.general_gate_data(s, world.sae, train_datasets=("stub", "other"), tau_datasets=("other",),
+    feats = {"cub200": s.train, "other": other}
+    gd, hist = R.general_gate_data(s, world.sae, train_datasets=("cub200", "other"), tau_datasets=("other",),
                                    train_features=feats.__getitem__)
     union = torch.cat([s.train.cls, other.cls])
     assert hist is None and gd.sae is world.sae
     assert torch.allclose(gd.mu, union.mean(0), atol=1e-5) and torch.equal(gd.x_tau, other.cls)
     # trained on the union of the train splits, with the profile's settings and no labels
-    gd2, hist2 = R.general_gate_data(s, train_datasets=("stub", "other"), train_features=feats.__getitem__)
+    gd2, hist2 = R.general_gate_data(s, train_datasets=("cub200", "other"), train_features=feats.__getitem__)
     want, _ = vs2mini.trainer.train_sae(union, progress=False, **s.train_kwargs())
     assert same_weights(gd2.sae, want) and torch.equal(gd2.x_tau, union) and hist2["step"]
     # the profile's gate datasets are the defaults; the evaluated dataset is not added (out-of-domain evaluation)
@@ -251,7 +251,7 @@ def test_general_gate_data_uses_train_splits_union_and_tau_datasets(world, monke
     asked = []
     monkeypatch.setattr(R, "load_dataset", lambda name, split, limit=None: asked.append((name, split)) or name)
     monkeypatch.setattr(R, "cached_features", lambda clip, ds, **kw: other)
-    gd3, _ = R.general_gate_data(s, world.sae, train_datasets=("stub", "other"))
+    gd3, _ = R.general_gate_data(s, world.sae, train_datasets=("cub200", "other"))
     assert asked == [("other", "train")] and torch.allclose(gd3.mu, union.mean(0), atol=1e-5)
 
 
@@ -306,9 +306,9 @@ def test_generalized_sae_of_one_dataset_is_the_target_sae(world, monkeypatch):
     monkeypatch.setattr(R, "ROWS", (lambda c: seen.append(c),))
     res = R.run_reproduce(setup=world.s, sae=world.sae, pass_sae=world.pass_sae, progress=False)
     g = seen[0].general
-    assert g.sae is world.sae and g.train_datasets == g.tau_datasets == ("stub",)
+    assert g.sae is world.sae and g.train_datasets == g.tau_datasets == ("cub200",)
     assert torch.allclose(g.mu, world.x_train.mean(0), atol=1e-5) and torch.equal(g.x_tau, world.x_train)
-    assert res.settings["gate_datasets"] == {"sae": ["stub"], "tau": ["stub"]}
+    assert res.settings["gate_datasets"] == {"sae": ["cub200"], "tau": ["cub200"]}
 
 
 def test_paper_fvu_beside_ours_only_for_openai_weights(world):
