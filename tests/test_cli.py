@@ -14,8 +14,8 @@ from vs2mini.toyworld import superclass_of
 
 REPO = Path(__file__).resolve().parents[1]
 BANNER = "NOT A REAL RESULT"
-METHODS = ["CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "VS2", "VS2 + FVU gate", "VS2++ (pseudo)",
-           "VS2++ (oracle)", "VS2 + PASS"]
+METHODS = ["CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "VS2", "VS2 (generalized SAE)", "VS2 + FVU gate",
+           "VS2 + FVU gate (in-domain tau)", "VS2++ (pseudo)", "VS2++ (oracle)", "VS2 + PASS"]
 
 
 @pytest.mark.parametrize("profile", [[], ["--profile", "smoke"]])     # toy is the default; smoke its old name
@@ -58,7 +58,12 @@ def test_reproduce_toy(tmp_path, capsys, toy_setup):
         assert r["paper"] is None                                   # toy model: no paper number for this setting
     cov = rows["VS2 + FVU gate"]["coverage"]
     assert 0.0 <= cov <= 1.0
-    assert all(r["coverage"] is None for m, r in rows.items() if m != "VS2 + FVU gate")
+    assert 0.0 <= rows["VS2 + FVU gate (in-domain tau)"]["coverage"] <= 1.0
+    assert all(r["coverage"] is None for m, r in rows.items() if not m.startswith("VS2 + FVU gate"))
+    for name in ("target-domain", "PASS", "generalized"):              # steps and FVUs of every SAE trained
+        t = res["settings"]["sae_training"][name]
+        assert t["steps"] >= 1 and 0 <= t["heldout_fvu"] and 0 <= t["test_fvu"] and t["paper_fvu"] is None
+    assert "held-out" in text and res["settings"]["pass_variant"] == "ratio"
     # the toy diagnostics: errors inside the true super-class, queries with a non-empty S-
     preds, y = toy_setup.logits(toy_setup.test.cls).argmax(-1).tolist(), toy_setup.test.labels.tolist()
     errs = [(p, t) for p, t in zip(preds, y) if p != t]
