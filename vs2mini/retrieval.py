@@ -1,4 +1,4 @@
-"""Neighbour retrieval for VS2++ (SPEC 5): cosine k-NN over a training bank and S+/S- masks.
+"""Neighbour retrieval for VS2++ (paper v3 §3.3, eqs. 4-5): cosine k-NN over a training bank and S+/S- masks.
 
 Retrieval features are CLIP image embeddings by default; the paper used DINOv2 (size NOT FOUND), which
 `dinov2_features` loads through torch.hub where it is reachable.
@@ -39,10 +39,10 @@ def positive_mask(neighbor_labels: torch.Tensor, query_labels: torch.Tensor | No
                   rule: str = "query") -> torch.Tensor:
     """neighbor_labels: (Q, M) -> S+ mask (Q, M).
 
-    rule "query" (SPEC 5, eq. 4): neighbours whose label equals the query's label (`query_labels: (Q,)`).
-    rule "majority" (SPEC 5, section 4.2 text): neighbours with the most frequent label among the M (ties: the
+    rule "query" (paper v3 §3.3, eq. 4): neighbours whose label equals the query's label (`query_labels: (Q,)`).
+    rule "majority" (paper v3 §4.2 text): neighbours with the most frequent label among the M (ties: the
     smallest label id). For VS2++ (pseudo) the labels are CLIP zero-shot predictions; for the oracle they are
-    ground truth (SPEC 10.5 leaves the oracle's reading open; both are selectable).
+    ground truth (the paper does not say which reading its oracle used; both are selectable).
     """
     if rule == "query":
         if query_labels is None:
