@@ -12,27 +12,36 @@ from tqdm.auto import tqdm
 POSITIVE_RULES = ("query", "majority")
 
 
+SIM_BLOCK_BYTES = 256 * 2**20     # default size of the one (chunk, B) similarity block alive at a time
+
+
 @torch.no_grad()
-def knn(queries: torch.Tensor, bank: torch.Tensor, k: int = 50, chunk: int = 4096,
+def knn(queries: torch.Tensor, bank: torch.Tensor, k: int = 50, chunk: int | None = None,
         exclude_self: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Cosine k-NN. queries: (Q, D), bank: (B, D) -> (similarities (Q, k), indices (Q, k)), best first.
-    `exclude_self` drops index i for query i (queries are the bank)."""
+    `exclude_self` drops index i for query i (queries are the bank). Queries go `chunk` rows at a time (default:
+    as many as fit a 256 MB fp32 similarity block); only one (chunk, B) block is alive at any moment, so the peak
+    is the normalised bank plus one block (10k x 50k: 1.7 GB with two blocks alive, about 0.4 GB now)."""
     if queries.ndim != 2 or bank.ndim != 2 or queries.shape[1] != bank.shape[1]:
         raise ValueError(f"queries (Q, D) and bank (B, D) must share D; got {tuple(queries.shape)}, {tuple(bank.shape)}")
     if not 1 <= k <= bank.shape[0] - int(exclude_self):
         raise ValueError(f"k={k} neighbours requested from a bank of {bank.shape[0]}")
+    if chunk is not None and chunk < 1:
+        raise ValueError(f"chunk must be a positive number of query rows, got {chunk}")
+    chunk = chunk or max(1, SIM_BLOCK_BYTES // (4 * bank.shape[0]))
     bank = F.normalize(bank.float(), dim=-1)
-    sims, idx = [], []
-    for start in range(0, queries.shape[0], chunk):
+    Q = queries.shape[0]
+    sims = torch.empty(Q, k, device=bank.device)
+    idx = torch.empty(Q, k, dtype=torch.long, device=bank.device)
+    for start in range(0, Q, chunk):
         q = F.normalize(queries[start:start + chunk].float().to(bank.device), dim=-1)
         s = q @ bank.T
         if exclude_self:
             rows = torch.arange(q.shape[0], device=s.device)
             s[rows, rows + start] = -torch.inf
-        v, i = s.topk(k, dim=-1)
-        sims.append(v)
-        idx.append(i)
-    return torch.cat(sims), torch.cat(idx)
+        torch.topk(s, k, dim=-1, out=(sims[start:start + chunk], idx[start:start + chunk]))
+        del s, q                  # free this block before the next one is allocated
+    return sims, idx
 
 
 def positive_mask(neighbor_labels: torch.Tensor, query_labels: torch.Tensor | None = None,
