@@ -329,3 +329,9 @@ def test_one_vector_remainder_does_not_blow_up_training():
     X = gaussian_data(N=65, d=8)
     _, hist = train_sae(X, n_latents=32, k=2, epochs=5, batch_size=64, lr=3e-3, progress=False, device="cpu")
     assert max(hist["loss"]) < 10
+
+
+def test_fused_adam_used_where_torch_has_it():
+    from vs2mini.trainer import fused_adam_available
+    major, minor = (int(v) for v in torch.__version__.split(".")[:2])
+    assert fused_adam_available(torch.device("cpu")) == ((major, minor) >= (2, 4))   # CPU fused Adam: torch 2.4
