@@ -33,8 +33,12 @@ class Profile:
     n_neighbors: int = 50           # VS2++ N (SPEC 5)
     w_aux: float = 0.8              # PASS weight (SPEC 6)
     image_batch: int = 256          # images per feature-extraction batch
-    bf16: bool = False              # SAE encoder GEMM under bf16 autocast (sparsify's forward ran in bf16)
+    bf16: bool = False              # SAE encoder GEMM under bf16 autocast (sparsify's forward ran in bf16); CLI --bf16
     feature_amp: bool = False       # CLIP feature extraction under bf16 autocast (off: fp32 CLIP, as published)
+    # bf16 stays off in the CPU profiles: on CPUs without native bf16 (AVX2 only) it measured slower, not faster
+    # (benchmarks/RESULTS.md); `--bf16 all` turns it on where the CPU has AVX512-BF16/AMX.
+    cpu_threads: int | None = None  # torch threads for CLI runs on a CPU (None: torch's default, one per core);
+                                    # unless OMP_NUM_THREADS or --threads is set (benchmarks/RESULTS.md, threads)
     real: bool = True               # False: every output says "NOT A REAL RESULT"
     extra: dict = field(default_factory=dict)
 
@@ -56,7 +60,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", model="vs2mini-tiny", pretrained=None, datasets=("synthetic",),
         n_train=400, n_test=200, expansion=4, k=8, epochs=20, batch_size=64, lr=2e-3,
-        image_batch=64, real=False,
+        image_batch=64, real=False, cpu_threads=1,   # small ops: a 2nd thread only adds contention
     ),
     "lite": Profile(
         name="lite", model="ViT-B-32-quickgelu", pretrained="openai", datasets=("cifar100",),
