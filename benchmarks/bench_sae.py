@@ -199,12 +199,13 @@ def main():
                    "--cpu and quick: 0 = skip)")
     p.add_argument("--epochs", type=int, default=30, help="epochs for --bank")
     p.add_argument("--no-sparsify", action="store_true", help="skip the sparsify baseline")
+    p.add_argument("--bf16-baselines", action="store_true", help="bf16 rows for dense and sparsify on a CPU too")
     a = p.parse_args()
     dev, q, cpu = common.get_device(a.device, a.cpu), a.quick, a.cpu
     configs = [tuple(map(int, c.split(":"))) for c in (a.configs or ("1024:32" if q else "3072:64,3072:256,12288:64"
                if cpu else "3072:64,3072:256,24576:64,24576:256")).split(",")]
     B, steps = a.batch or (256 if q else 1024 if cpu else 4096), a.steps or (2 if q else 3 if cpu else 20)
-    R, check_steps = a.repeats or 3, a.check_steps or (10 if q else 50)
+    R, check_steps = a.repeats or 3, a.check_steps or (10 if q else 20 if cpu else 50)
     bank = a.bank if a.bank is not None else (0 if q or cpu else 50000)
     info, roof = common.device_info(dev), common.rooflines(dev, q or cpu)
     kernels = None if a.no_sparsify else load_sparsify(dev)
@@ -219,7 +220,10 @@ def main():
     if kernels:
         run["sparsify"] = dense_steps                  # the same loop around a different module
     checks = common.Checks()
-    rows, loss_rows, gw_rows, adam_rows = [], [], [], []
+    rows, loss_rows, gw_rows, adam_rows, bf16_rows = [], [], [], [], []
+    # bf16 rows for all three paths on CUDA; on a CPU without native bf16 the dense path's bf16 autocast is 20x
+    # slower than its fp32, so there only the vs2mini fp32 / bf16 comparison runs (--bf16-baselines forces them).
+    amps = (False, True) if dev.type == "cuda" or a.bf16_baselines else (False,)
     for n, k in configs:
         gw = grad_w_variants(B, a.d, n, k, dev)
         gw_rows.append(dict(n=n, k=k, batch=B, **gw))
@@ -249,7 +253,20 @@ def main():
         adam_rows.append(dict(n=n, d=a.d, fused_ms=common.ms(t["fused"]), unfused_ms=common.ms(t["unfused"]),
                               speedup=common.ratio(t["ratio:unfused"]), max_abs_diff=diff))
         checks.check(f"fused Adam = unfused n={n}", diff <= 1e-5, f"max |param diff| {diff:.1e} <= 1e-5")
-        for amp in (False, True):
+        # The bf16 option of vs2mini's trainer against its fp32 default, interleaved (what a CPU profile would gain).
+        models = {amp: fresh("vs2mini", a.d, n, k, X, dev) for amp in (False, True)}
+        opts = {amp: make_opt(models[amp], dev) for amp in (False, True)}
+        t = common.time_side_by_side({prec: (lambda amp=amp: vs2mini_steps(models[amp], *opts[amp], X,
+                                                                           batches[:steps], amp))
+                                      for prec, amp in (("fp32", False), ("bf16", True))}, dev, 1, R)
+        bf16_rows.append(dict(n=n, k=k, batch=B, fp32_ms_step=common.ms({k_: v / steps for k_, v in t["fp32"].items()
+                                                                          if k_.endswith("_s")}),
+                              bf16_ms_step=common.ms({k_: v / steps for k_, v in t["bf16"].items() if k_.endswith("_s")}),
+                              bf16_speedup=f"{1 / t['ratio:bf16']['median_s']:.2f} [{1 / t['ratio:bf16']['max_s']:.2f}-"
+                                           f"{1 / t['ratio:bf16']['min_s']:.2f}]",
+                              final_loss_abs_diff=loss_rows[-1]["final_abs_diff"]))
+        del models, opts
+        for amp in amps:
             floor_s = 2 * B * a.d * n / 1e12 / roof["bf16_tflops" if amp else "fp32_tflops"]
             models = {kind: fresh(kind, a.d, n, k, X, dev, kernels) for kind in run}
             opts = {kind: make_opt(models[kind], dev) for kind in run}
@@ -274,6 +291,9 @@ def main():
     print("\nencoder weight gradient alone, fp32, ms (the same (n, d) result three ways; the vs2mini column also "
           "yields grad_x):")
     print(common.table(gw_rows, list(gw_rows[0]), {**{c: ".2f" for c in gw_rows[0]}, "max_rel_diff": ".1e"}))
+    print("\nvs2mini's bf16 option against its fp32 default (the trainer's own step, interleaved; final_loss_abs_diff "
+          "from the loss-curve check above):")
+    print(common.table(bf16_rows, list(bf16_rows[0]), {"final_loss_abs_diff": ".1e"}))
     print("\nAdam step alone on the SAE's parameters (W_enc, b_enc, W_dec, b_pre), ms, interleaved:")
     print(common.table(adam_rows, list(adam_rows[0]), {"max_abs_diff": ".1e"}))
     bank_rows = []
@@ -292,7 +312,7 @@ def main():
         print(common.table(bank_rows, list(bank_rows[0]), {"wall_s": ".2f", "ms_step": ".2f", "vec_s": ".0f"}))
     rc = checks.report()
     common.write_json(a.json, "bench_sae", a, info, roof, {"steps": rows, "loss_check": loss_rows, "grad_w_ms": gw_rows,
-                                                           "adam": adam_rows, "bank": bank_rows, "checks": checks.rows})
+                                                           "adam": adam_rows, "bf16": bf16_rows, "bank": bank_rows, "checks": checks.rows})
     sys.exit(rc)
 
 
