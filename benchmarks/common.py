@@ -245,8 +245,8 @@ def header(name: str, info: dict, roof: dict | None, quick: bool) -> str:
              f"{info['cpu_count']} CPUs, {info['torch_threads']} torch threads, load average "
              f"{info['load_avg_1min']:.1f} at the start"]
     if roof:
-        lines.append(f"measured now: bf16 matmul {roof['bf16_tflops']:.1f} TFLOP/s, fp32 matmul "
-                     f"{roof['fp32_tflops']:.1f} TFLOP/s (n={roof['matmul_n']}), copy {roof['copy_gbps']:.0f} GB/s")
+        lines.append(f"measured now: bf16 matmul {roof['bf16_tflops']:.3g} TFLOP/s, fp32 matmul "
+                     f"{roof['fp32_tflops']:.3g} TFLOP/s (n={roof['matmul_n']}), copy {roof['copy_gbps']:.0f} GB/s")
     if quick:
         lines.append("*** --quick: tiny sizes, a smoke check of the script, NOT a performance claim ***")
     lines.append("figures: median [min-max] over the repeats; ratios are taken round by round, paths interleaved")
