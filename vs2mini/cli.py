@@ -25,8 +25,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, help="also write the result as JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--bf16", choices=["none", "sae", "features", "all"], help="bf16 autocast for the SAE's encoder "
-                   "GEMM and/or CLIP feature extraction (default: the profile's; measured speed and accuracy on CPU "
-                   "and GPU in benchmarks/RESULTS.md)")
+                   "GEMM and/or CLIP feature extraction (default: the profile's; measured speed and accuracy: "
+                   "benchmarks/RESULTS.md)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: $OMP_NUM_THREADS if set, else the "
                    "profile's rule: 1 for the small offline profile, one per core otherwise)")
 
@@ -38,6 +38,8 @@ def _set_threads(args) -> None:
     import os
 
     import torch
+    if not hasattr(args, "threads"):          # commands without the common options (pretrain-toy)
+        return
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be a positive integer, got {args.threads}")
