@@ -66,9 +66,9 @@ def main():
     p.add_argument("--models", default=None, help="comma-separated open_clip names "
                    "(default ViT-B-32-quickgelu,ViT-B-16-quickgelu; --cpu ViT-B-32-quickgelu; --quick vs2mini-tiny)")
     p.add_argument("--sizes", default=None, help="input image sides (default 32,224; --cpu 32)")
-    p.add_argument("--n-small", type=int, default=None, help="images at sizes < 100 px (default 20000; --cpu 64)")
+    p.add_argument("--n-small", type=int, default=None, help="images at sizes < 100 px (default 20000; --cpu 16)")
     p.add_argument("--n-large", type=int, default=None, help="images at sizes >= 100 px (default 8192; --cpu 32)")
-    p.add_argument("--batch", type=int, default=None, help="images per batch, both paths (default 256; --cpu 32)")
+    p.add_argument("--batch", type=int, default=None, help="images per batch, both paths (default 256; --cpu 16)")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers, usual path (default min(8, CPUs))")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds (default 3; --cpu and quick 2)")
     p.add_argument("--min-cos", type=float, default=0.9999, help="required CLS cosine of bf16 against fp32 features")
@@ -77,9 +77,9 @@ def main():
     models = (a.models or ("vs2mini-tiny" if q else "ViT-B-32-quickgelu" if a.cpu else
                            "ViT-B-32-quickgelu,ViT-B-16-quickgelu")).split(",")
     sizes = [int(v) for v in (a.sizes or ("32" if a.cpu else "32,224")).split(",")]
-    n_small = a.n_small or (64 if q or a.cpu else 20000)
+    n_small = a.n_small or (64 if q else 16 if a.cpu else 20000)
     n_large = a.n_large or (16 if q else 32 if a.cpu else 8192)
-    batch = a.batch or (32 if a.cpu else 256)
+    batch = a.batch or (16 if a.cpu else 256)
     workers = a.workers if a.workers is not None else min(8, os.cpu_count() or 1)
     R = a.repeats or (2 if q or a.cpu else 3)
     info, roof = common.device_info(dev), common.rooflines(dev, q or a.cpu)
