@@ -4,17 +4,26 @@ Builds `vs2mini.pipeline.Setup` by hand: `load_clip(model, None, device)`, in-me
 CIFAR-100's sizes (50k train / 10k test, 32 px, 100 classes), features from `extract_features` (no disk cache),
 a zero-shot head from `zeroshot_head`, then `vs2mini.reproduce.run_reproduce(setup=setup, progress=False)` with
 the `full` profile (30 epochs, batch 4096, expansion 4, k from `profile.k_for(model)`: 64 for B/32, 256 for
-B/16 (SPEC 3.3), unless --k is given; 50 neighbours).
+B/16 (paper v3 App. C), unless --k is given; 50 neighbours; the SAE trains under bf16 autocast (`Profile.bf16`),
+features run in fp32 (`Profile.feature_amp = False`)). `--repeats` whole runs give median [min-max] per stage.
 Stages are timed by wrapping the functions run_reproduce calls (restored afterwards), with a device sync at each
 boundary: features, head, eval (cls_to_logits for each row), SAE and PASS SAE (both through `Setup.train_sae`;
 the call with labels is PASS), train FVU for the row notes (`TopKSAE.fvu`), REC baselines, VS2 (VS2 and PASS
 rows), gate, VS2++ (k-NN, pseudo labels, `bank_directions` once, both vs2pp_eval calls); "other" is the rest.
-Floors: features = images x FLOPs/img at the bf16 matmul rate; SAE = epochs x N x 2*d*n (encoder GEMM, fp32,
-which is what run_reproduce trains in) at the fp32 matmul rate. Accuracies are meaningless (random weights).
+Floors, at the measured matmul rate of the precision each stage runs in: features = images x FLOPs/img (fp32
+unless the profile's feature_amp); SAE = epochs x N x 2*d*n (the encoder GEMM; bf16 when the profile's bf16).
+Accuracies are meaningless (random weights).
+
+--cpu (and --threads-rule): the thread rule of the CLI measured: the offline `python -m vs2mini reproduce` in
+fresh processes with --threads 1 and --threads <all cores>, interleaved, wall time per run and the ratio.
 """
 from __future__ import annotations
 
 import functools
+import os
+import statistics
+import subprocess
+import sys
 import time
 
 import common
@@ -74,6 +83,7 @@ def run_one(model, a, dev, roof):
     if q:
         over.update(epochs=3, batch_size=256, image_batch=64, real=False)
     p = get_profile("full", **over)
+    amp_f = p.feature_amp
     k = p.k_for(model)
     names = [f"class {i}" for i in range(100)]
     train_set = random_split("train", p.n_train, names, seed=0)
@@ -84,11 +94,12 @@ def run_one(model, a, dev, roof):
         clip = load_clip(model, None, dev)
     load_s = sw.s
     with common.Stopwatch(dev) as sw:   # kernel selection / allocator warm-up, kept out of "features"
-        extract_features(clip, random_split("test", 2 * p.image_batch, names), p.image_batch, progress=False)
+        extract_features(clip, random_split("test", 2 * p.image_batch, names), p.image_batch, progress=False,
+                         amp=amp_f)
     st.t["features warm-up (2 batches)"] = sw.s
     with common.Stopwatch(dev) as sw:
-        train = extract_features(clip, train_set, p.image_batch, progress=False)
-        test = extract_features(clip, test_set, p.image_batch, progress=False)
+        train = extract_features(clip, train_set, p.image_batch, progress=False, amp=amp_f)
+        test = extract_features(clip, test_set, p.image_batch, progress=False, amp=amp_f)
     st.t["features"] = sw.s
     with common.Stopwatch(dev) as sw:
         head = zeroshot_head(clip, names, p.templates)
@@ -100,7 +111,7 @@ def run_one(model, a, dev, roof):
     for obj, name, label in ((steer, "sae_reconstruction", "REC baselines"), (steer, "vs2", "VS2 (VS2 + PASS rows)"),
                              (steer, "per_sample_fvu", "gate"), (steer, "fvu_threshold", "gate"),
                              (steer, "gate", "gate"), (retrieval, "knn", "VS2++"),
-                             (retrieval, "positive_mask", "VS2++"), (reproduce, "embedding_logits", "VS2++"),
+                             (retrieval, "positive_mask", "VS2++"),
                              (reproduce, "bank_directions", "VS2++"), (reproduce, "vs2pp_eval", "VS2++"),
                              (TopKSAE, "fvu", "train FVU (row notes)")):
         st.patch(obj, name, label)
@@ -114,16 +125,40 @@ def run_one(model, a, dev, roof):
     n_img = p.n_train + p.n_test
     d = train.cls.shape[1]
     n_lat = p.expansion * d
-    floors = {"features": n_img * common.vit_image_flops(clip.model.visual) / 1e12 / roof["bf16_tflops"],
-              "SAE": p.epochs * p.n_train * 2 * d * n_lat / 1e12 / roof["fp32_tflops"]}
+    rate = lambda bf16: roof["bf16_tflops" if bf16 else "fp32_tflops"]  # noqa: E731
+    floors = {"features": n_img * common.vit_image_flops(clip.model.visual) / 1e12 / rate(amp_f),
+              "SAE": p.epochs * p.n_train * 2 * d * n_lat / 1e12 / rate(p.bf16)}
     floors["PASS SAE"] = floors["SAE"]
     rows = [dict(model=model, stage=s, seconds=v, pct_total=100 * v / total, floor_s=floors.get(s),
                  pct_floor=100 * floors[s] / v if s in floors and v > 0 else None) for s, v in st.t.items()]
     rows.append(dict(model=model, stage="model load (load_clip)", seconds=load_s, pct_total=100 * load_s / total))
     rows.append(dict(model=model, stage="TOTAL wall", seconds=total, pct_total=100.0))
-    meta = dict(model=model, k=k, n_latents=n_lat, epochs=p.epochs, batch_size=p.batch_size, n_train=p.n_train,
+    meta = dict(model=model, k=k, n_latents=n_lat, epochs=p.epochs, batch_size=p.batch_size, sae_bf16=p.bf16,
+                feature_amp=amp_f, n_train=p.n_train,
                 n_test=p.n_test, image_batch=p.image_batch, imgs_per_s_features=n_img / st.t["features"])
     return rows, meta, res
+
+
+def thread_rule(profile: str, threads: list[int], rounds: int) -> list[dict]:
+    """Wall seconds of `python -m vs2mini reproduce --profile <profile> --quiet --threads N` in fresh processes,
+    the thread counts interleaved round by round (one warm-up run first fills the feature cache)."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env["PYTHONPATH"] = str(common.ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [sys.executable, "-m", "vs2mini", "reproduce", "--profile", profile, "--quiet", "--threads"]
+    subprocess.run(cmd + [str(threads[0])], env=env, check=True, capture_output=True)
+    times = {t: [] for t in threads}
+    for _ in range(rounds):
+        for t in threads:
+            t0 = time.perf_counter()
+            subprocess.run(cmd + [str(t)], env=env, check=True, capture_output=True)
+            times[t].append(time.perf_counter() - t0)
+    rows = []
+    for t in threads:
+        ratios = [b / a for a, b in zip(times[threads[0]], times[t])]
+        st = common.stats(times[t])
+        rows.append(dict(profile=profile, threads=t, wall_s=f"{st['median_s']:.2f} [{st['min_s']:.2f}-{st['max_s']:.2f}]",
+                         vs_first=f"{statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}]"))
+    return rows
 
 
 def main():
@@ -133,25 +168,46 @@ def main():
     pr.add_argument("--n-test", type=int, default=None, help="default 10000 (quick 300)")
     pr.add_argument("--k", type=int, default=None, help="SAE k (default: profile.k_for(model), 64 for B/32, "
                     "256 for B/16)")
+    pr.add_argument("--repeats", type=int, default=None, help="whole runs (default 3; quick 1)")
+    pr.add_argument("--threads-rule", action="store_true", help="also time the offline CLI run at 1 thread vs all "
+                    "cores (always on with --cpu)")
+    pr.add_argument("--offline-profile", default=None, help="profile of the thread-rule run (default: toy if "
+                    "defined, else smoke)")
     pr.add_argument("--show-table", action="store_true", help="also print the (meaningless) accuracy table")
     a = pr.parse_args()
-    dev, q = common.get_device(a.device), a.quick
+    dev, q = common.get_device(a.device, a.cpu), a.quick
     a.n_train, a.n_test = a.n_train or (1000 if q else 50000), a.n_test or (300 if q else 10000)
     models = (a.models or ("vs2mini-tiny" if q else "ViT-B-32-quickgelu")).split(",")
-    info, roof = common.device_info(dev), common.rooflines(dev, q)
+    R = a.repeats or (1 if q else 3)
+    info, roof = common.device_info(dev), common.rooflines(dev, q or a.cpu)
     print(common.header("bench_reproduce", info, roof, q))
-    rows, metas = [], []
-    for model in models:
-        r, meta, res = run_one(model, a, dev, roof)
-        rows += r
-        metas.append(meta)
-        print(f"{model}: " + ", ".join(f"{k}={v:.0f}" if isinstance(v, float) else f"{k}={v}" for k, v in meta.items()))
-        if a.show_table:
-            print(res.table())
-    print(common.table(rows, ["model", "stage", "seconds", "pct_total", "floor_s", "pct_floor"],
-                       {"seconds": ".2f", "pct_total": ".1f", "floor_s": ".3f", "pct_floor": ".1f"}))
-    print("pct_floor = FLOP floor / measured (features: bf16 matmul rate; SAE: fp32 matmul rate, encoder GEMM only).")
-    common.write_json(a.json, "bench_reproduce", a, info, roof, {"stages": rows, "runs": metas})
+    rows, metas, thread_rows = [], [], []
+    if a.cpu or a.threads_rule:
+        from vs2mini.profiles import PROFILES
+        prof = a.offline_profile or ("toy" if "toy" in PROFILES else "smoke")
+        thread_rows = thread_rule(prof, [1, os.cpu_count() or 1], R)
+        print(f"thread rule: `python -m vs2mini reproduce --profile {prof} --quiet --threads N`, fresh processes, "
+              "interleaved; wall s median [min-max]; vs_first = time / time at 1 thread per round:")
+        print(common.table(thread_rows, list(thread_rows[0])))
+    if not a.cpu:                        # the full-shaped run: minutes on a GPU, hours on a CPU
+        for model in models:
+            runs = [run_one(model, a, dev, roof) for _ in range(R)]
+            meta, res = runs[-1][1], runs[-1][2]
+            metas.append(meta)
+            print(f"{model}: " + ", ".join(f"{k}={v:.0f}" if isinstance(v, float) else f"{k}={v}"
+                                           for k, v in meta.items()))
+            if a.show_table:
+                print(res.table())
+            for i, r in enumerate(runs[0][0]):
+                secs = [run[0][i]["seconds"] for run in runs]
+                rows.append({**r, "seconds": statistics.median(secs), "range": f"{min(secs):.2f}-{max(secs):.2f}",
+                             "pct_floor": 100 * r["floor_s"] / statistics.median(secs) if r.get("floor_s") else None})
+        print(common.table(rows, ["model", "stage", "seconds", "range", "pct_total", "floor_s", "pct_floor"],
+                           {"seconds": ".2f", "pct_total": ".1f", "floor_s": ".3f", "pct_floor": ".1f"}))
+        print(f"seconds: median of {R} whole runs [range]; pct_floor = FLOP floor / measured (features: matmul rate of "
+              "the feature precision; SAE: of the SAE precision; encoder GEMM only).")
+    common.write_json(a.json, "bench_reproduce", a, info, roof, {"stages": rows, "runs": metas,
+                                                                 "thread_rule": thread_rows})
 
 
 if __name__ == "__main__":

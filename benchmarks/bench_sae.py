@@ -1,23 +1,29 @@
-"""SAE training throughput (vectors/s): vs2mini's sparse TopKSAE step vs a naive dense top-k SAE, same run.
+"""SAE training throughput (vectors/s): vs2mini's sparse TopKSAE step vs a naive dense top-k SAE vs EleutherAI sparsify.
 
-vs2mini     the inner loop of `vs2mini.trainer.train_sae`, step for step (encode_sparse(check=False) under bf16
-            autocast if asked, sparse decode, batch_fvu, backward through the hand-written sparse encoder backward
-            (`sae._SparseEncoder`: grad_x and the encoder weight gradient from one `F.embedding_bag`),
-            remove_parallel_grad, fused Adam, LR schedule, normalize_decoder, the sync-free dead-latent bookkeeping
-            (index_add_ into `active`, torch.where on `since_fired`)). Keep `vs2mini_steps` in sync with
-            trainer.py; `--bank` runs the real `train_sae`.
+vs2mini     the inner loop of `vs2mini.trainer.train_sae`: its own `train_step` (encode_sparse under bf16 autocast
+            if asked, sparse decode, batch_fvu, the hand-written sparse encoder backward, remove_parallel_grad,
+            Adam, LR schedule, normalize_decoder, the dead-latent bookkeeping). `--bank` runs the real `train_sae`.
 dense       what a user writes first: z = zeros.scatter(topk(relu(x W^T + b))), x_hat = z W_dec + b_pre, the
-            same FVU loss, autograd, the same Adam / schedule / decoder constraint (bf16 = autocast everywhere).
-Also: "same loss curve" (both from identical weights on identical batches, fp32), peak GPU memory and a batch
-rule for a 16 GB T4, the encoder weight gradient alone three ways (vs2mini's embedding_bag weight gradient, and
-two alternatives written here: index_add_ over a materialised (B, k, d) tensor, a dense GEMM), and `--bank N`:
-wall time of the real `train_sae` on an N x 768 random bank (30 epochs).
-FLOP floor per step: the encoder GEMM 2*B*d*n (the sparse recipe's only dense GEMM) at the matmul rate measured
-in this run for that precision (fp32 rows: fp32 rate, TF32 off as in torch's default; bf16 rows: bf16 rate).
+            same FVU loss, autograd, the same Adam / schedule / decoder constraint.
+sparsify    EleutherAI sparsify (`pip install --no-deps -r benchmarks/requirements.txt`): its own encoder
+            (`sparsify.fused_encoder`: linear + topk, embedding_bag / index_add_ backward) and decoder (its Triton
+            embedding_bag on CUDA, torch's embedding_bag elsewhere, as sparsify picks), SparseCoder.forward's loss,
+            its decoder-gradient projection and unit-norm step, loaded from the installed wheel without the
+            package __init__ (which imports its language-model trainer: transformers, datasets, accelerate).
+All three start from the same weights, see the same batches and use the same optimiser (fused Adam where torch
+has it) and schedule, so the figures compare the SAE step itself. Precision is the same on all sides of a row:
+fp32 rows run without autocast anywhere; bf16 rows run each path's forward under bf16 autocast (vs2mini: the
+encoder GEMM, as `train_sae(bf16=True)`; dense and sparsify: their whole forward, as sparsify does on CUDA).
+Also: same loss curves (fp32), bf16 against fp32 (loss within a stated tolerance), the encoder weight gradient
+alone three ways, fused against unfused Adam, and `--bank N`: wall time of the real `train_sae`.
+FLOP floor per step: the encoder GEMM 2*B*d*n at the matmul rate measured in this run for that precision.
 """
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import math
+import sys
 
 import common
 import torch
@@ -25,7 +31,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vs2mini.sae import TopKSAE
-from vs2mini.trainer import FiringStats, batch_fvu, lr_lambda, remove_parallel_grad, train_sae, train_step
+from vs2mini.trainer import (FiringStats, batch_fvu, fused_adam_available, lr_lambda, remove_parallel_grad,
+                             train_sae, train_step)
 
 
 def synthetic_bank(n: int, d: int, seed: int = 0, device="cpu") -> torch.Tensor:
@@ -54,8 +61,9 @@ class DenseTopKSAE(nn.Module):
         return z @ self.W_dec + self.b_pre
 
 
-def make_opt(model, dev, lr=5e-4, total=1000):
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), fused=dev.type == "cuda")
+def make_opt(model, dev, lr=5e-4, total=1000, fused=None):
+    fused = fused_adam_available(dev) if fused is None else fused        # as trainer.train_sae
+    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), fused=fused)
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(max(1, round(0.05 * total)), total))
 
 
@@ -81,6 +89,43 @@ def dense_steps(m, opt, sched, X, batches, amp):
             m.W_dec.div_(m.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-12))
         losses.append(loss.detach())
     return losses
+
+
+def load_sparsify(dev):
+    """(version, fused_encoder, decode(idx, acts, W_dec)) from the installed eai-sparsify, or None if absent."""
+    spec = importlib.util.find_spec("sparsify")           # finds the package without running its __init__
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = spec.submodule_search_locations[0]
+
+    def load(name):
+        sp = importlib.util.spec_from_file_location(f"_sparsify_{name}", f"{root}/{name}.py")
+        mod = importlib.util.module_from_spec(sp)
+        sp.loader.exec_module(mod)
+        return mod
+    encoder = load("fused_encoder").fused_encoder
+    if dev.type == "cuda":                                 # sparsify's default on CUDA: its Triton embedding_bag
+        xf = load("xformers").xformers_embedding_bag
+        decode = lambda idx, acts, W_dec: xf(idx, W_dec, acts)  # noqa: E731
+    else:                                                  # sparsify's eager fallback
+        decode = lambda idx, acts, W_dec: F.embedding_bag(idx, W_dec, per_sample_weights=acts, mode="sum")  # noqa: E731
+    return importlib.metadata.version("eai-sparsify"), encoder, decode
+
+
+class SparsifySAE(nn.Module):
+    """sparsify's SparseCoder (topk, no skip, autoencoding) from a TopKSAE's weights, with its kernels."""
+
+    def __init__(self, sae: TopKSAE, kernels):
+        super().__init__()
+        self.k, (_, self.encoder, self.decoder) = sae.k, kernels
+        self.W_enc = nn.Parameter(sae.W_enc.detach().clone())
+        self.b_enc = nn.Parameter(sae.b_enc.detach().clone())
+        self.W_dec = nn.Parameter(sae.W_dec.detach().clone())
+        self.b_pre = nn.Parameter(sae.b_pre.detach().clone())      # sparsify's b_dec
+
+    def forward(self, x):
+        acts, idx, _pre = self.encoder(x - self.b_pre, self.W_enc, self.b_enc, self.k, "topk")
+        return self.decoder(idx, acts.to(self.W_dec.dtype), self.W_dec) + self.b_pre
 
 
 def grad_w_variants(B, d, n, k, dev) -> dict:
@@ -116,99 +161,145 @@ def grad_w_variants(B, d, n, k, dev) -> dict:
     return out
 
 
-def fresh(kind, d, n, k, X, dev):
+def fresh(kind, d, n, k, X, dev, kernels=None):
     sae = TopKSAE(d, n, k, seed=0).to(dev)
     with torch.no_grad():
         sae.b_pre.copy_(X.double().mean(0).float())
         sae.normalize_decoder()
-    return sae if kind == "vs2mini" else DenseTopKSAE(sae).to(dev)
+    if kind == "vs2mini":
+        return sae
+    return DenseTopKSAE(sae).to(dev) if kind == "dense" else SparsifySAE(sae, kernels).to(dev)
+
+
+def adam_step_ms(n, d, dev, repeats):
+    """One optimiser step on the SAE's parameters (n, d): fused vs unfused Adam, interleaved; and equal values."""
+    sides = {}
+    for fused in (True, False):
+        g = torch.Generator(device=dev).manual_seed(0)
+        ps = [torch.nn.Parameter(torch.randn(*shape, device=dev, generator=g)) for shape in ((n, d), (n,), (n, d), (d,))]
+        for p_ in ps:
+            p_.grad = torch.randn(p_.shape, device=dev, generator=g)
+        sides[fused] = (ps, torch.optim.Adam(ps, lr=5e-4, fused=fused))
+    t = common.time_side_by_side({"fused": sides[True][1].step, "unfused": sides[False][1].step}, dev, 1, repeats)
+    diff = max((a - b).abs().max().item() for a, b in zip(sides[True][0], sides[False][0]))
+    return t, diff
 
 
 def main():
     p = common.parser(__doc__.splitlines()[0])
-    p.add_argument("--configs", default=None, help="n:k,... (default 3072:64,3072:256,24576:64,24576:256)")
+    p.add_argument("--configs", default=None, help="n:k,... (default 3072:64,3072:256,24576:64,24576:256; "
+                   "--cpu 3072:64,3072:256,12288:64)")
     p.add_argument("--d", type=int, default=768)
-    p.add_argument("--batch", type=int, default=None, help="default 4096 (quick 256)")
-    p.add_argument("--steps", type=int, default=None, help="timed steps per repeat (default 20; quick 3)")
-    p.add_argument("--check-steps", type=int, default=50, help="steps of the same-loss-curve check (fp32)")
+    p.add_argument("--batch", type=int, default=None, help="default 4096 (--cpu 1024, quick 256)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps per round (default 20; --cpu 3; quick 2)")
+    p.add_argument("--repeats", type=int, default=None, help="timed rounds (default 3)")
+    p.add_argument("--check-steps", type=int, default=None, help="steps of the loss-curve checks (default 50; quick 10)")
+    p.add_argument("--bf16-tol", type=float, default=1e-3, help="|final loss bf16 - fp32| allowed (absolute FVU)")
     p.add_argument("--bank", type=int, default=None, help="also time train_sae on an N x d bank (default 50000; "
-                   "quick 0 = skip)")
+                   "--cpu and quick: 0 = skip)")
     p.add_argument("--epochs", type=int, default=30, help="epochs for --bank")
-    p.add_argument("--trace", action="store_true", help="print the torch.profiler top kernels of one step per path")
+    p.add_argument("--no-sparsify", action="store_true", help="skip the sparsify baseline")
+    p.add_argument("--bf16-baselines", action="store_true", help="bf16 rows for dense and sparsify on a CPU too")
     a = p.parse_args()
-    dev, q = common.get_device(a.device), a.quick
-    configs = [tuple(map(int, c.split(":"))) for c in
-               (a.configs or ("1024:32" if q else "3072:64,3072:256,24576:64,24576:256")).split(",")]
-    B, steps = a.batch or (256 if q else 4096), a.steps or (3 if q else 20)
-    bank = a.bank if a.bank is not None else (0 if q else 50000)
-    info, roof = common.device_info(dev), common.rooflines(dev, q)
+    dev, q, cpu = common.get_device(a.device, a.cpu), a.quick, a.cpu
+    configs = [tuple(map(int, c.split(":"))) for c in (a.configs or ("1024:32" if q else "3072:64,3072:256,12288:64"
+               if cpu else "3072:64,3072:256,24576:64,24576:256")).split(",")]
+    B, steps = a.batch or (256 if q else 1024 if cpu else 4096), a.steps or (2 if q else 3 if cpu else 20)
+    R, check_steps = a.repeats or 3, a.check_steps or (10 if q else 20 if cpu else 50)
+    bank = a.bank if a.bank is not None else (0 if q or cpu else 50000)
+    info, roof = common.device_info(dev), common.rooflines(dev, q or cpu)
+    kernels = None if a.no_sparsify else load_sparsify(dev)
+    info["sparsify"] = kernels[0] if kernels else None
     print(common.header("bench_sae", info, roof, q))
-    X = synthetic_bank(max(8 * B, a.check_steps * B // 4), a.d, device=dev)
+    print(f"sparsify: {info['sparsify'] or 'not installed (pip install --no-deps -r benchmarks/requirements.txt)'}; "
+          f"fused Adam on {dev.type}: {fused_adam_available(dev)}")
+    X = synthetic_bank(max(8 * B, check_steps * B // 4), a.d, device=dev)
     g = torch.Generator(device=dev).manual_seed(0)
-    batches = [torch.randperm(len(X), device=dev, generator=g)[:B] for _ in range(max(steps, a.check_steps))]
-    amps = (False, True) if dev.type == "cuda" else (False,)   # the trainer ignores bf16 on CPU
-    rows, loss_rows, gw_rows, run = [], [], [], {"vs2mini": vs2mini_steps, "dense": dense_steps}
+    batches = [torch.randperm(len(X), device=dev, generator=g)[:B] for _ in range(max(steps, check_steps))]
+    run = {"vs2mini": vs2mini_steps, "dense": dense_steps}
+    if kernels:
+        run["sparsify"] = dense_steps                  # the same loop around a different module
+    checks = common.Checks()
+    rows, loss_rows, gw_rows, adam_rows, bf16_rows = [], [], [], [], []
+    # bf16 rows for all three paths on CUDA; on a CPU without native bf16 the dense path's bf16 autocast is 20x
+    # slower than its fp32, so there only the vs2mini fp32 / bf16 comparison runs (--bf16-baselines forces them).
+    amps = (False, True) if dev.type == "cuda" or a.bf16_baselines else (False,)
     for n, k in configs:
-        gw_rows.append(dict(n=n, k=k, batch=B, **grad_w_variants(B, a.d, n, k, dev)))
-        # Same loss curve: identical init and batches, fp32, `check_steps` steps.
+        gw = grad_w_variants(B, a.d, n, k, dev)
+        gw_rows.append(dict(n=n, k=k, batch=B, **gw))
+        checks.check(f"encoder weight gradient agrees n={n} k={k}", gw["max_rel_diff"] <= 1e-4,
+                     f"max rel diff {gw['max_rel_diff']:.1e} <= 1e-4")
+        # Same loss curves: identical init and batches; fp32 for all paths, and vs2mini in bf16.
         curves = {}
         for kind in run:
-            m = fresh(kind, a.d, n, k, X, dev)
-            curves[kind] = torch.stack(run[kind](m, *make_opt(m, dev), X, batches[:a.check_steps], False)).cpu()
-        rel = ((curves["vs2mini"] - curves["dense"]).abs() / curves["dense"].abs()).max().item()
-        final = abs(curves["vs2mini"][-1] - curves["dense"][-1]).item() / curves["dense"][-1].item()
-        loss_rows.append(dict(n=n, k=k, steps=a.check_steps, loss0=curves["dense"][0].item(),
-                              final_vs2mini=curves["vs2mini"][-1].item(), final_dense=curves["dense"][-1].item(),
-                              final_rel_diff=final, max_rel_diff=rel, within_1pct=final < 0.01))
+            m = fresh(kind, a.d, n, k, X, dev, kernels)
+            curves[kind] = torch.stack(run[kind](m, *make_opt(m, dev), X, batches[:check_steps], False)).cpu()
+        m = fresh("vs2mini", a.d, n, k, X, dev)
+        curves["vs2mini bf16"] = torch.stack(vs2mini_steps(m, *make_opt(m, dev), X, batches[:check_steps], True)).cpu()
+        for other in [c for c in curves if c != "vs2mini"]:
+            c0, c1 = curves["vs2mini"], curves[other]
+            rel = ((c0 - c1).abs() / c1.abs()).max().item()
+            final = abs(c0[-1] - c1[-1]).item()
+            loss_rows.append(dict(n=n, k=k, steps=check_steps, vs2mini_fp32_vs=other, loss0=c1[0].item(),
+                                  final_vs2mini=c0[-1].item(), final_other=c1[-1].item(), final_abs_diff=final,
+                                  final_rel_diff=final / c1[-1].item(), max_rel_diff=rel))
+            if other == "vs2mini bf16":
+                checks.check(f"bf16 loss n={n} k={k}", final <= a.bf16_tol,
+                             f"|final bf16 - fp32| {final:.1e} <= {a.bf16_tol:g}")
+            else:
+                checks.check(f"loss curve = {other} n={n} k={k}", final / c1[-1].item() < 0.01,
+                             f"final loss rel diff {final / c1[-1].item():.1e} < 1%")
+        t, diff = adam_step_ms(n, a.d, dev, 5 if not q else 2)
+        adam_rows.append(dict(n=n, d=a.d, fused_ms=common.ms(t["fused"]), unfused_ms=common.ms(t["unfused"]),
+                              speedup=common.ratio(t["ratio:unfused"]), max_abs_diff=diff))
+        checks.check(f"fused Adam = unfused n={n}", diff <= 1e-5, f"max |param diff| {diff:.1e} <= 1e-5")
+        # The bf16 option of vs2mini's trainer against its fp32 default, interleaved (what a CPU profile would gain).
+        models = {amp: fresh("vs2mini", a.d, n, k, X, dev) for amp in (False, True)}
+        opts = {amp: make_opt(models[amp], dev) for amp in (False, True)}
+        t = common.time_side_by_side({prec: (lambda amp=amp: vs2mini_steps(models[amp], *opts[amp], X,
+                                                                           batches[:steps], amp))
+                                      for prec, amp in (("fp32", False), ("bf16", True))}, dev, 1, R)
+        bf16_rows.append(dict(n=n, k=k, batch=B, fp32_ms_step=common.ms({k_: v / steps for k_, v in t["fp32"].items()
+                                                                          if k_.endswith("_s")}),
+                              bf16_ms_step=common.ms({k_: v / steps for k_, v in t["bf16"].items() if k_.endswith("_s")}),
+                              bf16_speedup=f"{1 / t['ratio:bf16']['median_s']:.2f} [{1 / t['ratio:bf16']['max_s']:.2f}-"
+                                           f"{1 / t['ratio:bf16']['min_s']:.2f}]",
+                              final_loss_abs_diff=loss_rows[-1]["final_abs_diff"]))
+        del models, opts
         for amp in amps:
             floor_s = 2 * B * a.d * n / 1e12 / roof["bf16_tflops" if amp else "fp32_tflops"]
-            res = {}
+            models = {kind: fresh(kind, a.d, n, k, X, dev, kernels) for kind in run}
+            opts = {kind: make_opt(models[kind], dev) for kind in run}
+            fns = {kind: (lambda kind=kind: run[kind](models[kind], *opts[kind], X, batches[:steps], amp)) for kind in run}
+            t = common.time_side_by_side(fns, dev, 1, R)
+            prec = "bf16" if amp else "fp32"
             for kind in run:
-                m = fresh(kind, a.d, n, k, X, dev)
-                opt, sched = make_opt(m, dev)
-                common.reset_peak(dev)
-                t = common.time_fn(lambda: run[kind](m, opt, sched, X, batches[:steps], amp), dev, 1, 3)
-                step_s = t["median_s"] / steps
-                res[kind] = dict(n=n, k=k, batch=B, path=kind, prec="bf16" if amp else "fp32", ms_step=1e3 * step_s,
-                                 vec_s=B / step_s, peak_gb=common.peak_mem_gb(dev),
-                                 pct_enc_floor=100 * floor_s / step_s)
-                if kind == "vs2mini" and not amp and dev.type == "cuda":   # memory at B/4 -> linear batch rule
-                    common.reset_peak(dev)
-                    b4 = [bb[:B // 4] for bb in batches[:2]]
-                    run[kind](m, opt, sched, X, b4, amp)
-                    torch.cuda.synchronize(dev)
-                    lo = common.peak_mem_gb(dev)
-                    per = (res[kind]["peak_gb"] - lo) / (B - B // 4)
-                    static = lo - per * (B // 4) - X.numel() * 4 / 2**30   # the bank is not part of the SAE
-                    res[kind]["t4_max_batch"] = int((13.0 - static) / per) // 256 * 256 if per > 0 else None
-                if a.trace:
-                    act = [torch.profiler.ProfilerActivity.CPU] + (
-                        [torch.profiler.ProfilerActivity.CUDA] if dev.type == "cuda" else [])
-                    with torch.profiler.profile(activities=act) as prof:
-                        run[kind](m, opt, sched, X, batches[:3], amp)
-                        common.sync(dev)
-                    key = "self_cuda_time_total" if dev.type == "cuda" else "self_cpu_time_total"
-                    print(f"-- trace: {kind} n={n} k={k} {'bf16' if amp else 'fp32'} (3 steps)")
-                    print(prof.key_averages().table(sort_by=key, row_limit=12))
-                del m, opt, sched
-            res["vs2mini"]["speedup_vs_dense"] = res["dense"]["ms_step"] / res["vs2mini"]["ms_step"]
-            rows += [res["vs2mini"], res["dense"]]
-    print(common.table(rows, ["n", "k", "batch", "path", "prec", "ms_step", "vec_s", "speedup_vs_dense",
-                              "pct_enc_floor", "peak_gb", "t4_max_batch"],
-                       {"vec_s": ".0f", "ms_step": ".2f", "speedup_vs_dense": ".2f", "pct_enc_floor": ".1f",
-                        "peak_gb": ".2f"}))
-    print("pct_enc_floor: time of the encoder GEMM alone (2*B*d*n FLOPs at the measured matmul rate of that "
-          "precision) over the step time.\nt4_max_batch: vs2mini fp32 batch that keeps the SAE's peak under 13 GiB (16 GB T4, no bf16 "
-          "tensor cores), from the peaks at B and B/4 (linear fit).")
-    print("\nsame loss curve (fp32, identical init and batches):")
-    print(common.table(loss_rows, list(loss_rows[0]), {"final_rel_diff": ".2e", "max_rel_diff": ".2e"}))
-    print("\nencoder weight gradient alone, fp32, ms (the same (n, d) result three ways; see grad_w_variants; "
-          "the vs2mini column also yields grad_x):")
+                st = {key: v / steps for key, v in t[kind].items() if key.endswith("_s")}
+                rows.append(dict(n=n, k=k, batch=B, prec=prec, path=kind, ms_step=common.ms(st),
+                                 vec_s=B / st["median_s"], pct_enc_floor=100 * floor_s / st["median_s"],
+                                 vs2mini_speedup=common.ratio(t[f"ratio:{kind}"]) if kind != "vs2mini" else None))
+            del models, opts
+    print(common.table(rows, ["n", "k", "batch", "prec", "path", "ms_step", "vec_s", "vs2mini_speedup", "pct_enc_floor"],
+                       {"vec_s": ".0f", "pct_enc_floor": ".1f"}))
+    print("ms_step: median [min-max] over the rounds; vs2mini_speedup: this path's time / vs2mini's, per round "
+          "(> 1: vs2mini is faster).\npct_enc_floor: the encoder GEMM alone (2*B*d*n FLOPs at the measured rate of "
+          "that precision) over the step time.")
+    print("\nsame loss curves (identical init and batches):")
+    print(common.table(loss_rows, list(loss_rows[0]), {"final_abs_diff": ".1e", "final_rel_diff": ".1e",
+                                                        "max_rel_diff": ".1e", "loss0": ".4f",
+                                                        "final_vs2mini": ".4f", "final_other": ".4f"}))
+    print("\nencoder weight gradient alone, fp32, ms (the same (n, d) result three ways; the vs2mini column also "
+          "yields grad_x):")
     print(common.table(gw_rows, list(gw_rows[0]), {**{c: ".2f" for c in gw_rows[0]}, "max_rel_diff": ".1e"}))
+    print("\nvs2mini's bf16 option against its fp32 default (the trainer's own step, interleaved; final_loss_abs_diff "
+          "from the loss-curve check above):")
+    print(common.table(bf16_rows, list(bf16_rows[0]), {"final_loss_abs_diff": ".1e"}))
+    print("\nAdam step alone on the SAE's parameters (W_enc, b_enc, W_dec, b_pre), ms, interleaved:")
+    print(common.table(adam_rows, list(adam_rows[0]), {"max_abs_diff": ".1e"}))
     bank_rows = []
     if bank:
         Xb = torch.randn(bank, a.d, generator=torch.Generator().manual_seed(1))
-        for amp in amps:
+        for amp in (False, True):
             train_sae(Xb[:4096], n_latents=3072, k=64, epochs=1, bf16=amp, device=dev, progress=False)  # warm-up
             with common.Stopwatch(dev) as sw:
                 _, hist = train_sae(Xb, n_latents=3072, k=64, epochs=a.epochs, bf16=amp, device=dev, progress=False)
@@ -216,10 +307,13 @@ def main():
             bank_rows.append(dict(bank=bank, d=a.d, n=3072, k=64, epochs=a.epochs, prec="bf16" if amp else "fp32",
                                   wall_s=sw.s, steps=nsteps, ms_step=1e3 * sw.s / nsteps,
                                   vec_s=a.epochs * bank / sw.s, final_fvu=hist["fvu"][-1]))
-        print(f"\nvs2mini.trainer.train_sae on a random {bank} x {a.d} bank (includes moving X to the device):")
+        print(f"\nvs2mini.trainer.train_sae on a random {bank} x {a.d} bank (one run each; includes moving X to the "
+              "device):")
         print(common.table(bank_rows, list(bank_rows[0]), {"wall_s": ".2f", "ms_step": ".2f", "vec_s": ".0f"}))
-    common.write_json(a.json, "bench_sae", a, info, roof, {"steps": rows, "loss_check": loss_rows,
-                                                                   "grad_w_ms": gw_rows, "bank": bank_rows})
+    rc = checks.report()
+    common.write_json(a.json, "bench_sae", a, info, roof, {"steps": rows, "loss_check": loss_rows, "grad_w_ms": gw_rows,
+                                                           "adam": adam_rows, "bf16": bf16_rows, "bank": bank_rows, "checks": checks.rows})
+    sys.exit(rc)
 
 
 if __name__ == "__main__":

@@ -22,24 +22,33 @@ import torch  # noqa: E402
 
 
 def parser(description: str) -> argparse.ArgumentParser:
-    """The flags every benchmark takes: --quick, --device, --json."""
+    """The flags every benchmark takes: --quick, --cpu, --device, --json."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="tiny sizes: a CPU smoke check in < 60 s, not a measurement")
+    p.add_argument("--cpu", action="store_true", help="laptop sizes on the CPU: the side-by-side ratios of "
+                   "benchmarks/RESULTS.md in a few minutes (implies --device cpu)")
     p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON to PATH")
     return p
 
 
-def get_device(name: str | None) -> torch.device:
+def get_device(name: str | None, cpu_mode: bool = False) -> torch.device:
+    if cpu_mode:
+        return torch.device("cpu")
     return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def device_info(device: torch.device) -> dict:
     """What ran the benchmark: GPU name, library versions, CPU count."""
-    import open_clip
-    info = {"device": str(device), "torch": torch.__version__, "open_clip": open_clip.__version__,
+    try:
+        import open_clip
+        oc = open_clip.__version__
+    except ImportError:
+        oc = None
+    info = {"device": str(device), "torch": torch.__version__, "open_clip": oc,
             "cuda": torch.version.cuda, "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "host_cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()}
+            "host_cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
+            "load_avg_1min": os.getloadavg()[0]}
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         info.update(gpu=torch.cuda.get_device_name(device), gpu_mem_gb=round(props.total_memory / 2**30, 1),
@@ -80,6 +89,84 @@ def time_fn(fn, device: torch.device, warmup: int = 1, repeats: int = 5) -> dict
             fn()
             times.append(time.perf_counter() - t0)
     return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "repeats": repeats}
+
+
+def stats(times: list[float]) -> dict:
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "repeats": len(times)}
+
+
+def time_side_by_side(fns: dict, device: torch.device, warmup: int = 1, repeats: int = 5) -> dict:
+    """Time several callables interleaved (A B C A B C ...) so that a shared machine's drift hits all alike.
+    Returns {name: stats} plus, for every name after the first, "ratio:<name>": the stats of the per-round ratio
+    time(name) / time(first) (so a ratio > 1 means the first one is faster)."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    sync(device)
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            sync(device)
+            t0 = time.perf_counter()
+            fn()
+            sync(device)
+            times[name].append(time.perf_counter() - t0)
+    out = {name: stats(t) for name, t in times.items()}
+    first = next(iter(fns))
+    for name in list(fns)[1:]:
+        out[f"ratio:{name}"] = stats([b / a for a, b in zip(times[first], times[name])])
+    return out
+
+
+def ms(st: dict) -> str:
+    """'median [min-max]' in ms of a stats dict."""
+    return f"{1e3 * st['median_s']:.3g} [{1e3 * st['min_s']:.3g}-{1e3 * st['max_s']:.3g}]"
+
+
+def ratio(st: dict) -> str:
+    """'median [min-max]' of a ratio stats dict."""
+    return f"{st['median_s']:.2f} [{st['min_s']:.2f}-{st['max_s']:.2f}]"
+
+
+def _proc_status_mb(key: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024
+    raise KeyError(key)
+
+
+def peak_rss_mb(fn) -> tuple[float | None, object]:
+    """(peak resident memory added while fn() ran, in MB; fn's result). Linux: resets the high-water mark
+    (/proc/self/clear_refs 5), then reads VmHWM - VmRSS before. None where /proc is not available."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = _proc_status_mb("VmRSS")
+    except OSError:
+        return None, fn()
+    out = fn()
+    return _proc_status_mb("VmHWM") - before, out
+
+
+class Checks:
+    """Correctness thresholds: `check(name, ok, detail)` records each; `exit_code()` is 1 if any failed."""
+
+    def __init__(self):
+        self.rows = []
+
+    def check(self, name: str, ok: bool, detail: str) -> bool:
+        self.rows.append({"check": name, "ok": bool(ok), "detail": detail})
+        return ok
+
+    def report(self) -> int:
+        print("\ncorrectness checks (the script exits non-zero if one fails):")
+        for r in self.rows:
+            print(f"  [{'PASS' if r['ok'] else 'FAIL'}] {r['check']}: {r['detail']}")
+        failed = [r["check"] for r in self.rows if not r["ok"]]
+        if failed:
+            print(f"FAILED: {', '.join(failed)}")
+        return 1 if failed else 0
 
 
 class Stopwatch:
@@ -154,13 +241,15 @@ def table(rows: list[dict], cols: list[str], specs: dict | None = None) -> str:
 
 def header(name: str, info: dict, roof: dict | None, quick: bool) -> str:
     lines = [f"== {name}", f"device: {info.get('gpu') or info['host_cpu'] + ' CPU'} ({info['device']}), "
-             f"torch {info['torch']}, CUDA {info['cuda']}, open_clip {info['open_clip']}, "
-             f"{info['cpu_count']} CPUs, {info['torch_threads']} torch threads"]
+             f"torch {info['torch']}, CUDA {info['cuda']}, open_clip {info['open_clip']}, python {info['python']}, "
+             f"{info['cpu_count']} CPUs, {info['torch_threads']} torch threads, load average "
+             f"{info['load_avg_1min']:.1f} at the start"]
     if roof:
-        lines.append(f"measured now: bf16 matmul {roof['bf16_tflops']:.1f} TFLOP/s, fp32 matmul "
-                     f"{roof['fp32_tflops']:.1f} TFLOP/s (n={roof['matmul_n']}), copy {roof['copy_gbps']:.0f} GB/s")
+        lines.append(f"measured now: bf16 matmul {roof['bf16_tflops']:.3g} TFLOP/s, fp32 matmul "
+                     f"{roof['fp32_tflops']:.3g} TFLOP/s (n={roof['matmul_n']}), copy {roof['copy_gbps']:.0f} GB/s")
     if quick:
         lines.append("*** --quick: tiny sizes, a smoke check of the script, NOT a performance claim ***")
+    lines.append("figures: median [min-max] over the repeats; ratios are taken round by round, paths interleaved")
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from vs2mini.cli import main
 from vs2mini.data import DATASETS
@@ -107,3 +108,48 @@ def test_module_help():
     assert r.returncode == 0, r.stderr
     for cmd in ("features", "zeroshot", "train-sae", "reproduce", "pretrain-toy"):
         assert cmd in r.stdout
+
+
+@pytest.fixture
+def keep_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("argv,omp,want", [
+    (["--profile", "smoke", "--device", "cpu"], None, 1),            # small offline profile on CPU: 1 thread
+    (["--profile", "smoke", "--device", "cpu", "--threads", "3"], "2", 3),   # --threads wins over everything
+    (["--profile", "smoke", "--device", "cpu"], "2", "unchanged"),   # the user's OMP_NUM_THREADS is left alone
+    (["--profile", "lite", "--device", "cpu"], None, "unchanged"),   # big models: torch's default
+])
+def test_thread_rule(argv, omp, want, monkeypatch, keep_threads):
+    from argparse import ArgumentParser
+
+    from vs2mini.cli import _common, _set_threads
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    if omp:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    torch.set_num_threads(2)
+    p = ArgumentParser()
+    _common(p)
+    _set_threads(p.parse_args(argv))
+    assert torch.get_num_threads() == (2 if want == "unchanged" else want)
+
+
+def test_threads_must_be_positive(capsys):
+    assert main(["zeroshot", "--profile", "smoke", "--threads", "0"]) == 2
+    assert "--threads" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag,sae,features", [("none", False, False), ("sae", True, False),
+                                               ("features", False, True), ("all", True, True)])
+def test_bf16_flag_sets_the_profile(flag, sae, features):
+    from argparse import ArgumentParser
+
+    from vs2mini.cli import _common, _profile
+    p = ArgumentParser()
+    _common(p)
+    prof = _profile(p.parse_args(["--profile", "full", "--bf16", flag]))
+    assert (prof.bf16, prof.feature_amp) == (sae, features)
+    assert _profile(p.parse_args(["--profile", "full"])).bf16 is True      # no flag: the profile's own setting

@@ -54,6 +54,31 @@ def test_knn_chunking_same_answer(exclude_self):
     assert torch.equal(cos.topk(5, dim=-1).indices, i1)
 
 
+@pytest.mark.parametrize("exclude_self", [False, True])
+@pytest.mark.parametrize("chunk", [None, 1, 3, 64])
+def test_knn_equals_brute_force_with_ties(exclude_self, chunk):
+    """Vectors with four entries of +-1 (norm 2, so normalised entries are +-0.5 and every cosine is exact in any
+    summation order) and repeated rows: many exact ties; every chunking gives the brute-force answer."""
+    g = torch.Generator().manual_seed(1)
+
+    def vectors(n):
+        v = torch.zeros(n, 8)
+        for row in v:
+            row[torch.randperm(8, generator=g)[:4]] = torch.randint(0, 2, (4,), generator=g).float() * 2 - 1
+        return v
+    base = vectors(12)
+    bank = torch.cat([base, base, 4 * base[:6]])                 # exact duplicates and scaled copies: equal cosines
+    q = bank if exclude_self else vectors(9)
+    sims, idx = knn(q, bank, k=7, chunk=chunk, exclude_self=exclude_self)
+    cos = torch.nn.functional.normalize(q, dim=-1) @ torch.nn.functional.normalize(bank, dim=-1).T
+    if exclude_self:
+        cos[torch.arange(len(q)), torch.arange(len(q))] = -torch.inf
+    ref_s, ref_i = cos.topk(7, dim=-1)
+    assert torch.equal(idx, ref_i) and torch.equal(sims, ref_s)
+    if exclude_self:
+        assert not (idx == torch.arange(len(q))[:, None]).any()
+
+
 def test_knn_errors():
     with pytest.raises(ValueError, match="share D"):
         knn(torch.zeros(2, 3), torch.zeros(5, 4))
@@ -65,6 +90,8 @@ def test_knn_errors():
         knn(BANK, BANK, k=5, exclude_self=True)
     with pytest.raises(ValueError):
         knn(BANK, BANK, k=0)
+    with pytest.raises(ValueError, match="chunk"):
+        knn(BANK, BANK, k=2, chunk=0)
 
 
 def test_positive_mask_query_rule():

@@ -228,3 +228,44 @@ def test_vs2pp_from_directions_equals_vs2pp():
                               steer.vs2pp(x, sae, codes, pos, 1.5, 2.1, rescale), atol=1e-5)
     with pytest.raises(ValueError, match="must match"):
         steer.vs2pp_from_directions(x, dirs[:, :4], pos)
+
+
+def test_vs2pp_weights_hand_case():
+    pos = torch.tensor([[True, False, False, True],       # |S+| = 2, |S-| = 2
+                        [True, True, True, True],         # S- empty: positives only
+                        [False, False, False, False],     # S+ empty: zero row
+                        [False, True, False, False]])     # |S+| = 1, |S-| = 3
+    want = torch.tensor([[0.5, -0.5, -0.5, 0.5], [0.25] * 4, [0.0] * 4, [-1 / 3, 1.0, -1 / 3, -1 / 3]])
+    assert torch.allclose(steer.vs2pp_weights(pos), want, atol=1e-7)
+
+
+def test_vs2pp_from_bank_hand_case(hand_sae):
+    # the hand case of test_vs2pp_hand_case, from a bank: rows 1 (e0) and 3 (2 e3) are the neighbours
+    bank_codes = torch.tensor([[0., 1, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 2]])
+    bank_dirs = hand_sae.decode(bank_codes, bias=False)
+    x = torch.tensor([[3., 2, -1]])
+    out = steer.vs2pp_from_bank(x, bank_dirs, torch.tensor([[1, 3]]), torch.tensor([[True, False]]),
+                                gamma=1.5, lam=2.0, rescale=False)
+    assert torch.allclose(out, torch.tensor([[2.8, 0.4, -1.0]]), atol=1e-6)
+
+
+def test_vs2pp_from_bank_equals_gathered_directions():
+    """One sparse product over the bank = the gathered (Q, M, d) path, incl. empty S+, empty S-, a repeated index."""
+    sae = random_sae(seed=12)
+    g = torch.Generator().manual_seed(3)
+    bank_dirs = torch.relu(torch.randn(30, 64, generator=g)) @ sae.W_dec.detach()      # (B, d)
+    x = data(sae, N=6)
+    nn_idx = torch.randint(0, 30, (6, 5), generator=g)
+    nn_idx[5] = torch.tensor([7, 7, 2, 7, 9])                  # the same bank row twice in S+ and once in S-
+    pos = torch.tensor([[True, False, True, False, False], [True] * 5, [False] * 5,
+                        [False, True, False, False, True], [False, False, False, False, True],
+                        [True, True, False, False, True]])
+    for rescale in (True, False):
+        want = steer.vs2pp_from_directions(x, bank_dirs[nn_idx], pos, 1.5, 2.1, rescale)
+        got = steer.vs2pp_from_bank(x, bank_dirs, nn_idx, pos, 1.5, 2.1, rescale)
+        assert torch.allclose(got, want, atol=1e-5)
+    assert torch.allclose(got[2], x[2], atol=1e-6)              # S+ empty: unsteered
+    with pytest.raises(ValueError, match="must match"):
+        steer.vs2pp_from_bank(x, bank_dirs, nn_idx[:, :4], pos)
+    with pytest.raises(ValueError, match="must match"):
+        steer.vs2pp_from_bank(x, bank_dirs[:, :8], nn_idx, pos)

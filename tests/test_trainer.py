@@ -421,3 +421,9 @@ def test_continue_training_given_sae_keeps_b_pre_and_refuses_conflicts():
         train_sae(X, sae=TopKSAE(8, 16, 2), n_latents=32, epochs=1, progress=False, device="cpu")
     sae, _ = train_sae(X, sae=TopKSAE(8, 16, 2), k=2, n_latents=16, epochs=1, progress=False, device="cpu")
     assert (sae.n_latents, sae.k) == (16, 2)
+
+
+def test_fused_adam_used_where_torch_has_it():
+    from vs2mini.trainer import fused_adam_available
+    major, minor = (int(v) for v in torch.__version__.split(".")[:2])
+    assert fused_adam_available(torch.device("cpu")) == ((major, minor) >= (2, 4))   # CPU fused Adam: torch 2.4

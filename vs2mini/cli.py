@@ -24,11 +24,38 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, help="SAE active latents (default: 64 for ViT-B/32, 256 for ViT-B/16)")
     p.add_argument("--json", type=Path, help="also write the result as JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--bf16", choices=["none", "sae", "features", "all"], help="bf16 autocast for the SAE's encoder "
+                   "GEMM and/or CLIP feature extraction (default: the profile's; measured speed and accuracy: "
+                   "benchmarks/RESULTS.md)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: $OMP_NUM_THREADS if set, else the "
+                   "profile's rule: 1 for the small offline profile, one per core otherwise)")
+
+
+def _set_threads(args) -> None:
+    """The thread rule for CPU runs: --threads wins, then $OMP_NUM_THREADS (torch reads it itself), then the
+    profile's `cpu_threads` (1 for the small offline profile, whose many small ops only contend on a shared
+    machine; measured in benchmarks/RESULTS.md). GPU runs keep torch's default."""
+    import os
+
+    import torch
+    if not hasattr(args, "threads"):          # commands without the common options (pretrain-toy)
+        return
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be a positive integer, got {args.threads}")
+        torch.set_num_threads(args.threads)
+        return
+    cpu = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cpu")
+    threads = _profile(args).cpu_threads
+    if cpu and threads and not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(threads)
 
 
 def _profile(args):
     from .profiles import get_profile
-    return get_profile(args.profile, k=args.k)
+    bf16 = getattr(args, "bf16", None)
+    amp = {} if bf16 is None else {"bf16": bf16 in ("sae", "all"), "feature_amp": bf16 in ("features", "all")}
+    return get_profile(args.profile, k=args.k, **amp)
 
 
 def _setup(args):
@@ -163,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     run = {"features": cmd_features, "zeroshot": cmd_zeroshot, "train-sae": cmd_train_sae,
            "reproduce": cmd_reproduce, "pretrain-toy": cmd_pretrain_toy}[args.command]
     try:
+        _set_threads(args)
         out = run(args)
     except (ValueError, FileNotFoundError, RuntimeError) as e:   # clear message, no traceback for user errors
         print(f"error: {e}", file=sys.stderr)

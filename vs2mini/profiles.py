@@ -49,8 +49,12 @@ class Profile:
     gate_tau_datasets: tuple[str, ...] | None = None
     pass_variant: str = "ratio"     # PASS penalty: "ratio" or "eq7" (the paper's eq. 7, which collapses; prototype.py)
     image_batch: int = 256          # images per feature-extraction batch
-    bf16: bool = False              # SAE encoder GEMM under bf16 autocast (sparsify's forward ran in bf16)
+    bf16: bool = False              # SAE encoder GEMM under bf16 autocast (sparsify's forward ran in bf16); CLI --bf16
     feature_amp: bool = False       # CLIP feature extraction under bf16 autocast (off: fp32 CLIP, as published)
+    # bf16 stays off in the CPU profiles: on CPUs without native bf16 (AVX2 only) it measured slower, not faster
+    # (benchmarks/RESULTS.md); `--bf16 all` turns it on where the CPU has AVX512-BF16/AMX.
+    cpu_threads: int | None = None  # torch threads for CLI runs on a CPU (None: torch's default, one per core);
+                                    # unless OMP_NUM_THREADS or --threads is set (benchmarks/RESULTS.md, threads)
     real: bool = True               # False: every output says "NOT A REAL RESULT"
     extra: dict = field(default_factory=dict)
 
@@ -75,7 +79,7 @@ PROFILES: dict[str, Profile] = {
     "toy": Profile(
         name="toy", model="vs2mini-toyclip", pretrained="toy", datasets=("toy",),
         n_train=None, n_test=None, expansion=4, k=8, epochs=30, batch_size=256, lr=2e-3,
-        image_batch=512, real=False,
+        image_batch=512, real=False, cpu_threads=1,   # small ops: a 2nd thread only adds contention
     ),
     "lite": Profile(
         name="lite", model="ViT-B-32-quickgelu", pretrained="openai", datasets=("cifar100",),

@@ -125,25 +125,24 @@ def pseudo_labels(setup: Setup) -> tuple[torch.Tensor, torch.Tensor]:
 @torch.no_grad()
 def bank_directions(sae, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
     """x: (N, d) bank CLS tokens -> their decoded SAE directions W_dec^T c (N, d), without b_pre."""
-    out = []
-    for c in x.split(chunk):
-        vals, idx = sae.encode_sparse(c)
-        out.append(sae.decode(vals, idx, bias=False))
-    return torch.cat(out)
+    out = torch.empty(x.shape[0], sae.d_in, device=sae.device)    # filled chunk by chunk: no torch.cat copy
+    for s in range(0, x.shape[0], chunk):
+        vals, idx = sae.encode_sparse(x[s:s + chunk])
+        out[s:s + chunk] = sae.decode(vals, idx, bias=False)
+    return out
 
 
 @torch.no_grad()
 def vs2pp_eval(setup: Setup, sae, pos_mask: torch.Tensor, nn_idx: torch.Tensor, gamma: float, lam: float,
                chunk: int = 1024, bank_dirs: torch.Tensor | None = None) -> torch.Tensor:
-    """VS2++ over the whole test set in query chunks; returns steered CLS tokens (N, d).
-    pos_mask, nn_idx: (N, M) from retrieval; `bank_dirs` (from `bank_directions`) can be passed to reuse it."""
+    """VS2++ over the whole test set; returns steered CLS tokens (N, d).
+    pos_mask, nn_idx: (N, M) from retrieval; `bank_dirs` (from `bank_directions`) can be passed to reuse it
+    (run_reproduce decodes the bank once for the pseudo and the oracle rows). One sparse product over the bank
+    (`steer.vs2pp_from_bank`); `chunk` is kept for callers and no longer needed (nothing of size (N, M, d) is built)."""
     dev = setup.clip.device
     if bank_dirs is None:
         bank_dirs = bank_directions(sae, setup.train.cls.to(dev))
-    x = setup.test.cls.to(dev)
-    out = [steer.vs2pp_from_directions(x[s:s + chunk], bank_dirs[nn_idx[s:s + chunk].to(dev)],
-                                       pos_mask[s:s + chunk].to(dev), gamma, lam) for s in range(0, len(x), chunk)]
-    return torch.cat(out)
+    return steer.vs2pp_from_bank(setup.test.cls.to(dev), bank_dirs, nn_idx, pos_mask, gamma, lam)
 
 
 # ------------------------------------------------------------------------------------------------ the rows

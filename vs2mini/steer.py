@@ -9,6 +9,7 @@ The rescale keeps ||x||; ln_post follows, so it does not change predictions up t
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .sae import TopKSAE
 
@@ -96,7 +97,7 @@ def masked_mean(v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def vs2pp(x: torch.Tensor, sae: TopKSAE, neighbors_codes: torch.Tensor, pos_mask: torch.Tensor,
           gamma: float = 1.5, lam: float = 2.1, rescale: bool = True) -> torch.Tensor:
-    """VS2++ (SPEC 5, eq. 5). x: (N, d); neighbors_codes: (N, M, n) SAE codes of each query's M neighbours;
+    """VS2++ (paper v3 §3.3, eq. 5). x: (N, d); neighbors_codes: (N, M, n) SAE codes of each query's M neighbours;
     pos_mask: (N, M) bool, True for S+ (the rest is S-).
 
     [NOT FOUND] in the paper, our documented defaults for empty sets: if S- is empty, cbar- = 0 (steer towards the
@@ -123,3 +124,33 @@ def vs2pp_from_directions(x: torch.Tensor, neighbor_dirs: torch.Tensor, pos_mask
     v = (gamma - 1.0) * (masked_mean(neighbor_dirs, pos_mask) - masked_mean(neighbor_dirs, ~pos_mask))
     v = v * pos_mask.any(1, keepdim=True)                         # S+ empty: no steering
     return apply_steering(x, v, lam, rescale)
+
+
+def vs2pp_weights(pos_mask: torch.Tensor) -> torch.Tensor:
+    """pos_mask: (Q, M) bool, True for S+ -> the VS2++ averaging weights (Q, M): +1/|S+| on positives, -1/|S-| on
+    negatives (an empty S- contributes nothing: cbar- = 0), an all-zero row where S+ is empty (left unsteered,
+    as in `vs2pp`). With the neighbour indices nn_idx: (Q, M) as column indices, these are the values of a sparse
+    (Q, B) matrix over the bank with M entries per row."""
+    pos = pos_mask.bool()
+    n_pos = pos.sum(1, keepdim=True)
+    w = torch.where(pos, 1.0 / n_pos.clamp_min(1), -1.0 / (pos.shape[1] - n_pos).clamp_min(1))
+    return w * (n_pos > 0)                                       # S+ empty: zero row
+
+
+@torch.no_grad()
+def vs2pp_from_bank(x: torch.Tensor, bank_dirs: torch.Tensor, nn_idx: torch.Tensor, pos_mask: torch.Tensor,
+                    gamma: float = 1.5, lam: float = 2.1, rescale: bool = True) -> torch.Tensor:
+    """VS2++ as one sparse matrix product over the bank: v = (gamma - 1) W @ bank_dirs, W the sparse (Q, B) matrix
+    of `vs2pp_weights` with columns nn_idx, computed by `F.embedding_bag` (a CSR matrix times a dense one).
+    x: (Q, d) queries; bank_dirs: (B, d) decoded bank directions W_dec^T c_j (`reproduce.bank_directions`);
+    nn_idx: (Q, M) neighbour indices into the bank; pos_mask: (Q, M) bool, True for S+.
+    Equals `vs2pp_from_directions(x, bank_dirs[nn_idx], pos_mask, ...)` up to float summation order, by linearity
+    (W_dec^T (cbar+ - cbar-) = mean+ W_dec^T c_j - mean- W_dec^T c_j), without gathering a (Q, M, d) block."""
+    if (x.ndim != 2 or bank_dirs.ndim != 2 or x.shape[1] != bank_dirs.shape[1] or nn_idx.ndim != 2
+            or nn_idx.shape != pos_mask.shape or nn_idx.shape[0] != x.shape[0]):
+        raise ValueError(f"x (Q, d), bank_dirs (B, d), nn_idx (Q, M) and pos_mask (Q, M) must match; got "
+                         f"{tuple(x.shape)}, {tuple(bank_dirs.shape)}, {tuple(nn_idx.shape)}, {tuple(pos_mask.shape)}")
+    dev = bank_dirs.device
+    w = vs2pp_weights(pos_mask.to(dev)).to(bank_dirs.dtype)
+    v = (gamma - 1.0) * F.embedding_bag(nn_idx.to(dev), bank_dirs, per_sample_weights=w, mode="sum")
+    return apply_steering(x.to(dev), v, lam, rescale)
