@@ -82,11 +82,32 @@ def cmd_zeroshot(args) -> dict:
             "per_class": dict(zip(s.classnames, per_class.tolist())), "most_confused": confused, **_warning(s)}
 
 
+def default_sae_path(profile: str, dataset: str, model: str, k: int, width: int) -> Path:
+    """runs/sae_<profile>_<dataset>_<model>_k<k>_n<width>.pt: SAEs of different settings never share a file."""
+    safe = lambda v: "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in str(v))  # noqa: E731
+    return Path("runs") / f"sae_{safe(profile)}_{safe(dataset)}_{safe(model)}_k{k}_n{width}.pt"
+
+
+def _refuse_overwrite(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} already exists; pass --force to overwrite it, or --out to choose another file")
+
+
 def cmd_train_sae(args) -> dict:
+    if args.out:
+        _refuse_overwrite(args.out, args.force)        # before any work
     s = _setup(args)
+    width = s.profile.expansion * s.train.cls.shape[1]
+    out = args.out or default_sae_path(s.profile.name, s.dataset, s.clip.tag, s.profile.k_for(s.clip.name), width)
+    _refuse_overwrite(out, args.force)                  # before training
     sae, hist = s.train_sae(progress=not args.quiet)
-    out = args.out or Path("runs") / f"sae_{s.dataset}_{s.clip.name}.pt"
-    sae.save(out, history=hist, real=s.real, dataset=s.dataset, model=s.clip.tag, **_warning(s))
+    import torch
+
+    from .trainer import epoch_batches
+    n = len(s.train.labels)
+    steps = hist.get("steps") or len(hist["fvu"]) * len(epoch_batches(torch.arange(n), min(s.profile.batch_size, n)))
+    sae.save(out, history=hist, real=s.real, profile=s.profile.name, dataset=s.dataset, model=s.clip.tag,
+             k=sae.k, width=sae.n_latents, steps=int(steps), final_fvu=hist["fvu"][-1], **_warning(s))
     print(s.banner)
     print(f"SAE d={sae.d_in} n={sae.n_latents} k={sae.k}: train FVU {hist['fvu'][-1]:.4f}, "
           f"test FVU {sae.fvu(s.test.cls.to(s.clip.device)):.4f}, dead {100 * hist['dead_frac'][-1]:.1f}%  -> {out}")
@@ -119,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--templates", choices=["single", "cifar18"], help="prompt templates (default: the profile's)")
     p = sub.add_parser("train-sae", help="train the profile's top-k SAE on train CLS tokens")
     _common(p)
-    p.add_argument("--out", type=Path, help="where to save the SAE (default runs/sae_<dataset>_<model>.pt)")
+    p.add_argument("--out", type=Path,
+                   help="where to save the SAE (default runs/sae_<profile>_<dataset>_<model>_k<k>_n<width>.pt)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing SAE file")
     p = sub.add_parser("reproduce", help="the paper's table: ZS, SAE baselines, VS2, gate, VS2++, PASS")
     _common(p)
     p.add_argument("--retrieval", choices=["clip", "dinov2"], default="clip", help="VS2++ retrieval features")
@@ -131,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
            "reproduce": cmd_reproduce}[args.command]
     try:
         out = run(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:   # clear message, no traceback for user errors
+    except (ValueError, OSError, RuntimeError) as e:   # clear message, no traceback for user errors
         print(f"error: {e}", file=sys.stderr)
         return 2
     _write_json(args.json, out)
