@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
+import uuid
 from pathlib import Path
 
 from .profiles import PROFILE_ENV, PROFILES
@@ -15,7 +18,8 @@ from .profiles import PROFILE_ENV, PROFILES
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=sorted(PROFILES), help=f"run profile (default: ${PROFILE_ENV} or smoke)")
-    p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | synthetic (default: the profile's first)")
+    p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | synthetic (default: the profile's first); "
+                   "reproduce takes several, comma-separated (default: the profile's datasets)")
     p.add_argument("--model", help="open_clip model name, e.g. ViT-B-16 (default: the profile's)")
     p.add_argument("--pretrained", default="", help="open_clip pretrained tag, e.g. openai (default: the profile's)")
     p.add_argument("--device", help="cpu | cuda (default: cuda when available)")
@@ -40,11 +44,76 @@ def _warning(setup) -> dict:
     return {} if setup.real else {"warning": setup.banner}
 
 
-def _write_json(path: Path | None, obj) -> None:
+def _write_json(path: Path | None, obj, quiet: bool = False) -> None:
+    """Write atomically under a unique temporary name: a reader never sees half a file, two writers never mix."""
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(obj if isinstance(obj, str) else json.dumps(obj, indent=2))
-        print(f"wrote {path}")
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            tmp.write_text(obj if isinstance(obj, str) else json.dumps(obj, indent=2))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if not quiet:
+            print(f"wrote {path}")
+
+
+def _check_writable(path: Path | None, flag: str) -> None:
+    """Fail in the first second, not after the run: the folder can be created and a file written in it."""
+    if path is None:
+        return
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.with_name(f".{path.name}.probe{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"{flag} {path}: cannot write there ({e.strerror or e}); choose another path") from None
+
+
+def _datasets(args, profile) -> list[str]:
+    """--dataset a,b (comma-separated) or the profile's datasets; every name checked."""
+    from .data import DATASETS
+    names = [d.strip() for d in args.dataset.split(",") if d.strip()] if args.dataset else list(profile.datasets)
+    for d in names:
+        if d not in DATASETS:
+            raise ValueError(f"unknown dataset {d!r}; choose one of {DATASETS}")
+    if not names:
+        raise ValueError("--dataset is empty; name at least one dataset")
+    return names
+
+
+def _validate(args) -> None:
+    """Check every argument before any model is loaded, feature extracted or SAE trained."""
+    profile = _profile(args)
+    names = _datasets(args, profile)
+    if args.command != "reproduce" and len(names) > 1:
+        raise ValueError(f"--dataset: {args.command} takes one dataset, got {names}")
+    if args.k is not None and args.k < 1:
+        raise ValueError(f"--k must be a positive integer, got {args.k}")
+    q = getattr(args, "gate_q", None)
+    if q is not None and not (math.isfinite(q) and 0.0 < q <= 1.0):
+        raise ValueError(f"--gate-q must be in (0, 1], got {q}")
+    if args.device:
+        from .clip import check_device
+        check_device(args.device)
+    if getattr(args, "retrieval", None) == "dinov2":
+        _check_dinov2()
+    _check_writable(args.json, "--json")
+    _check_writable(getattr(args, "out", None), "--out")
+
+
+def _check_dinov2() -> None:
+    """--retrieval dinov2 needs torch.hub's copy of the repository or a network that answers."""
+    import torch
+
+    from .net import reachable
+    if not (Path(torch.hub.get_dir()) / "facebookresearch_dinov2_main").is_dir() and not reachable(
+            "https://github.com"):
+        raise ValueError("--retrieval dinov2: DINOv2 is not in the torch.hub cache "
+                         f"({torch.hub.get_dir()}) and github.com does not answer; use --retrieval clip offline")
 
 
 def cmd_features(args) -> dict:
@@ -116,17 +185,35 @@ def cmd_train_sae(args) -> dict:
     return {"path": str(out), "history": hist, "real": s.real, **_warning(s)}
 
 
+def check_datasets(profile, names: list[str]) -> None:
+    """Load (not encode) the train and eval split of every dataset of a run, so that a missing or broken third
+    dataset stops the run before the first one is encoded and trained on."""
+    from .data import EVAL_SPLIT, load_dataset
+    for ds in names:
+        load_dataset(ds, "train", limit=profile.n_train)
+        load_dataset(ds, EVAL_SPLIT.get(ds, "test"), limit=profile.n_test)
+
+
 def cmd_reproduce(args):
-    from .reproduce import run_reproduce
+    from . import reproduce
     profile = _profile(args)
-    datasets = [args.dataset] if args.dataset else list(profile.datasets)
+    datasets = _datasets(args, profile)
+    check_datasets(profile, datasets)
     results = []
-    for ds in datasets:      # load_setup rejects an unknown dataset before it loads a model
-        r = run_reproduce(profile, ds, model=args.model, pretrained=args.pretrained or "", device=args.device,
-                          retrieval_features=args.retrieval, positive_rule=args.positives, gate_q=args.gate_q,
-                          progress=not args.quiet)
+    for ds in datasets:
+        try:
+            r = reproduce.run_reproduce(profile, ds, model=args.model, pretrained=args.pretrained or "",
+                                        device=args.device, retrieval_features=args.retrieval,
+                                        positive_rule=args.positives, gate_q=args.gate_q, progress=not args.quiet)
+        except Exception:
+            if results and args.json:
+                kept = ", ".join(r["dataset"] for r in results)
+                print(f"{ds} failed; the finished results for {kept} are in {args.json}", file=sys.stderr)
+            raise
         print(r.table() + "\n")
         results.append(json.loads(r.to_json()))
+        # each dataset's result is on disk as soon as it is done: a later failure loses nothing
+        _write_json(args.json, results if len(datasets) > 1 else results[0], quiet=True)
     return results if len(results) > 1 else results[0]
 
 
@@ -153,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     run = {"features": cmd_features, "zeroshot": cmd_zeroshot, "train-sae": cmd_train_sae,
            "reproduce": cmd_reproduce}[args.command]
     try:
+        _validate(args)
         out = run(args)
     except (ValueError, OSError, RuntimeError) as e:   # clear message, no traceback for user errors
         print(f"error: {e}", file=sys.stderr)

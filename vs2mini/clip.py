@@ -86,6 +86,20 @@ def resolve_model_name(name: str, pretrained: str | None) -> str:
     return name
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """torch.device(device), with a clear error when it names a GPU this machine does not have."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"--device {device!r} is not a device name; use cpu or cuda ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no GPU is visible to PyTorch here (torch.cuda.is_available() is "
+                         "False); use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s)")
+    return dev
+
+
 def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
     """True if the Hugging Face hub answers a TCP connection (open_clip downloads weights from it)."""
     try:
@@ -115,7 +129,7 @@ def load_clip(name: str = "ViT-B-32", pretrained: str | None = "openai", device:
               cache_dir: str | None = None) -> Clip:
     """Build an open_clip model in eval mode. `pretrained=None` gives random weights (offline)."""
     import open_clip
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = check_device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     name = resolve_model_name(name, pretrained)
     try:
         # Random weights come from a fixed seed: the feature cache and the text head must see the same model.
