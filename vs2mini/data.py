@@ -73,10 +73,30 @@ class ImageDataset(torch.utils.data.Dataset):
         return img, int(self.labels[i])
 
     def fingerprint(self) -> str:
-        """Short stable cache key, e.g. `cifar100-test-all-s0-32px-n10000-1a2b3c4d` (last part: hash of labels)."""
-        h = hashlib.sha1(self.labels.numpy().tobytes() + self.indices.numpy().tobytes()).hexdigest()[:8]
+        """Short stable cache key, e.g. `cifar100-test-all-s0-32px-n10000-1a2b3c4d`; the last part hashes the
+        labels, the kept indices and the image content (`content_hash`), so changed images get new features."""
+        h = hashlib.sha1(self.labels.numpy().tobytes() + self.indices.numpy().tobytes()
+                         + self.content_hash().encode()).hexdigest()[:8]
         lim = "all" if self.limit is None else str(self.limit)
         return f"{self.name}-{self.split}-{lim}-s{self.seed}-{self.image_size}px-n{len(self)}-{h}"
+
+    def content_hash(self, n_sampled: int = 64) -> str:
+        """What determines the pixels: a SHA-1 of the in-memory images; for files, their paths, sizes and
+        modification times plus the full bytes of `n_sampled` evenly spaced files (reading every file of a
+        large dataset on each start would cost more than it saves). Computed once per dataset object."""
+        if getattr(self, "_content_hash", None) is None:
+            h = hashlib.sha1()
+            if self.images is not None:
+                h.update(np.ascontiguousarray(self.images.numpy()).tobytes())
+            for f in self.files or []:
+                st = f.stat()
+                h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            if self.files:
+                step = max(1, len(self.files) // n_sampled)
+                for f in self.files[::step][:n_sampled]:
+                    h.update(f.read_bytes())
+            self._content_hash = h.hexdigest()
+        return self._content_hash
 
     def __repr__(self) -> str:
         return f"ImageDataset({self.fingerprint()}, {len(self.classnames)} classes)"
