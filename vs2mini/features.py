@@ -41,7 +41,23 @@ def _batches(dataset, batch_size: int, num_workers: int):
         return
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                                          pin_memory=torch.cuda.is_available())
-    for imgs, _ in loader:
+    it, start = iter(loader), 0
+    while True:
+        try:
+            imgs, _ = next(it)
+        except StopIteration:
+            return
+        except Exception:
+            # A worker's error arrives wrapped in its whole traceback; read the failing batch again here so the
+            # user sees the dataset's own one-line message (it names the file), not the worker's traceback.
+            del it
+            try:
+                for i in range(start, min(start + batch_size, len(dataset))):
+                    dataset[i]
+            except Exception as clean:
+                raise clean from None
+            raise
+        start += len(imgs)
         yield imgs
 
 
