@@ -19,9 +19,10 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 from torchvision.datasets import CIFAR100
-from torchvision.datasets.utils import download_and_extract_archive
+from torchvision.datasets.utils import extract_archive
 from torchvision.transforms.functional import pil_to_tensor
 
+from . import net
 from .paths import data_root
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,22 @@ def _subset(n: int, limit: int | None, seed: int) -> torch.Tensor:
         return torch.arange(n)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[:limit].sort().values
+
+
+def download_and_extract_archive(url: str, download_root: str | Path, filename: str | None = None,
+                                 md5: str | None = None, timeout: float | None = None) -> Path:
+    """torchvision's helper of the same name, made safe: connect/read time-outs (torchvision's urlopen has none,
+    so a silent server hangs it forever), a unique temporary file, the length and md5 checked before the archive
+    takes its name. An archive already present with the right md5 is not fetched again."""
+    root = Path(download_root)
+    archive = root / (filename or url.rsplit("/", 1)[-1])
+    if not (archive.is_file() and md5 and net.md5sum(archive) == md5):
+        net.download(url, archive, md5, timeout)
+    try:
+        extract_archive(str(archive), str(root))
+    except Exception as e:        # tarfile/zipfile/EOF errors: a damaged archive that passed no md5 check
+        raise net.DownloadError(f"{archive}: cannot extract ({type(e).__name__}: {e}); delete it and retry") from e
+    return archive
 
 
 def _ensure(name: str, root: Path, required: Sequence[str], download: bool) -> Path:
