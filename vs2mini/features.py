@@ -110,9 +110,15 @@ def cached_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int
         f = extract_features(clip, dataset, batch_size, num_workers, progress, amp)
         return {"cls": f.cls, "emb": f.emb, "labels": f.labels}
 
-    t = cache.cached(path, meta, compute)
-    if len(t["labels"]) != len(dataset):
-        raise cache.CorruptCache(f"{path}: holds {len(t['labels'])} rows for a dataset of {len(dataset)}")
+    def check(t):          # intact but not this dataset's features (e.g. copied from elsewhere): rebuild it
+        labels = torch.as_tensor(dataset.labels, dtype=torch.long)
+        if len(t["labels"]) != len(dataset) or not torch.equal(t["labels"], labels):
+            raise cache.CorruptCache(f"{path}: holds {len(t['labels'])} rows/other labels for a dataset of "
+                                     f"{len(dataset)} images")
+        if t["cls"].shape[0] != len(dataset) or t["emb"].shape[0] != len(dataset):
+            raise cache.CorruptCache(f"{path}: feature rows do not match the {len(dataset)} labels")
+
+    t = cache.cached(path, meta, compute, check)
     return Features(t["cls"], t["emb"], t["labels"])
 
 
