@@ -21,6 +21,11 @@ def knn(queries: torch.Tensor, bank: torch.Tensor, k: int = 50, chunk: int = 409
         raise ValueError(f"queries (Q, D) and bank (B, D) must share D; got {tuple(queries.shape)}, {tuple(bank.shape)}")
     if not 1 <= k <= bank.shape[0] - int(exclude_self):
         raise ValueError(f"k={k} neighbours requested from a bank of {bank.shape[0]}")
+    for name, t in (("queries", queries), ("bank", bank)):
+        bad = (~torch.isfinite(t).all(dim=1)).nonzero()
+        if len(bad):
+            raise ValueError(f"{name} row {int(bad[0])} contains NaN or inf ({len(bad)} bad rows); "
+                             "recompute those features")
     bank = F.normalize(bank.float(), dim=-1)
     sims, idx = [], []
     for start in range(0, queries.shape[0], chunk):

@@ -100,6 +100,9 @@ class TopKSAE(nn.Module):
             raise ValueError(f"expected activations of shape (N, {self.d_in}), got {shape}")
         if not x.is_floating_point():
             raise ValueError(f"expected floating-point activations, got {x.dtype}")
+        if x.dtype != self.W_enc.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise ValueError(f"expected {self.W_enc.dtype} activations (the SAE's dtype), got {x.dtype}: pass "
+                             f"x.to({self.W_enc.dtype}) (or convert the SAE with .to(dtype))")
         if not torch.isfinite(x).all():
             raise ValueError("input contains NaN or inf; clean the activations (e.g. recompute the cache)")
 
