@@ -126,3 +126,14 @@ def test_dinov2_unavailable_fails_before_work(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(reproduce, "run_reproduce", _no_work)
     assert main(["reproduce", "--profile", "smoke", "--quiet", "--retrieval", "dinov2"]) == 2
     assert "--retrieval clip" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"gamma": float("nan")}, "gamma must be a finite"), ({"lam": float("inf")}, "lam must be a finite"),
+    ({"gate_q": 0.0}, "gate_q must be in"), ({"retrieval_features": "dino"}, "unknown retrieval"),
+    ({"positive_rule": "vote"}, "unknown positive rule"),
+])
+def test_run_reproduce_checks_arguments_before_work(kw, message, monkeypatch):
+    monkeypatch.setattr(reproduce, "load_setup", _no_work)
+    with pytest.raises(ValueError, match=message):
+        reproduce.run_reproduce("smoke", "synthetic", progress=False, **kw)
