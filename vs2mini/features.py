@@ -43,20 +43,23 @@ def _batches(dataset, batch_size: int, num_workers: int):
                                          pin_memory=torch.cuda.is_available())
     it, start = iter(loader), 0
     while True:
+        failed = False
         try:
             imgs, _ = next(it)
         except StopIteration:
             return
         except Exception:
-            # A worker's error arrives wrapped in its whole traceback; read the failing batch again here so the
+            failed = True
+        if failed:
+            # A worker's error arrives wrapped in its whole traceback. Stop the workers now (left to the garbage
+            # collector, their shutdown later stalls for seconds), then read the failing batch again here, so the
             # user sees the dataset's own one-line message (it names the file), not the worker's traceback.
+            getattr(it, "_shutdown_workers", lambda: None)()
             del it
-            try:
-                for i in range(start, min(start + batch_size, len(dataset))):
-                    dataset[i]
-            except Exception as clean:
-                raise clean from None
-            raise
+            for i in range(start, min(start + batch_size, len(dataset))):
+                dataset[i]
+            raise RuntimeError(f"reading images {start}..{start + batch_size - 1} failed in a DataLoader worker "
+                               "but not in the main process; retry with num_workers=0")
         start += len(imgs)
         yield imgs
 
