@@ -108,7 +108,7 @@ def test_feature_cache_with_wrong_row_count_is_rebuilt(tmp_path):
     from vs2mini.data import load_dataset
     from vs2mini.features import cached_features
     tiny = vclip.load_clip("vs2mini-tiny", pretrained=None, device="cpu")
-    ds = load_dataset("synthetic", "test", limit=6)
+    ds = load_dataset("toy", "test", limit=6)
     first = cached_features(tiny, ds, num_workers=0, progress=False, root=tmp_path)
     (f,) = tmp_path.glob("*.pt")
     cache.save_tensors(f, {"cls": first.cls[:5], "emb": first.emb[:5], "labels": first.labels[:5]},

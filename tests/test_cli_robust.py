@@ -23,7 +23,7 @@ class _FakeResult:
 
 @pytest.fixture
 def two_datasets(tmp_path, monkeypatch):
-    """synthetic + a CIFAR-100 fixture in its real layout, no network."""
+    """toy + a CIFAR-100 fixture in its real layout, no network."""
     monkeypatch.setenv("VS2MINI_DATA", str(tmp_path / "data"))
     make_cifar100(tmp_path / "data")
     return tmp_path
@@ -41,11 +41,11 @@ def test_multi_dataset_json_keeps_finished_results(two_datasets, monkeypatch, ca
 
     monkeypatch.setattr(reproduce, "run_reproduce", fake_run)
     out = two_datasets / "res" / "all.json"
-    assert main(["reproduce", "--profile", "smoke", "--quiet", "--dataset", "synthetic,cifar100",
+    assert main(["reproduce", "--profile", "toy", "--quiet", "--dataset", "toy,cifar100",
                  "--json", str(out)]) == 2
-    assert calls == ["synthetic", "cifar100"]
+    assert calls == ["toy", "cifar100"]
     kept = json.loads(out.read_text())
-    assert [r["dataset"] for r in kept] == ["synthetic"]
+    assert [r["dataset"] for r in kept] == ["toy"]
     err = capsys.readouterr().err
     assert "out of memory" in err and str(out) in err
     assert sorted(p.name for p in out.parent.iterdir()) == ["all.json"]        # no temp files left
@@ -60,10 +60,10 @@ def test_multi_dataset_json_written_after_each(two_datasets, monkeypatch):
         return _FakeResult(ds)
 
     monkeypatch.setattr(reproduce, "run_reproduce", fake_run)
-    assert main(["reproduce", "--profile", "smoke", "--quiet", "--dataset", "synthetic,cifar100",
+    assert main(["reproduce", "--profile", "toy", "--quiet", "--dataset", "toy,cifar100",
                  "--json", str(out)]) == 0
-    assert seen[0] is None and [r["dataset"] for r in seen[1]] == ["synthetic"]
-    assert [r["dataset"] for r in json.loads(out.read_text())] == ["synthetic", "cifar100"]
+    assert seen[0] is None and [r["dataset"] for r in seen[1]] == ["toy"]
+    assert [r["dataset"] for r in json.loads(out.read_text())] == ["toy", "cifar100"]
 
 
 def test_every_dataset_checked_before_the_first_is_run(two_datasets, monkeypatch, capsys):
@@ -72,7 +72,7 @@ def test_every_dataset_checked_before_the_first_is_run(two_datasets, monkeypatch
                         + data.SOURCES["cub200"][2:])
     calls = []
     monkeypatch.setattr(reproduce, "run_reproduce", lambda profile, ds, **kw: calls.append(ds) or _FakeResult(ds))
-    assert main(["reproduce", "--profile", "smoke", "--quiet", "--dataset", "synthetic,cifar100,cub200"]) == 2
+    assert main(["reproduce", "--profile", "toy", "--quiet", "--dataset", "toy,cifar100,cub200"]) == 2
     assert calls == []
     assert "cub200" in capsys.readouterr().err
 
@@ -89,8 +89,8 @@ def _no_work(*a, **k):
     (["reproduce", "--k", "0"], "--k must be a positive integer"),
     (["reproduce", "--gate-q", "1.5"], "--gate-q"),
     (["reproduce", "--gate-q", "nan"], "--gate-q"),
-    (["reproduce", "--dataset", "synthetic,imagenet"], "unknown dataset 'imagenet'"),
-    (["zeroshot", "--dataset", "synthetic,cifar100"], "takes one dataset"),
+    (["reproduce", "--dataset", "toy,imagenet"], "unknown dataset 'imagenet'"),
+    (["zeroshot", "--dataset", "toy,cifar100"], "takes one dataset"),
 ])
 def test_arguments_checked_in_the_first_second(argv, message, tmp_path, monkeypatch, capsys):
     a_file = tmp_path / "a_file"
@@ -99,20 +99,20 @@ def test_arguments_checked_in_the_first_second(argv, message, tmp_path, monkeypa
     monkeypatch.setattr(pipeline, "load_setup", _no_work)
     monkeypatch.setattr(reproduce, "run_reproduce", _no_work)
     monkeypatch.setattr(data, "load_dataset", _no_work)
-    assert main(argv + ["--profile", "smoke", "--quiet"]) == 2     # and no model, dataset or training touched
+    assert main(argv + ["--profile", "toy", "--quiet"]) == 2     # and no model, dataset or training touched
     assert message in capsys.readouterr().err
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without a GPU")
 def test_device_cuda_without_gpu_says_so(monkeypatch, capsys):
     monkeypatch.setattr(pipeline, "load_setup", _no_work)
-    assert main(["zeroshot", "--profile", "smoke", "--quiet", "--device", "cuda"]) == 2
+    assert main(["zeroshot", "--profile", "toy", "--quiet", "--device", "cuda"]) == 2
     err = capsys.readouterr().err
     assert "no GPU" in err and "--device cpu" in err
     from vs2mini.clip import load_clip
     with pytest.raises(ValueError, match="no GPU"):            # the API says the same, not "offline"
         load_clip("vs2mini-tiny", None, device="cuda")
-    assert main(["zeroshot", "--profile", "smoke", "--quiet", "--device", "gpu0"]) == 2
+    assert main(["zeroshot", "--profile", "toy", "--quiet", "--device", "gpu0"]) == 2
     assert "not a device name" in capsys.readouterr().err
 
 
@@ -124,7 +124,7 @@ def test_dinov2_unavailable_fails_before_work(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(net, "reachable", lambda url, timeout=5.0: False)
     monkeypatch.setattr(pipeline, "load_setup", _no_work)
     monkeypatch.setattr(reproduce, "run_reproduce", _no_work)
-    assert main(["reproduce", "--profile", "smoke", "--quiet", "--retrieval", "dinov2"]) == 2
+    assert main(["reproduce", "--profile", "toy", "--quiet", "--retrieval", "dinov2"]) == 2
     assert "--retrieval clip" in capsys.readouterr().err
 
 
@@ -136,4 +136,4 @@ def test_dinov2_unavailable_fails_before_work(monkeypatch, tmp_path, capsys):
 def test_run_reproduce_checks_arguments_before_work(kw, message, monkeypatch):
     monkeypatch.setattr(reproduce, "load_setup", _no_work)
     with pytest.raises(ValueError, match=message):
-        reproduce.run_reproduce("smoke", "synthetic", progress=False, **kw)
+        reproduce.run_reproduce("toy", "toy", progress=False, **kw)

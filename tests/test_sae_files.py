@@ -51,10 +51,10 @@ def test_concurrent_saves_to_one_path_never_mix(tmp_path, monkeypatch):
 
 def test_saved_file_records_version_and_metadata(tmp_path):
     sae = _sae(3)
-    path = sae.save(tmp_path / "s.pt", profile="smoke", dataset="synthetic", steps=40, final_fvu=0.25)
+    path = sae.save(tmp_path / "s.pt", profile="toy", dataset="toy", steps=40, final_fvu=0.25)
     blob = TopKSAE.read_file(path)
     assert blob["vs2mini_version"] == vs2mini.__version__
-    assert blob["extra"] == {"profile": "smoke", "dataset": "synthetic", "steps": 40, "final_fvu": 0.25}
+    assert blob["extra"] == {"profile": "toy", "dataset": "toy", "steps": 40, "final_fvu": 0.25}
     assert blob["config"]["format"].endswith(f"v{SAE_FORMAT_VERSION}")
 
 
@@ -110,19 +110,19 @@ def test_default_path_encodes_the_settings():
         "smoke", "synthetic", "vs2mini-tiny", 8, 256)
 
 
-def test_train_sae_cli_refuses_to_overwrite(tmp_path, capsys, monkeypatch, smoke_setup):
+def test_train_sae_cli_refuses_to_overwrite(tmp_path, capsys, monkeypatch, toy_setup):
     monkeypatch.chdir(tmp_path)
-    assert main(["train-sae", "--profile", "smoke", "--quiet"]) == 0
+    assert main(["train-sae", "--profile", "toy", "--quiet"]) == 0
     files = list((tmp_path / "runs").iterdir())
-    assert len(files) == 1 and files[0].name.startswith("sae_smoke_synthetic_") and "_k8_n" in files[0].name
+    assert len(files) == 1 and files[0].name.startswith("sae_toy_toy_vs2mini-toyclip-toy-") and "_k8_n" in files[0].name
     extra = TopKSAE.read_file(files[0])["extra"]
-    assert extra["profile"] == "smoke" and extra["dataset"] == "synthetic" and extra["k"] == 8
-    assert extra["width"] == 4 * smoke_setup.train.cls.shape[1] and extra["steps"] > 0
+    assert extra["profile"] == "toy" and extra["dataset"] == "toy" and extra["k"] == 8
+    assert extra["width"] == 4 * toy_setup.train.cls.shape[1] and extra["steps"] > 0
     assert extra["final_fvu"] == extra["history"]["fvu"][-1]
     before = files[0].read_bytes()
     capsys.readouterr()
-    assert main(["train-sae", "--profile", "smoke", "--quiet"]) == 2
+    assert main(["train-sae", "--profile", "toy", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "already exists" in err and "--force" in err
     assert files[0].read_bytes() == before
-    assert main(["train-sae", "--profile", "smoke", "--quiet", "--force"]) == 0
+    assert main(["train-sae", "--profile", "toy", "--quiet", "--force"]) == 0
