@@ -1,8 +1,9 @@
 """A small on-disk cache for tensors, with checksums.
 
-Files are written atomically (temp file + rename). On load, the format version, the key metadata, and a
-SHA-256 of every tensor are checked; a file that fails any check is moved aside to `*.corrupt` (never
-deleted: nothing already computed is lost) and the caller recomputes.
+Files are written atomically (temp file with a unique name + rename). On load, the format version, the key
+metadata, and a SHA-256 of every tensor are checked; a file that fails any check is moved aside to `*.corrupt`
+(never deleted: nothing already computed is lost) and the caller recomputes. A cache folder that cannot be
+written costs the caching, not the result; temp files left by killed processes are removed.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +20,7 @@ import torch
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
+STALE_TMP_S = 24 * 3600          # a temp file this old is stale even if its pid is alive again (pid reuse)
 
 
 def cache_key(**parts) -> str:
@@ -39,10 +42,40 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict)
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     payload = {"format": CACHE_FORMAT, "meta": meta, "tensors": tensors,
                "checksums": {k: _checksum(v) for k, v in tensors.items()}}
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True                        # exists, owned by someone else
+    return True
+
+
+def clean_stale_tmp(path: Path) -> list[Path]:
+    """Remove `<path>.tmp<pid>[-<hex>]` files whose process is gone (killed mid-write) or older than a day."""
+    removed = []
+    for tmp in path.parent.glob(f"{path.name}.tmp*"):
+        pid = tmp.name[len(path.name) + 4:].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue                        # not a vs2mini temp name, or this process's own (another thread)
+        try:
+            if _pid_alive(int(pid)) and time.time() - tmp.stat().st_mtime < STALE_TMP_S:
+                continue                    # a live writer
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass                            # another process removed it first
+    return removed
 
 
 class CorruptCache(RuntimeError):
@@ -69,24 +102,51 @@ def load_tensors(path: str | Path, meta: dict | None = None) -> dict[str, torch.
     return tensors
 
 
-def move_aside(path: Path) -> Path:
-    """Keep a bad file for inspection instead of deleting it."""
+def move_aside(path: Path) -> Path | None:
+    """Keep a bad file for inspection instead of deleting it. None if another process moved it first."""
     stem = f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
     dest, i = path.with_name(stem), 1
     while dest.exists():                    # never overwrite an earlier bad file
         dest, i = path.with_name(f"{stem}-{i}"), i + 1
-    os.replace(path, dest)
+    try:
+        os.replace(path, dest)
+    except FileNotFoundError:               # a concurrent reader of the same bad file was faster
+        return None
     return dest
 
 
-def cached(path: str | Path, meta: dict, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Return the cached tensors at `path`, or compute, save and return them. Corrupt files are rebuilt."""
+def _ident(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def cached(path: str | Path, meta: dict, compute: Callable[[], dict[str, torch.Tensor]],
+           check: Callable[[dict[str, torch.Tensor]], None] | None = None) -> dict[str, torch.Tensor]:
+    """Return the cached tensors at `path`, or compute, save and return them. Corrupt files are rebuilt.
+    `check(tensors)` may raise CorruptCache for a file that is intact but wrong (e.g. a row count): it is rebuilt too.
+    If the cache cannot be written, the computed tensors are returned anyway, with one warning line."""
     path = Path(path)
     if path.exists():
         try:
-            return load_tensors(path, meta)
+            ident = _ident(path)
+            tensors = load_tensors(path, meta)
+            if check is not None:
+                check(tensors)
+            return tensors
         except CorruptCache as e:
-            log.warning("%s; moved to %s and recomputing", e, move_aside(path).name)
+            # only the file we judged is moved: a concurrent reader may already have put a good one in its place
+            dest = move_aside(path) if _ident(path) == ident else None
+            log.warning("%s; %s and recomputing", e, f"moved to {dest.name}" if dest else "moved by another process")
+        except FileNotFoundError:           # removed (moved aside) by a concurrent reader between exists() and load
+            pass
     tensors = compute()
-    save_tensors(path, tensors, meta)
+    try:
+        clean_stale_tmp(path)
+        save_tensors(path, tensors, meta)
+    except OSError as e:
+        log.warning("cannot write the cache file %s (%s): the result is used but not cached; set $VS2MINI_CACHE to "
+                    "a writable folder", path, e.strerror or e)
     return tensors

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
+import uuid
 from pathlib import Path
 
 from .profiles import ALIASES, DEFAULT_PROFILE, PROFILE_ENV, PROFILES
@@ -16,8 +19,8 @@ from .profiles import ALIASES, DEFAULT_PROFILE, PROFILE_ENV, PROFILES
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=sorted(PROFILES) + sorted(ALIASES),
                    help=f"run profile (default: ${PROFILE_ENV} or {DEFAULT_PROFILE}; smoke = toy)")
-    p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | toy | toy-shifted "
-                                     "(default: the profile's first)")
+    p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | toy | toy-shifted (default: the profile's "
+                   "first); reproduce takes several, comma-separated (default: the profile's datasets)")
     p.add_argument("--model", help="open_clip model name, e.g. ViT-B-16 (default: the profile's)")
     p.add_argument("--pretrained", default="", help="open_clip pretrained tag, e.g. openai (default: the profile's)")
     p.add_argument("--device", help="cpu | cuda (default: cuda when available)")
@@ -69,11 +72,79 @@ def _warning(setup) -> dict:
     return {} if setup.real else {"warning": setup.banner}
 
 
-def _write_json(path: Path | None, obj) -> None:
+def _write_json(path: Path | None, obj, quiet: bool = False) -> None:
+    """Write atomically under a unique temporary name: a reader never sees half a file, two writers never mix."""
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(obj if isinstance(obj, str) else json.dumps(obj, indent=2))
-        print(f"wrote {path}")
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            tmp.write_text(obj if isinstance(obj, str) else json.dumps(obj, indent=2))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if not quiet:
+            print(f"wrote {path}")
+
+
+def _check_writable(path: Path | None, flag: str) -> None:
+    """Fail in the first second, not after the run: the folder can be created and a file written in it."""
+    if path is None:
+        return
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.with_name(f".{path.name}.probe{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"{flag} {path}: cannot write there ({e.strerror or e}); choose another path") from None
+
+
+def _datasets(args, profile) -> list[str]:
+    """--dataset a,b (comma-separated) or the profile's datasets; every name checked."""
+    from .data import ALIASES as DATASET_ALIASES, DATASETS
+    names = [d.strip() for d in args.dataset.split(",") if d.strip()] if args.dataset else list(profile.datasets)
+    names = [DATASET_ALIASES.get(d, d) for d in names]
+    for d in names:
+        if d not in DATASETS:
+            raise ValueError(f"unknown dataset {d!r}; choose one of {DATASETS}")
+    if not names:
+        raise ValueError("--dataset is empty; name at least one dataset")
+    return names
+
+
+def _validate(args) -> None:
+    """Check every argument before any model is loaded, feature extracted or SAE trained."""
+    _check_writable(args.json, "--json")
+    _check_writable(getattr(args, "out", None), "--out")
+    if not hasattr(args, "profile"):              # pretrain-toy: no profile, dataset or SAE arguments
+        return
+    profile = _profile(args)
+    names = _datasets(args, profile)
+    if args.command != "reproduce" and len(names) > 1:
+        raise ValueError(f"--dataset: {args.command} takes one dataset, got {names}")
+    if args.k is not None and args.k < 1:
+        raise ValueError(f"--k must be a positive integer, got {args.k}")
+    q = getattr(args, "gate_q", None)
+    if q is not None and not (math.isfinite(q) and 0.0 < q <= 1.0):
+        raise ValueError(f"--gate-q must be in (0, 1], got {q}")
+    if args.device:
+        from .clip import check_device
+        check_device(args.device)
+    if getattr(args, "retrieval", None) == "dinov2":
+        _check_dinov2()
+
+
+def _check_dinov2() -> None:
+    """--retrieval dinov2 needs torch.hub's copy of the repository or a network that answers."""
+    import torch
+
+    from .net import reachable
+    if not (Path(torch.hub.get_dir()) / "facebookresearch_dinov2_main").is_dir() and not reachable(
+            "https://github.com"):
+        raise ValueError("--retrieval dinov2: DINOv2 is not in the torch.hub cache "
+                         f"({torch.hub.get_dir()}) and github.com does not answer; use --retrieval clip offline")
 
 
 def cmd_features(args) -> dict:
@@ -111,13 +182,30 @@ def cmd_zeroshot(args) -> dict:
             "per_class": dict(zip(s.classnames, per_class.tolist())), "most_confused": confused, **_warning(s)}
 
 
+def default_sae_path(profile: str, dataset: str, model: str, k: int, width: int) -> Path:
+    """runs/sae_<profile>_<dataset>_<model>_k<k>_n<width>.pt: SAEs of different settings never share a file."""
+    safe = lambda v: "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in str(v))  # noqa: E731
+    return Path("runs") / f"sae_{safe(profile)}_{safe(dataset)}_{safe(model)}_k{k}_n{width}.pt"
+
+
+def _refuse_overwrite(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} already exists; pass --force to overwrite it, or --out to choose another file")
+
+
 def cmd_train_sae(args) -> dict:
     from .reproduce import paper_fvu, training_report
+    if args.out:
+        _refuse_overwrite(args.out, args.force)        # before any work
     s = _setup(args)
+    width = s.profile.expansion * s.train.cls.shape[1]
+    out = args.out or default_sae_path(s.profile.name, s.dataset, s.clip.tag, s.profile.k_for(s.clip.name), width)
+    _refuse_overwrite(out, args.force)                  # before training
     sae, hist = s.train_sae(progress=not args.quiet)
-    out = args.out or Path("runs") / f"sae_{s.dataset}_{s.clip.name}.pt"
-    sae.save(out, history=hist, real=s.real, dataset=s.dataset, model=s.clip.tag, **_warning(s))
     rep = training_report(sae, hist, s.test.cls.to(s.clip.device), paper_fvu(s.dataset, s.clip.name, s.clip.pretrained))
+    sae.save(out, history=hist, real=s.real, profile=s.profile.name, dataset=s.dataset, model=s.clip.tag,
+             k=sae.k, width=sae.n_latents, steps=int(rep["steps"]), final_fvu=rep["train_fvu"],
+             heldout_fvu=rep["heldout_fvu"], **_warning(s))
     held = f"{rep['heldout_fvu']:.4f}" if rep["heldout_fvu"] is not None else "-"
     paper = f", paper (Table 6) {rep['paper_fvu']:.4f}" if rep["paper_fvu"] is not None else ""
     print(s.banner)
@@ -129,17 +217,38 @@ def cmd_train_sae(args) -> dict:
     return {"path": str(out), "history": hist, "summary": rep, "real": s.real, **_warning(s)}
 
 
+def check_datasets(profile, names: list[str]) -> None:
+    """Load (not encode) the train and eval split of every file-based dataset of a run, so that a missing or broken
+    third dataset stops the run before the first one is encoded and trained on."""
+    from .data import EVAL_SPLIT, SOURCES, load_dataset
+    for ds in names:
+        if ds not in SOURCES:       # generated in memory (toy): nothing on disk that could be missing or damaged
+            continue
+        load_dataset(ds, "train", limit=profile.n_train)
+        load_dataset(ds, EVAL_SPLIT.get(ds, "test"), limit=profile.n_test)
+
+
 def cmd_reproduce(args):
-    from .reproduce import run_reproduce
+    from . import reproduce
     profile = _profile(args)
-    datasets = [args.dataset] if args.dataset else list(profile.datasets)
+    datasets = _datasets(args, profile)
+    check_datasets(profile, datasets)
     results = []
-    for ds in datasets:      # load_setup rejects an unknown dataset before it loads a model
-        r = run_reproduce(profile, ds, model=args.model, pretrained=args.pretrained or "", device=args.device,
-                          retrieval_features=args.retrieval, positive_rule=args.positives, gate_q=args.gate_q,
-                          pass_variant=args.pass_variant, progress=not args.quiet)
+    for ds in datasets:
+        try:
+            r = reproduce.run_reproduce(profile, ds, model=args.model, pretrained=args.pretrained or "",
+                                        device=args.device, retrieval_features=args.retrieval,
+                                        positive_rule=args.positives, gate_q=args.gate_q,
+                                        pass_variant=args.pass_variant, progress=not args.quiet)
+        except Exception:
+            if results and args.json:
+                kept = ", ".join(r["dataset"] for r in results)
+                print(f"{ds} failed; the finished results for {kept} are in {args.json}", file=sys.stderr)
+            raise
         print(r.table() + "\n")
         results.append(json.loads(r.to_json()))
+        # each dataset's result is on disk as soon as it is done: a later failure loses nothing
+        _write_json(args.json, results if len(datasets) > 1 else results[0], quiet=True)
     return results if len(results) > 1 else results[0]
 
 
@@ -172,7 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--templates", choices=["single", "cifar18"], help="prompt templates (default: the profile's)")
     p = sub.add_parser("train-sae", help="train the profile's top-k SAE on train CLS tokens")
     _common(p)
-    p.add_argument("--out", type=Path, help="where to save the SAE (default runs/sae_<dataset>_<model>.pt)")
+    p.add_argument("--out", type=Path,
+                   help="where to save the SAE (default runs/sae_<profile>_<dataset>_<model>_k<k>_n<width>.pt)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing SAE file")
     p = sub.add_parser("reproduce", help="the paper's table: ZS, SAE baselines, VS2, gate, VS2++, PASS")
     _common(p)
     p.add_argument("--retrieval", choices=["clip", "dinov2"], default="clip", help="VS2++ retrieval features")
@@ -190,9 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     run = {"features": cmd_features, "zeroshot": cmd_zeroshot, "train-sae": cmd_train_sae,
            "reproduce": cmd_reproduce, "pretrain-toy": cmd_pretrain_toy}[args.command]
     try:
+        _validate(args)
         _set_threads(args)
         out = run(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:   # clear message, no traceback for user errors
+    except (ValueError, OSError, RuntimeError) as e:   # clear message, no traceback for user errors
         print(f"error: {e}", file=sys.stderr)
         return 2
     _write_json(args.json, out)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import logging
-import socket
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,7 @@ QUICKGELU_ALIASES = {"ViT-B-32": "ViT-B-32-quickgelu", "ViT-B-16": "ViT-B-16-qui
 
 
 RANDOM_WEIGHTS_SEED = 0
+HUB_URL = "https://huggingface.co"     # where open_clip fetches weights; probed (with a time-out) before loading
 
 
 class WeightsNotAvailable(RuntimeError):
@@ -94,20 +95,34 @@ def resolve_model_name(name: str, pretrained: str | None) -> str:
     if name == TOY_MODEL or pretrained == TOY_TAG:
         if (name, pretrained) not in ((TOY_MODEL, TOY_TAG), (TOY_MODEL, None)):
             raise ValueError(f"the toy weights {TOY_TAG!r} belong to {TOY_MODEL!r} (got {name!r} with {pretrained!r})")
-    elif pretrained is not None:
+    elif pretrained is not None and not os.path.isfile(pretrained):     # a local checkpoint file loads as is
         tags = open_clip.list_pretrained_tags_by_model(name)
         if pretrained not in tags:
-            raise ValueError(f"unknown pretrained tag {pretrained!r} for {name}; available: {tags}")
+            raise ValueError(f"unknown pretrained tag {pretrained!r} for {name}; available: {tags} "
+                             "(or the path of a local open_clip checkpoint file)")
     return name
 
 
-def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
-    """True if the Hugging Face hub answers a TCP connection (open_clip downloads weights from it)."""
+def check_device(device: str | torch.device) -> torch.device:
+    """torch.device(device), with a clear error when it names a GPU this machine does not have."""
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"--device {device!r} is not a device name; use cpu or cuda ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no GPU is visible to PyTorch here (torch.cuda.is_available() is "
+                         "False); use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s)")
+    return dev
+
+
+def hub_reachable(url: str | None = None, timeout: float | None = None) -> bool:
+    """True if the Hugging Face hub answers an HTTP request within `timeout` seconds (open_clip downloads weights
+    from it). A TCP connect alone is not enough: a network that accepts connections and never answers must count
+    as offline."""
+    from .net import PROBE_TIMEOUT, reachable
+    return reachable(url or HUB_URL, PROBE_TIMEOUT if timeout is None else timeout)
 
 
 @contextlib.contextmanager
@@ -126,11 +141,25 @@ def _offline_if_unreachable(needs_hub: bool):
         constants.HF_HUB_OFFLINE = old
 
 
+def weights_help(name: str, pretrained: str) -> str:
+    """Where the weights of (name, pretrained) come from, and how to use them on a machine without internet."""
+    import open_clip
+    cfg = open_clip.get_pretrained_cfg(name, pretrained) or {}
+    where = []
+    if cfg.get("hf_hub"):
+        repo, fname = os.path.split(cfg["hf_hub"])          # "org/model/" or "org/model/file.bin"
+        where.append(f"{HUB_URL}/{repo}/resolve/main/{fname or 'open_clip_pytorch_model.bin'}")
+    if cfg.get("url"):
+        where.append(cfg["url"])
+    src = where[0] if where else f"the open_clip release of {name}/{pretrained}"   # the hub file: a plain state_dict
+    return (f"Download {src} on a machine with internet and pass the file's path: --pretrained /path/to/file "
+            f"(load_clip('{name}', '/path/to/file')); or copy a Hugging Face cache that holds it "
+            "(~/.cache/huggingface/hub, or $HF_HOME) to this machine.")
 def load_clip(name: str = "ViT-B-32", pretrained: str | None = "openai", device: str | torch.device | None = None,
               cache_dir: str | None = None) -> Clip:
     """Build an open_clip model in eval mode. `pretrained=None` gives random weights (offline)."""
     import open_clip
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = check_device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     name = resolve_model_name(name, pretrained)
     if pretrained == TOY_TAG:                  # shipped in the package: no download, checksum-checked
         from .pretrain import build_model, load_toy_weights
@@ -145,9 +174,13 @@ def load_clip(name: str = "ViT-B-32", pretrained: str | None = "openai", device:
             torch.manual_seed(RANDOM_WEIGHTS_SEED)
             model = open_clip.create_model(name, pretrained=pretrained, device=device, cache_dir=cache_dir)
     except Exception as e:  # hub/network errors come in many types; say what to do instead
+        if pretrained is not None and os.path.isfile(pretrained):
+            raise WeightsNotAvailable(f"{pretrained}: not an open_clip checkpoint for {name} "
+                                      f"({type(e).__name__}: {e})") from e
         raise WeightsNotAvailable(
             f"could not load {name} weights {pretrained!r}: {type(e).__name__}: {e}\n"
-            "These are downloaded from the Hugging Face hub on first use; this machine may be offline. "
+            f"These are downloaded from the Hugging Face hub on first use; this machine may be offline. "
+            f"{weights_help(name, pretrained) if isinstance(pretrained, str) else ''} "
             "The 'toy' profile works offline (--profile toy or VS2MINI_PROFILE=toy).") from e
     model.eval().requires_grad_(False)
     check_vision_tower(model.visual)

@@ -8,6 +8,7 @@ open_clip's eval transform (PIL bicubic Resize of the shortest side, CenterCrop,
 from __future__ import annotations
 
 import hashlib
+import logging
 import pickle
 from functools import partial
 from pathlib import Path
@@ -18,11 +19,13 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 from torchvision.datasets import CIFAR100
-from torchvision.datasets.utils import download_and_extract_archive
+from torchvision.datasets.utils import extract_archive
 from torchvision.transforms.functional import pil_to_tensor
 
-from . import toyworld
+from . import net, toyworld
 from .paths import data_root
+
+log = logging.getLogger(__name__)
 
 DATASETS = ("cifar100", "cub200", "tinyimagenet", "toy", "toy-shifted")
 ALIASES = {"synthetic": "toy"}      # the old offline set's name
@@ -70,13 +73,30 @@ class ImageDataset(torch.utils.data.Dataset):
         return img, int(self.labels[i])
 
     def fingerprint(self) -> str:
-        """Short stable cache key, e.g. `cifar100-test-all-s0-32px-n10000-1a2b3c4d` (last part: hash of labels)."""
-        h = hashlib.sha1(self.labels.numpy().tobytes() + self.indices.numpy().tobytes())
-        if self.synthetic and self.images is not None:      # generated pixels: a new world version is a new key
-            h.update(self.images.numpy().tobytes())
-        h = h.hexdigest()[:8]
+        """Short stable cache key, e.g. `cifar100-test-all-s0-32px-n10000-1a2b3c4d`; the last part hashes the
+        labels, the kept indices and the image content (`content_hash`), so changed images get new features."""
+        h = hashlib.sha1(self.labels.numpy().tobytes() + self.indices.numpy().tobytes()
+                         + self.content_hash().encode()).hexdigest()[:8]
         lim = "all" if self.limit is None else str(self.limit)
         return f"{self.name}-{self.split}-{lim}-s{self.seed}-{self.image_size}px-n{len(self)}-{h}"
+
+    def content_hash(self, n_sampled: int = 64) -> str:
+        """What determines the pixels: a SHA-1 of the in-memory images; for files, their paths, sizes and
+        modification times plus the full bytes of `n_sampled` evenly spaced files (reading every file of a
+        large dataset on each start would cost more than it saves). Computed once per dataset object."""
+        if getattr(self, "_content_hash", None) is None:
+            h = hashlib.sha1()
+            if self.images is not None:
+                h.update(np.ascontiguousarray(self.images.numpy()).tobytes())
+            for f in self.files or []:
+                st = f.stat()
+                h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            if self.files:
+                step = max(1, len(self.files) // n_sampled)
+                for f in self.files[::step][:n_sampled]:
+                    h.update(f.read_bytes())
+            self._content_hash = h.hexdigest()
+        return self._content_hash
 
     def __repr__(self) -> str:
         return f"ImageDataset({self.fingerprint()}, {len(self.classnames)} classes)"
@@ -88,6 +108,22 @@ def _subset(n: int, limit: int | None, seed: int) -> torch.Tensor:
         return torch.arange(n)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[:limit].sort().values
+
+
+def download_and_extract_archive(url: str, download_root: str | Path, filename: str | None = None,
+                                 md5: str | None = None, timeout: float | None = None) -> Path:
+    """torchvision's helper of the same name, made safe: connect/read time-outs (torchvision's urlopen has none,
+    so a silent server hangs it forever), a unique temporary file, the length and md5 checked before the archive
+    takes its name. An archive already present with the right md5 is not fetched again."""
+    root = Path(download_root)
+    archive = root / (filename or url.rsplit("/", 1)[-1])
+    if not (archive.is_file() and md5 and net.md5sum(archive) == md5):
+        net.download(url, archive, md5, timeout)
+    try:
+        extract_archive(str(archive), str(root))
+    except Exception as e:        # tarfile/zipfile/EOF errors: a damaged archive that passed no md5 check
+        raise net.DownloadError(f"{archive}: cannot extract ({type(e).__name__}: {e}); delete it and retry") from e
+    return archive
 
 
 def _ensure(name: str, root: Path, required: Sequence[str], download: bool) -> Path:
@@ -135,34 +171,59 @@ def _int(path: Path, lineno: int, s: str, lo: int, hi: int) -> int:
     return v
 
 
+class BadImageFile(ValueError):
+    """An image file of a dataset cannot be decoded; the message names the file."""
+
+
 def _load_image(path: Path, size: int | None = None) -> torch.Tensor:
     """uint8 (3, H, W) RGB at native size, or (3, size, size) via open_clip's eval transform
-    (PIL bicubic Resize of the shortest side, CenterCrop, convert("RGB"))."""
-    with Image.open(path) as im:
-        if size is not None:
-            im = T.CenterCrop(size)(T.Resize(size, interpolation=T.InterpolationMode.BICUBIC)(im))
-        return pil_to_tensor(im.convert("RGB"))
+    (PIL bicubic Resize of the shortest side, CenterCrop, convert("RGB")). BadImageFile naming the file if it
+    is unreadable, truncated, empty or not an image."""
+    try:
+        with Image.open(path) as im:
+            if size is not None:
+                im = T.CenterCrop(size)(T.Resize(size, interpolation=T.InterpolationMode.BICUBIC)(im))
+            return pil_to_tensor(im.convert("RGB"))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        hint = (" It is a macOS AppleDouble metadata file: delete every ._* file (find DIR -name '._*' -delete)."
+                if Path(path).name.startswith("._") else "")
+        raise BadImageFile(f"{path}: not a readable image ({type(e).__name__}: {e}); re-extract the dataset "
+                           f"archive or delete the file and its line in the dataset's lists.{hint}") from None
 
 
 def _cifar_names(root: Path, download: bool) -> tuple[list[str], list[str]]:
     base = _ensure("cifar100", root, ["meta"], download)
-    with open(base / "meta", "rb") as f:
-        raw = [n.decode() for n in pickle.load(f, encoding="bytes")[b"fine_label_names"]]
+    try:
+        with open(base / "meta", "rb") as f:
+            raw = [n.decode() for n in pickle.load(f, encoding="bytes")[b"fine_label_names"]]
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, AttributeError, ValueError) as e:
+        raise ValueError(f"{base / 'meta'}: not a CIFAR-100 meta pickle with fine_label_names "
+                         f"({type(e).__name__}: {e})") from None
+    _unique(raw, base / "meta", "class name")
     return [n.replace("_", " ") for n in raw], raw  # OpenAI CLIP convention: aquarium_fish -> aquarium fish
 
 
 def _cifar100(root, split, download, limit, seed, **_) -> ImageDataset:
     base = _ensure("cifar100", root, ["meta", split], download)
     names, raw = _cifar_names(root, download)
-    with open(base / split, "rb") as f:
-        d = pickle.load(f, encoding="bytes")
-    labels = torch.as_tensor(d[b"fine_labels"], dtype=torch.int64)
-    bad = ((labels < 0) | (labels >= len(names))).nonzero()
-    if len(bad):
-        raise ValueError(f"{base / split}: fine_labels[{int(bad[0])}] = {int(labels[bad[0]])} out of range "
-                         f"[0, {len(names) - 1}]")
+    path = base / split
+    try:
+        with open(path, "rb") as f:
+            d = pickle.load(f, encoding="bytes")
+        raw_labels, data = d[b"fine_labels"], np.asarray(d[b"data"])
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: not a CIFAR-100 python pickle with fine_labels and data ({type(e).__name__}: "
+                         f"{e}); re-extract {SOURCES['cifar100'][1]}") from None
+    labels = np.asarray(raw_labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{path}: fine_labels must be a list of integers, got dtype {labels.dtype}, "
+                         f"shape {labels.shape}")
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise ValueError(f"{path}: data must be uint8 (N, 3072), got {data.dtype} {data.shape}")
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    _check_split("cifar100", split, labels, len(data), len(names), path, "fine_labels")
     idx = _subset(len(labels), limit, seed)
-    images = torch.from_numpy(np.asarray(d[b"data"], dtype=np.uint8)).reshape(-1, 3, 32, 32)[idx]
+    images = torch.from_numpy(data).reshape(-1, 3, 32, 32)[idx]
     ds = ImageDataset("cifar100", split, names, labels[idx], images=images, indices=idx, limit=limit,
                       seed=seed, image_size=32)
     ds.raw_classnames = raw
@@ -172,6 +233,7 @@ def _cifar100(root, split, download, limit, seed, **_) -> ImageDataset:
 def _cub_names(base: Path) -> list[str]:
     """classes.txt "001.Black_footed_Albatross" -> "Black footed Albatross"."""
     rows = _table(base / "classes.txt", 2)
+    _unique([raw for _, (_, raw) in rows], base / "classes.txt", "class")
     for k, (lineno, (cid, _)) in enumerate(rows):
         _int(base / "classes.txt", lineno, cid, k + 1, k + 1)  # ids must be 1..C in order
     return [raw.split(".", 1)[-1].replace("_", " ") for _, (_, raw) in rows]
@@ -181,7 +243,9 @@ def _cub200(root, split, download, limit, seed, image_size=224, **_) -> ImageDat
     base = _ensure("cub200", root, ["images.txt", "classes.txt", "image_class_labels.txt",
                                     "train_test_split.txt"], download)
     names = _cub_names(base)
-    paths = {_int(base / "images.txt", ln, i, 1, 2**62): p for ln, (i, p) in _table(base / "images.txt", 2)}
+    rows = _table(base / "images.txt", 2)
+    paths = {_int(base / "images.txt", ln, i, 1, 2**62): p for ln, (i, p) in rows}
+    _unique([i for _, (i, _) in rows], base / "images.txt", "image id")
     tables = {}
     for fname, lo, hi in (("image_class_labels.txt", 1, len(names)), ("train_test_split.txt", 0, 1)):
         p = base / fname
@@ -189,8 +253,14 @@ def _cub200(root, split, download, limit, seed, image_size=224, **_) -> ImageDat
         lost = sorted(set(paths) - set(tables[fname]))
         if lost:
             raise ValueError(f"{p}: no line for image id {lost[0]} (listed in images.txt)")
+    empty = sorted(set(range(1, len(names) + 1)) - {tables["image_class_labels.txt"][i] for i in paths})
+    if empty:
+        raise ValueError(f"{base / 'image_class_labels.txt'}: class {empty[0]} ({names[empty[0] - 1]}) has no "
+                         "images; the lists are damaged, re-extract the archive")
     want = 1 if split == "train" else 0
     ids = [i for i in sorted(paths) if tables["train_test_split.txt"][i] == want]
+    if not ids:
+        raise ValueError(f"cub200: the {split} split in {base / 'train_test_split.txt'} has no images")
     idx = _subset(len(ids), limit, seed)
     ids = [ids[j] for j in idx.tolist()]
     files = [base / "images" / paths[i] for i in ids]
@@ -201,11 +271,39 @@ def _cub200(root, split, download, limit, seed, image_size=224, **_) -> ImageDat
 
 
 def _check_files(files: Sequence[Path], name: str, root: Path, what: str = "image file") -> None:
+    """Up front, before any worker reads them: every file exists and is not empty (one stat each)."""
     gone = [f for f in files if not (f.is_dir() if what == "folder" else f.is_file())]
     if gone:
         raise DatasetNotAvailable(f"{name}: {len(gone)} {what}(s) missing, e.g. {gone[0]}; the extracted "
                                   f"archive looks incomplete: re-extract {SOURCES[name][1]} into {root}. "
                                   f"Note: {SMOKE_HINT}.")
+    if what != "folder":
+        empty = [f for f in files if f.stat().st_size == 0]
+        if empty:
+            raise BadImageFile(f"{name}: {len(empty)} image file(s) are empty (0 bytes), e.g. {empty[0]}; the "
+                               f"extraction was interrupted: re-extract {SOURCES[name][1]} into {root}")
+
+
+def _check_split(name: str, split: str, labels: torch.Tensor, n_images: int, n_classes: int, where: Path,
+                 field: str = "labels") -> None:
+    """Label count equals image count, labels in [0, C), the split is not empty."""
+    if len(labels) != n_images:
+        raise ValueError(f"{where}: {len(labels)} labels for {n_images} images; the file is damaged, re-extract it")
+    if n_images == 0:
+        raise ValueError(f"{name}: the {split} split in {where} has no images")
+    bad = ((labels < 0) | (labels >= n_classes)).nonzero()
+    if len(bad):
+        raise ValueError(f"{where}: {field}[{int(bad[0])}] = {int(labels[bad[0]])} out of range [0, {n_classes - 1}]")
+
+
+def _unique(values: Sequence[str], where: Path, what: str) -> None:
+    if not values:
+        raise ValueError(f"{where} is empty: it must list the {what}s; re-extract the dataset archive")
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise ValueError(f"{where}: duplicate {what} {v!r}")
+        seen.add(v)
 
 
 def _tiny_names(base: Path) -> tuple[list[str], list[str]]:
@@ -213,6 +311,7 @@ def _tiny_names(base: Path) -> tuple[list[str], list[str]]:
     it, both use their first two synonyms joined by ", " (and the wnid is appended if that still clashes).
     SPEC 2.4: the paper's wnid -> name mapping is [NOT FOUND]; this is our documented default."""
     wnids = [w.strip() for w in (base / "wnids.txt").read_text().splitlines() if w.strip()]
+    _unique(wnids, base / "wnids.txt", "wnid")
     words = {}
     for lineno, line in enumerate((base / "words.txt").read_text().splitlines(), 1):
         if line.strip():
@@ -237,7 +336,14 @@ def _tinyimagenet(root, split, download, limit, seed, **_) -> ImageDataset:
     if split == "train":
         for w in wnids:
             _check_files([base / "train" / w / "images"], "tinyimagenet", root, what="folder")
-            found = sorted(p for p in (base / "train" / w / "images").iterdir() if p.suffix.upper() == ".JPEG")
+            listed = [p for p in (base / "train" / w / "images").iterdir() if p.suffix.upper() == ".JPEG"]
+            found = sorted(p for p in listed if not p.name.startswith("._"))
+            if len(found) < len(listed):     # macOS AppleDouble metadata next to the images: not images
+                log.warning("tinyimagenet: skipped %d macOS '._*' metadata file(s) in %s", len(listed) - len(found),
+                            base / "train" / w / "images")
+            if not found:
+                raise ValueError(f"tinyimagenet: class {w} has no images in {base / 'train' / w / 'images'}; "
+                                 "re-extract the archive")
             files, labels = files + found, labels + [lab[w]] * len(found)
     else:
         ann = base / "val" / "val_annotations.txt"
@@ -253,6 +359,8 @@ def _tinyimagenet(root, split, download, limit, seed, **_) -> ImageDataset:
                 path = alt if alt.exists() else path
             files.append(path)
             labels.append(lab[f[1]])
+    if not files:
+        raise ValueError(f"tinyimagenet: the {split} split under {base} has no images")
     idx = _subset(len(files), limit, seed)
     files = [files[j] for j in idx.tolist()]
     _check_files(files, "tinyimagenet", root)

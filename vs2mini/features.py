@@ -41,7 +41,26 @@ def _batches(dataset, batch_size: int, num_workers: int):
         return
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                                          pin_memory=torch.cuda.is_available())
-    for imgs, _ in loader:
+    it, start = iter(loader), 0
+    while True:
+        failed = False
+        try:
+            imgs, _ = next(it)
+        except StopIteration:
+            return
+        except Exception:
+            failed = True
+        if failed:
+            # A worker's error arrives wrapped in its whole traceback. Stop the workers now (left to the garbage
+            # collector, their shutdown later stalls for seconds), then read the failing batch again here, so the
+            # user sees the dataset's own one-line message (it names the file), not the worker's traceback.
+            getattr(it, "_shutdown_workers", lambda: None)()
+            del it
+            for i in range(start, min(start + batch_size, len(dataset))):
+                dataset[i]
+            raise RuntimeError(f"reading images {start}..{start + batch_size - 1} failed in a DataLoader worker "
+                               "but not in the main process; retry with num_workers=0")
+        start += len(imgs)
         yield imgs
 
 
@@ -94,9 +113,15 @@ def cached_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int
         f = extract_features(clip, dataset, batch_size, num_workers, progress, amp)
         return {"cls": f.cls, "emb": f.emb, "labels": f.labels}
 
-    t = cache.cached(path, meta, compute)
-    if len(t["labels"]) != len(dataset):
-        raise cache.CorruptCache(f"{path}: holds {len(t['labels'])} rows for a dataset of {len(dataset)}")
+    def check(t):          # intact but not this dataset's features (e.g. copied from elsewhere): rebuild it
+        labels = torch.as_tensor(dataset.labels, dtype=torch.long)
+        if len(t["labels"]) != len(dataset) or not torch.equal(t["labels"], labels):
+            raise cache.CorruptCache(f"{path}: holds {len(t['labels'])} rows/other labels for a dataset of "
+                                     f"{len(dataset)} images")
+        if t["cls"].shape[0] != len(dataset) or t["emb"].shape[0] != len(dataset):
+            raise cache.CorruptCache(f"{path}: feature rows do not match the {len(dataset)} labels")
+
+    t = cache.cached(path, meta, compute, check)
     return Features(t["cls"], t["emb"], t["labels"])
 
 

@@ -347,6 +347,21 @@ def training_report(sae: TopKSAE, hist: dict | None, x_test: torch.Tensor, paper
 
 
 # ---------------------------------------------------------------------------------------------- the table
+def check_run_args(gamma: float | None, lam: float | None, gate_q: float, retrieval_features: str,
+                   positive_rule: str) -> None:
+    """Clear errors for run arguments, raised before anything expensive starts."""
+    import math
+    for name, v in (("gamma", gamma), ("lam", lam), ("gate_q", gate_q)):
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"{name} must be a finite number, got {v}")
+    if not 0.0 < gate_q <= 1.0:
+        raise ValueError(f"gate_q must be in (0, 1], got {gate_q}")
+    if retrieval_features not in ("clip", "dinov2"):
+        raise ValueError(f"unknown retrieval features {retrieval_features!r}; choose 'clip' or 'dinov2'")
+    if positive_rule not in retrieval.POSITIVE_RULES:
+        raise ValueError(f"unknown positive rule {positive_rule!r}; choose one of {retrieval.POSITIVE_RULES}")
+
+
 def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None = None, pretrained: str | None = "",
                   device: str | None = None, retrieval_features: str = "clip", positive_rule: str = "query",
                   gate_q: float = 0.95, gamma: float | None = None, lam: float | None = None,
@@ -355,12 +370,8 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     """Run every row of the table on one dataset/backbone; returns a `Result` (print `result.table()`).
     Pass trained `sae` / `pass_sae` (and `general`: a GateData) to reuse them; otherwise they are trained with the
     profile's settings (`pass_variant` overrides the profile's PASS variant)."""
-    if retrieval_features not in ("clip", "dinov2"):
-        raise ValueError(f"unknown retrieval features {retrieval_features!r}; choose 'clip' or 'dinov2'")
-    if positive_rule not in retrieval.POSITIVE_RULES:
-        raise ValueError(f"unknown positive rule {positive_rule!r}; choose one of {retrieval.POSITIVE_RULES}")
-    if not 0.0 < gate_q <= 1.0:
-        raise ValueError(f"gate_q must be in (0, 1], got {gate_q}")
+    check_run_args(gamma=gamma, lam=lam, gate_q=gate_q, retrieval_features=retrieval_features,
+                   positive_rule=positive_rule)                       # before any model, feature or training
     s = setup or load_setup(profile, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
     if pass_variant is not None:
         from dataclasses import replace

@@ -26,6 +26,11 @@ def knn(queries: torch.Tensor, bank: torch.Tensor, k: int = 50, chunk: int | Non
         raise ValueError(f"queries (Q, D) and bank (B, D) must share D; got {tuple(queries.shape)}, {tuple(bank.shape)}")
     if not 1 <= k <= bank.shape[0] - int(exclude_self):
         raise ValueError(f"k={k} neighbours requested from a bank of {bank.shape[0]}")
+    for name, t in (("queries", queries), ("bank", bank)):
+        bad = (~torch.isfinite(t).all(dim=1)).nonzero()
+        if len(bad):
+            raise ValueError(f"{name} row {int(bad[0])} contains NaN or inf ({len(bad)} bad rows); "
+                             "recompute those features")
     if chunk is not None and chunk < 1:
         raise ValueError(f"chunk must be a positive number of query rows, got {chunk}")
     chunk = chunk or max(1, SIM_BLOCK_BYTES // (4 * bank.shape[0]))

@@ -11,14 +11,35 @@ The encoder has a hand-written backward that touches only the k selected latents
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import re
+import uuid
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SAE_FORMAT = "vs2mini-topk-sae-v1"
+SAE_FORMAT_VERSION = 2          # v2: SHA-256 over the tensors, package version; v1 files (no checksum) still load
+SAE_FORMAT = f"vs2mini-topk-sae-v{SAE_FORMAT_VERSION}"
+_FORMAT_RE = re.compile(r"vs2mini-topk-sae-v(\d+)$")
+
+
+def tensors_checksum(state_dict: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes (in name order): detects damaged or edited files."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def unique_tmp(path: Path) -> Path:
+    """A temporary name next to `path` that no other process or thread uses (pid + random suffix)."""
+    return path.with_name(f"{path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
 class _SparseEncoder(torch.autograd.Function):
@@ -79,6 +100,9 @@ class TopKSAE(nn.Module):
             raise ValueError(f"expected activations of shape (N, {self.d_in}), got {shape}")
         if not x.is_floating_point():
             raise ValueError(f"expected floating-point activations, got {x.dtype}")
+        if x.dtype != self.W_enc.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise ValueError(f"expected {self.W_enc.dtype} activations (the SAE's dtype), got {x.dtype}: pass "
+                             f"x.to({self.W_enc.dtype}) (or convert the SAE with .to(dtype))")
         if not torch.isfinite(x).all():
             raise ValueError("input contains NaN or inf; clean the activations (e.g. recompute the cache)")
 
@@ -153,18 +177,28 @@ class TopKSAE(nn.Module):
         return {"format": SAE_FORMAT, "d_in": self.d_in, "n_latents": self.n_latents, "k": self.k}
 
     def save(self, path: str | Path, **extra) -> Path:
-        """Save weights + config (+ JSON-able `extra`, e.g. training history) atomically."""
+        """Save weights + config (+ JSON-able `extra`: training history, profile, dataset, ...) atomically.
+        The file records a SHA-256 of the tensors and the package version; non-finite weights are refused."""
+        from . import __version__
         path = Path(path)
+        state = {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
+        bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
+        if bad:
+            raise ValueError(f"refusing to save an SAE with NaN/inf weights in {bad} to {path}; training diverged")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"config": self.config(), "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
-                    "extra": extra}, tmp)
-        tmp.replace(path)
+        tmp = unique_tmp(path)          # two saves to one path never share a temp file
+        try:
+            torch.save({"config": self.config(), "state_dict": state, "checksum": tensors_checksum(state),
+                        "vs2mini_version": __version__, "extra": extra}, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
 
-    @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "TopKSAE":
-        """Load a file written by `save`; raises ValueError for anything else."""
+    @staticmethod
+    def read_file(path: str | Path, device: str | torch.device = "cpu") -> dict:
+        """The verified contents of an SAE file: {"config", "state_dict", "extra", "vs2mini_version"}.
+        Raises ValueError naming the file for anything that is not an intact vs2mini SAE of a known format."""
         try:
             blob = torch.load(path, map_location=device, weights_only=True)
         except FileNotFoundError:
@@ -172,10 +206,34 @@ class TopKSAE(nn.Module):
         except Exception as e:
             raise ValueError(f"{path} is not a readable vs2mini SAE file ({type(e).__name__}: {e})") from e
         cfg = blob.get("config", {}) if isinstance(blob, dict) else {}
-        if cfg.get("format") != SAE_FORMAT:
-            raise ValueError(f"{path} is not a vs2mini SAE file (format {cfg.get('format')!r}, want {SAE_FORMAT!r})")
-        sae = cls(cfg["d_in"], cfg["n_latents"], cfg["k"]).to(device)
-        sae.load_state_dict(blob["state_dict"])
+        fmt = cfg.get("format") if isinstance(cfg, dict) else None
+        m = _FORMAT_RE.match(fmt) if isinstance(fmt, str) else None
+        if m and int(m.group(1)) > SAE_FORMAT_VERSION:
+            raise ValueError(f"{path} was written by a newer vs2mini (SAE format v{m.group(1)}; this version reads "
+                             f"up to v{SAE_FORMAT_VERSION}): upgrade vs2mini (pip install -U vs2mini) to load it")
+        if not m:
+            raise ValueError(f"{path} is not a vs2mini SAE file (format {fmt!r}, want {SAE_FORMAT!r})")
+        state = blob.get("state_dict")
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ValueError(f"{path} is not a vs2mini SAE file (no tensor state_dict)")
+        if int(m.group(1)) >= 2 and blob.get("checksum") != tensors_checksum(state):
+            raise ValueError(f"{path}: checksum mismatch: the SAE file is damaged or was edited; retrain or re-copy it")
+        bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:
+            raise ValueError(f"{path}: weights {bad} contain NaN or inf; this SAE is unusable, retrain it")
+        return {"config": cfg, "state_dict": state, "extra": blob.get("extra", {}),
+                "vs2mini_version": blob.get("vs2mini_version")}
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "TopKSAE":
+        """Load a file written by `save` (checksum and finiteness verified); raises ValueError for anything else."""
+        blob = cls.read_file(path, device)
+        cfg = blob["config"]
+        try:
+            sae = cls(cfg["d_in"], cfg["n_latents"], cfg["k"]).to(device)
+            sae.load_state_dict(blob["state_dict"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise ValueError(f"{path}: config and weights do not fit ({type(e).__name__}: {e})") from e
         return sae
 
 

@@ -8,10 +8,25 @@ The rescale keeps ||x||; ln_post follows, so it does not change predictions up t
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 from .sae import TopKSAE
+
+
+def _finite(**values: float) -> None:
+    """Clear errors for NaN/inf hyper-parameters (they would silently turn every output into NaN)."""
+    for name, v in values.items():
+        if not math.isfinite(float(v)):
+            raise ValueError(f"{name} must be a finite number, got {v}")
+
+
+def _same_shape(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
+    """Refuse shapes that would broadcast silently (e.g. width-1 directions against (N, d) tokens)."""
+    if a.shape != b.shape:
+        raise ValueError(f"{names} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
 
 
 def rescale_to(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -21,6 +36,8 @@ def rescale_to(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def apply_steering(x: torch.Tensor, v: torch.Tensor, lam: float, rescale: bool = True) -> torch.Tensor:
     """x, v: (N, d) -> x + lam v, optionally rescaled to ||x||."""
+    _finite(lam=lam)
+    _same_shape(x, v, "x and v")
     y = x + lam * v
     return rescale_to(y, x) if rescale else y
 
@@ -28,6 +45,7 @@ def apply_steering(x: torch.Tensor, v: torch.Tensor, lam: float, rescale: bool =
 @torch.no_grad()
 def vs2_vector(x: torch.Tensor, sae: TopKSAE, gamma: float) -> torch.Tensor:
     """x: (N, d) -> v = (gamma - 1) W_dec^T c: (N, d)."""
+    _finite(gamma=gamma)
     vals, idx = sae.select_topk(sae.pre_acts(x))
     return (gamma - 1.0) * sae.decode(vals, idx, bias=False)   # on the SAE's device
 
@@ -42,6 +60,7 @@ def vs2(x: torch.Tensor, sae: TopKSAE, gamma: float = 1.5, lam: float = 2.1, res
 @torch.no_grad()
 def sae_reconstruction(x: torch.Tensor, sae: TopKSAE, gamma: float = 1.0) -> torch.Tensor:
     """Baselines SAE^F_REC (gamma = 1): D(c), and SAE^{F+gamma}_REC: D(gamma c). x: (N, d) -> (N, d)."""
+    _finite(gamma=gamma)
     vals, idx = sae.select_topk(sae.pre_acts(x))
     return sae.decode(gamma * vals, idx)
 
@@ -49,6 +68,8 @@ def sae_reconstruction(x: torch.Tensor, sae: TopKSAE, gamma: float = 1.0) -> tor
 @torch.no_grad()
 def per_sample_fvu(x: torch.Tensor, sae: TopKSAE, mu: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
     """FVU(x) = ||x_tilde - x||^2 / ||x - mu||^2 per row (paper v3 §3.2); mu: (d,) training mean. -> (N,)."""
+    if mu.shape != (sae.d_in,):
+        raise ValueError(f"mu must be the training mean of shape ({sae.d_in},), got {tuple(mu.shape)}")
     x, mu = x.to(sae.device), mu.to(sae.device)
     err = torch.cat([(sae.reconstruct(c) - c).pow(2).sum(-1) for c in x.split(chunk)])
     return err / (x - mu).pow(2).sum(-1).clamp_min(1e-12)
@@ -58,6 +79,9 @@ def fvu_threshold(train_fvu: torch.Tensor, q: float) -> float:
     """tau = q-quantile of per-sample FVU on (unlabelled) training activations."""
     if not 0.0 < q <= 1.0:
         raise ValueError(f"quantile q must be in (0, 1], got {q}")
+    if train_fvu.ndim != 1 or len(train_fvu) == 0 or not torch.isfinite(train_fvu).all():
+        raise ValueError(f"train_fvu must be a non-empty (N,) tensor of finite values, got shape "
+                         f"{tuple(train_fvu.shape)}")
     return torch.quantile(train_fvu.double().cpu(), q).item()
 
 
@@ -65,6 +89,10 @@ def fvu_threshold(train_fvu: torch.Tensor, q: float) -> float:
 def gate(x: torch.Tensor, x_steered: torch.Tensor, fvu: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Keep x where FVU(x) > tau (reconstruction too poor to trust), else x_steered.
     Returns (output (N, d), steered mask (N,)); coverage = mask.float().mean()."""
+    _finite(tau=tau)
+    _same_shape(x, x_steered, "x and x_steered")
+    if fvu.shape != x.shape[:1]:
+        raise ValueError(f"fvu must hold one value per row, shape ({x.shape[0]},); got {tuple(fvu.shape)}")
     x = x.to(x_steered.device)
     steered = (fvu <= tau).to(x.device)
     return torch.where(steered[:, None], x_steered, x), steered
@@ -120,6 +148,9 @@ def vs2pp_from_directions(x: torch.Tensor, neighbor_dirs: torch.Tensor, pos_mask
     if neighbor_dirs.ndim != 3 or neighbor_dirs.shape[:2] != pos_mask.shape or neighbor_dirs.shape[0] != x.shape[0]:
         raise ValueError(f"neighbor_dirs (N, M, d) and pos_mask (N, M) must match x (N, d); got "
                          f"{tuple(neighbor_dirs.shape)}, {tuple(pos_mask.shape)}, {tuple(x.shape)}")
+    _finite(gamma=gamma, lam=lam)
+    if neighbor_dirs.shape[2] != x.shape[1]:
+        raise ValueError(f"neighbor_dirs (N, M, d) must have d = {x.shape[1]}, got {tuple(neighbor_dirs.shape)}")
     pos_mask = pos_mask.bool()
     v = (gamma - 1.0) * (masked_mean(neighbor_dirs, pos_mask) - masked_mean(neighbor_dirs, ~pos_mask))
     v = v * pos_mask.any(1, keepdim=True)                         # S+ empty: no steering

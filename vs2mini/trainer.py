@@ -150,6 +150,12 @@ def check_training_data(X: torch.Tensor, labels: torch.Tensor | None) -> None:
         raise ValueError("need at least 2 training vectors")
     if not torch.isfinite(X).all():
         raise ValueError("X contains NaN or inf; clean the activations (e.g. rebuild the feature cache)")
+    spread = (X - X[0]).abs().amax()
+    if spread == 0:
+        raise ValueError("X is constant (every row is the same): there is nothing to learn; check the features")
+    if X.abs().amax() > 1e6 or spread < 1e-6:
+        raise ValueError(f"X is absurdly scaled (max |x| {X.abs().amax():.3g}, spread {spread:.3g}); CLIP "
+                         "activations are of order 1: rescale X (or check how it was produced)")
     if labels is not None and (labels.ndim != 1 or labels.shape[0] != X.shape[0]):
         raise ValueError(f"labels must be (N,) = ({X.shape[0]},); got {tuple(labels.shape)}")
 
