@@ -118,7 +118,10 @@ def test_train_sae_cli_refuses_to_overwrite(tmp_path, capsys, monkeypatch, toy_s
     extra = TopKSAE.read_file(files[0])["extra"]
     assert extra["profile"] == "toy" and extra["dataset"] == "toy" and extra["k"] == 8
     assert extra["width"] == 4 * toy_setup.train.cls.shape[1] and extra["steps"] > 0
-    assert extra["final_fvu"] == extra["history"]["fvu"][-1]
+    # the saved SAE is the selected (best held-out) epoch: its train FVU is recorded
+    from vs2mini.trainer import summary
+    assert extra["final_fvu"] == summary(extra["history"])["train_fvu"] and extra["heldout_fvu"] is not None
+    assert extra["steps"] == extra["history"]["step"][-1]
     before = files[0].read_bytes()
     capsys.readouterr()
     assert main(["train-sae", "--profile", "toy", "--quiet"]) == 2
