@@ -62,7 +62,7 @@ def test_reproduce_toy(tmp_path, capsys):
     for name in ("target-domain", "PASS", "generalized"):              # steps and FVUs of every SAE trained
         t = res["settings"]["sae_training"][name]
         assert t["steps"] >= 1 and 0 <= t["heldout_fvu"] and 0 <= t["test_fvu"] and t["paper_fvu"] is None
-    assert "held-out" in text and res["settings"]["pass_variant"] == "ratio"
+    assert "held-out" in text and res["settings"]["pass_variant"] == "eq7"
     assert res["settings"]["n_test"] == 2400 and res["settings"]["gamma"] == 1.5 and res["settings"]["lam"] == 2.1
 
 
