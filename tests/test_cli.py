@@ -64,7 +64,7 @@ def test_reproduce_toy(tmp_path, capsys, toy_setup):
     for name in ("target-domain", "PASS", "generalized"):              # steps and FVUs of every SAE trained
         t = res["settings"]["sae_training"][name]
         assert t["steps"] >= 1 and 0 <= t["heldout_fvu"] and 0 <= t["test_fvu"] and t["paper_fvu"] is None
-    assert "held-out" in text and res["settings"]["pass_variant"] == "ratio"
+    assert "held-out" in text and res["settings"]["pass_variant"] == "eq7"
     # the toy diagnostics: errors inside the true super-class, queries with a non-empty S-
     preds, y = toy_setup.logits(toy_setup.test.cls).argmax(-1).tolist(), toy_setup.test.labels.tolist()
     errs = [(p, t) for p, t in zip(preds, y) if p != t]

@@ -115,7 +115,7 @@ def pass_data():
 def test_pass_training_tightens_classes():
     X, y, kw = pass_data()
     plain, _ = train_sae(X, **kw)
-    pas, hist = train_pass_sae(X, y, w_aux=0.8, **kw)                  # the default variant: ratio
+    pas, hist = train_pass_sae(X, y, w_aux=0.8, pass_variant="ratio", **kw)
     f_plain, f_pass = within_class_fraction(plain, X, y), within_class_fraction(pas, X, y)
     assert f_pass < 0.8 * f_plain
     assert all(0 < v < 1 for v in hist["pass"])                       # a fraction: the ratio variant ran
@@ -126,12 +126,12 @@ def test_pass_training_tightens_classes():
 
 
 def test_pass_eq7_training_shrinks_codes():
-    """The measurement behind DEFAULT_PASS_VARIANT: eq. 7 (squared code units) lowers its penalty by shrinking the
-    codes, and FVU pays for it; the ratio variant is scale-free and keeps the codes."""
+    """The caveat at DEFAULT_PASS_VARIANT: eq. 7 (squared code units) also lowers its penalty by shrinking the
+    codes, and FVU pays for it; the ratio variant is scale-free and keeps the codes. eq7 is the default."""
     X, y, kw = pass_data()
     norm = lambda sae: sae.encode_sparse(X)[0].norm(dim=1).mean().item()   # noqa: E731
     plain, _ = train_sae(X, **kw)
-    eq7, hist = train_pass_sae(X, y, w_aux=0.8, pass_variant="eq7", **kw)
+    eq7, hist = train_pass_sae(X, y, w_aux=0.8, **kw)                       # the default: eq7
     ratio, _ = train_pass_sae(X, y, w_aux=0.8, pass_variant="ratio", **kw)
     assert norm(eq7) < 0.6 * norm(plain) and norm(ratio) > 0.8 * norm(plain)
     assert eq7.fvu(X) > plain.fvu(X) + 0.1

@@ -284,9 +284,11 @@ def test_run_reproduce_trains_plain_and_labelled_pass_saes(world, monkeypatch):
     pas, _ = R.train_pass(s)
     assert same_weights(c.sae, plain) and same_weights(c.pass_sae, pas) and not same_weights(c.sae, c.pass_sae)
     seen.clear()
-    res = R.run_reproduce(setup=world.s, general=world.general, pass_variant="eq7", progress=False)
-    eq7, _ = R.train_pass(replace(s, profile=replace(s.profile, pass_variant="eq7")))
-    assert same_weights(seen[0].pass_sae, eq7) and res.settings["pass_variant"] == "eq7"
+    assert s.profile.pass_variant == "eq7"                             # the default; the override below differs
+    res = R.run_reproduce(setup=world.s, general=world.general, pass_variant="ratio", progress=False)
+    ratio, _ = R.train_pass(replace(s, profile=replace(s.profile, pass_variant="ratio")))
+    assert same_weights(seen[0].pass_sae, ratio) and res.settings["pass_variant"] == "ratio"
+    assert not same_weights(ratio, pas)
 
 
 def test_pass_tradeoff_rows(world):

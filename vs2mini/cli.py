@@ -290,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--positives", choices=["query", "majority"], default="query",
                    help="VS2++ S+: same label as the query (eq. 4) or the neighbours' majority label (sec. 4.2)")
     p.add_argument("--gate-q", type=float, default=0.95, help="FVU gate quantile")
-    p.add_argument("--pass-variant", choices=["ratio", "eq7"],
-                   help="PASS penalty: ratio (default) or eq7, the paper's eq. 7 literally (see vs2mini/prototype.py)")
+    p.add_argument("--pass-variant", choices=["eq7", "ratio"],
+                   help="PASS penalty: eq7, the paper's eq. 7 (default), or ratio, the scale-free within-class "
+                        "fraction of code variance (see vs2mini/prototype.py)")
     p = sub.add_parser("pretrain-toy", help="rebuild the toy CLIP's weights (about 2 minutes on a CPU)")
     p.add_argument("--out", type=Path, help="weights file (default: the one shipped in the package)")
     p.add_argument("--steps", type=int, help="optimiser steps (default: the shipped model's)")

@@ -13,25 +13,29 @@ full-data mean) nor how the penalty is scaled; two variants are selectable (`var
 - "ratio": the within-class fraction of code variance, sum_i ||z_i - zbar_{y_i}||^2 / sum_i ||z_i - zbar||^2 (zbar the
   batch mean code), with the gradient through the denominator: a Fisher-style ratio in [0, 1], free of the code
   scale, which can only fall by separating classes, not by shrinking every code.
-DEFAULT_PASS_VARIANT and the measurement behind it: see the comment at its definition.
+The default ("eq7") and the measurement behind it: see the comment at DEFAULT_PASS_VARIANT.
 """
 from __future__ import annotations
 
 import torch
 
 PASS_VARIANTS = ("eq7", "ratio")
-# The default of train_sae and the profiles is "ratio": eq. 7 taken literally collapses. Measured at w_aux = 0.8
-# (offline, CPU, 1,000 steps; profile smoke: 400 CLS tokens of a random-weight tiny CLIP on synthetic images,
-# d 64, n 256, k 8; NOT real CLIP features):
-#   no PASS:  FVU 0.026, mean code norm 2.18, within-class code-variance fraction 0.88
-#   eq7:      FVU 0.185, code norm 0.80, fraction 0.64     ratio: FVU 0.047, code norm 5.66, fraction 0.15
-# and with the same tokens scaled by 10 (the penalty is in squared code units, the FVU is scale-free):
-#   no PASS:  FVU 0.026, code norm 21.0                    eq7: FVU 1.003, code norm 0.10 (codes shrink to zero)
-#   ratio:    FVU 0.052, code norm 41.7, fraction 0.18 (unchanged: scale-free)
-# eq7 buys class alignment mostly by shrinking every code, and how hard it pulls depends on the activation scale,
-# which the paper's w_aux = 0.8 cannot have been tuned against. `pass_loss` itself defaults to "eq7" (the paper's
-# formula); pass `variant=`/`pass_variant=` to choose.
-DEFAULT_PASS_VARIANT = "ratio"
+# The default of train_sae and the profiles is "eq7", the paper's formula: measured, it does not collapse at the
+# paper's w_aux = 0.8 and it gives the shape of the paper's Table 12 (FVU rising with w_aux). Toy world (profile
+# toy: 12,000 CLS tokens of the toy CLIP, d 64, n 256, k 8; 1,260 steps; CPU; NOT real CLIP features), test split:
+#   w_aux:                       0      0.1    0.5    0.8    1.0    2.0     (paper Table 12 FVU: 0.34 0.49 - 0.54 0.57)
+#   eq7   FVU                    0.046  0.194  0.314  0.349  0.378  0.676
+#         within-class fraction  0.357  0.087  0.050  0.047  0.048  0.052
+#         mean code norm         6.56   3.79   2.76   2.46   2.29   1.36
+#   ratio FVU                    0.046  0.052  0.062  0.070  0.073  0.085
+#         within-class fraction  0.357  0.133  0.087  0.079  0.077  0.069
+#         mean code norm         6.56   12.2   16.3   16.2   16.4   15.6
+# (`reproduce.pass_tradeoff` recomputes this table.) The caveat: eq7 is in squared code units and the FVU is
+# scale-free, so its pull grows with the activation scale. On 400 tokens of a random-weight tiny CLIP (d 64, k 8,
+# 1,000 steps) eq7 at 0.8 gives FVU 0.19 (plain 0.03), but on the same tokens times 10 the codes shrink to zero
+# (code norm 21 -> 0.10, FVU 1.00: collapse), where the ratio variant is unchanged (FVU 0.05). Check the code norm
+# (`pass_tradeoff`) before trusting eq7 on a new backbone; "ratio" is the scale-free fallback.
+DEFAULT_PASS_VARIANT = "eq7"
 
 
 def class_means(z: torch.Tensor, labels: torch.Tensor, n_classes: int | None = None) -> torch.Tensor:
