@@ -1,4 +1,5 @@
-"""Command line: `python -m vs2mini {features,zeroshot,train-sae,reproduce} --profile smoke`.
+"""Command line: `python -m vs2mini {features,zeroshot,train-sae,reproduce} --profile smoke`;
+`python -m vs2mini reproduce --table NAME` runs any other table of the paper (`--help` lists them).
 
 Every command prints a readable table and can write JSON (`--json out.json`). Runs under the `smoke` profile
 print that their numbers are NOT real results.
@@ -99,6 +100,8 @@ def cmd_reproduce(args):
     from .reproduce import run_reproduce
     profile = _profile(args)
     datasets = [args.dataset] if args.dataset else list(profile.datasets)
+    if args.table and args.table != "main":
+        return _run_tables(args, profile, datasets)
     results = []
     for ds in datasets:      # load_setup rejects an unknown dataset before it loads a model
         r = run_reproduce(profile, ds, model=args.model, pretrained=args.pretrained or "", device=args.device,
@@ -107,6 +110,30 @@ def cmd_reproduce(args):
         print(r.table() + "\n")
         results.append(json.loads(r.to_json()))
     return results if len(results) > 1 else results[0]
+
+
+def _run_tables(args, profile, datasets) -> dict | list:
+    """`reproduce --table NAME`: one of the paper's other tables (vs2mini.experiments) per dataset."""
+    from .experiments import run_table
+    results = []
+    for ds in datasets:
+        r = run_table(args.table, profile, ds, model=args.model, pretrained=args.pretrained or "",
+                      device=args.device, progress=not args.quiet)
+        print(r.table() + "\n")
+        results.append(r.to_dict())
+    return results if len(results) > 1 else results[0]
+
+
+def _table_names() -> list[str]:
+    from .experiments import TABLES
+    return ["main", *TABLES]
+
+
+def _table_help() -> str:
+    from .experiments import TABLES
+    lines = ["main: Table 1a / 11 (the default, without --table)"]
+    lines += [f"{t.name}: {t.source}: {t.help}" for t in TABLES.values()]
+    return "tables:\n  " + "\n  ".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,8 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("train-sae", help="train the profile's top-k SAE on train CLS tokens")
     _common(p)
     p.add_argument("--out", type=Path, help="where to save the SAE (default runs/sae_<dataset>_<model>.pt)")
-    p = sub.add_parser("reproduce", help="the paper's table: ZS, SAE baselines, VS2, gate, VS2++, PASS")
+    p = sub.add_parser("reproduce", help="the paper's tables: by default Table 1a/11 (ZS, SAE baselines, VS2, "
+                       "gate, VS2++, PASS); --table NAME for any other", epilog=_table_help(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
+    p.add_argument("--table", choices=_table_names(), help="run another table of the paper (list below)")
     p.add_argument("--retrieval", choices=["clip", "dinov2"], default="clip", help="VS2++ retrieval features")
     p.add_argument("--positives", choices=["query", "majority"], default="query",
                    help="VS2++ S+: same label as the query (eq. 4) or the neighbours' majority label (sec. 4.2)")

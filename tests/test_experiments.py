@@ -1,0 +1,150 @@
+"""Every table of vs2mini.experiments on the offline set-up: known answers, invariants, and which pieces feed rows."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import open_clip
+import pytest
+import torch
+
+from vs2mini import depth, experiments, paper, steer
+from vs2mini.cli import main
+from vs2mini.profiles import get_profile
+from vs2mini.reproduce import run_reproduce
+
+
+def rows(res):
+    return {r.label: r for r in res.rows}
+
+
+def test_table_text_has_paper_beside_ours_and_one_warning():
+    res = experiments.TableResult("depth", "Table 7", "toy run", "paper setting", False, ["top-1"],
+                                  [experiments.TableRow("VS2", {"top-1": 12.345}, {"top-1": 68.08})],
+                                  banner="TOY MODEL: not real")
+    text = res.table()
+    assert text.count("TOY MODEL: not real") == 1
+    assert "12.35   68.08" in text
+    back = json.loads(res.to_json())
+    assert back["rows"][0]["paper"] == {"top-1": 68.08} and back["warning"] == "TOY MODEL: not real"
+    assert "TOY" not in replace(res, real=True).table()
+
+
+def test_every_table_is_registered_with_a_source():
+    assert {"prompts", "sweep-width-k", "sweep-gamma-lambda", "sweep-neighbours", "baselines", "depth",
+            "vit-l14"} <= set(experiments.TABLES)
+    assert all(t.source and t.help for t in experiments.TABLES.values())
+    with pytest.raises(ValueError, match="unknown table 'nope'"):
+        experiments.run_table("nope", "smoke")
+
+
+def test_prompts_ens_equals_single_when_the_profile_already_ensembles(smoke_setup):
+    s = replace(smoke_setup, profile=replace(smoke_setup.profile, templates="cifar18"))
+    from vs2mini.clip import zeroshot_head
+    s = replace(s, head=zeroshot_head(s.clip, s.classnames, "cifar18"))
+    r = rows(experiments.prompts(s))
+    assert r["Ens"].ours["top-1"] == r["CLIP zero-shot"].ours["top-1"]
+    assert r["VS2 + Ens"].ours["top-1"] == r["VS2"].ours["top-1"]
+    assert r["TPT"].ours["top-1"] is None and r["Ens"].paper["top-1"] == 63.66     # CIFAR-100 B/32 by default
+
+
+def test_sweep_width_k_cosines(smoke_setup):
+    k = smoke_setup.profile.k_for(smoke_setup.clip.name)
+    res = experiments.sweep_width_k(smoke_setup, configs=[(4, k), (2, k), (4, k)])
+    cos = torch.tensor(res.matrices[0].values)
+    torch.testing.assert_close(cos, cos.T)
+    torch.testing.assert_close(cos.diagonal(), torch.ones(3))
+    assert cos[0, 2].item() == pytest.approx(1.0, abs=1e-5)           # the same config (seeded): the same vectors
+    assert cos[0, 1].item() < 0.999                                   # another width: other vectors
+    r = res.rows
+    assert r[0].ours == r[2].ours and r[0].ours["top-5"] >= r[0].ours["top-1"]
+    assert experiments.width_k_grid(replace(smoke_setup, profile=get_profile("full"))) == list(paper.TABLE_8)
+
+
+def test_sweep_gamma_lambda_gamma_one_is_zero_shot(smoke_setup):
+    res = experiments.sweep_gamma_lambda(smoke_setup, gammas=[1.0, 2.0], lams=[0.5, 3.0])
+    zs = smoke_setup.accuracy(smoke_setup.test.cls)
+    assert list(rows(res)["gamma=1"].ours.values()) == pytest.approx([zs, zs], abs=1e-5)
+    assert res.matrices[0].values[0] == pytest.approx([0.0, 0.0], abs=1e-5)
+
+
+def test_sweep_neighbours_at_the_profile_n_matches_reproduce(smoke_setup):
+    p = smoke_setup.profile
+    res = experiments.sweep_neighbours(smoke_setup, counts=(10, p.n_neighbors, 10_000))
+    assert [r.label for r in res.rows] == ["N=10", f"N={p.n_neighbors}", f"N={len(smoke_setup.train.labels)}"]
+    main_table = run_reproduce(setup=smoke_setup, progress=False)
+    ref = {r.method: r.top1 for r in main_table.rows}
+    ours = rows(res)[f"N={p.n_neighbors}"].ours
+    assert ours["pseudo top-1"] == ref["VS2++ (pseudo)"] and ours["oracle top-1"] == ref["VS2++ (oracle)"]
+
+
+def test_weighted_rag_extremes(smoke_setup):
+    s = smoke_setup
+    sims, idx = experiments.retrieval.knn(s.test.emb, s.train.emb, 3)
+    unit = lambda e: torch.nn.functional.normalize(e, dim=-1)                                # noqa: E731
+    torch.testing.assert_close(experiments.weighted_rag(s, sims, idx, 1.0, 3), unit(s.test.emb))   # the query
+    torch.testing.assert_close(experiments.weighted_rag(s, sims, idx, 0.0, 1), unit(s.train.emb[idx[:, 0]]))
+    # alpha 0, k 2: the similarity-weighted mean of the two nearest
+    w = sims[:, :2] / sims[:, :2].sum(-1, keepdim=True)
+    ref = w[:, :1] * unit(s.train.emb[idx[:, 0]]) + w[:, 1:] * unit(s.train.emb[idx[:, 1]])
+    torch.testing.assert_close(experiments.weighted_rag(s, sims, idx, 0.0, 2), ref)
+
+
+def test_oracle_prototypes_use_the_true_class_and_gamma_one_is_identity(smoke_setup):
+    s = smoke_setup
+    sae = s.train_sae(progress=False)[0]
+    same = experiments.oracle_prototypes(replace(s, profile=replace(s.profile, gamma=1.0)), sae)
+    torch.testing.assert_close(same.cpu(), s.test.cls)
+    strong = replace(s, profile=replace(s.profile, gamma=3.0, lam=50.0))
+    steered = experiments.oracle_prototypes(strong, sae)
+    # pushed hard along the true class's prototype, images end up closer to it than unsteered ones
+    protos = experiments.prototype.prototype_directions(sae, s.train.cls, s.train.labels, len(s.classnames))
+    cos = lambda x: torch.nn.functional.cosine_similarity(x.cpu() - sae.b_pre, protos[s.test.labels], dim=-1)  # noqa
+    assert cos(steered).mean() > cos(s.test.cls).mean()
+
+
+def test_baselines_rows_and_rag_grid(smoke_setup):
+    res = experiments.baselines(smoke_setup)
+    r = rows(res)
+    assert {"CLIP zero-shot", "CLIP Steering (oracle)", "VS2++ (oracle)", "CLIP Steering (pseudo)", "VS2++ (pseudo)",
+            "Weighted RAG", "Oracle prototypes"} == set(r)
+    grid = res.matrices[0].values
+    assert r["Weighted RAG"].ours["top-1"] == max(max(row) for row in grid)
+    assert r["Oracle prototypes"].paper["top-1"] == 97.5 and r["CLIP Steering (oracle)"].paper["top-1"] == 81.85
+
+
+def test_depth_table_last_layer_row_is_final_layer_vs2(smoke_setup):
+    s = smoke_setup
+    n = depth.n_layers(s.clip)
+    assert experiments.depth_configs(12) == [(12,), (11, 12), (10, 11, 12)]
+    assert experiments.depth_configs(2) == [(2,), (1, 2)]
+    res = experiments.depth(s)
+    r = rows(res)
+    sae = s.train_sae(progress=False)[0]                   # the same data and seed as the table's layer-n SAE
+    ref = s.accuracy(steer.vs2(s.test.cls, sae, s.profile.gamma, s.profile.lam))
+    assert r[f"VS2 at layer {n}"].ours["top-1"] == pytest.approx(ref)
+    assert r[f"VS2 at layer {n}"].paper["top-1"] == 68.08 and r["SAE^A_REC"].paper["top-1"] == 64.05
+
+
+def test_vit_l14_configuration_and_path():
+    p, model, pretrained = experiments.vit_l14_profile(get_profile("full"))
+    assert (model, pretrained, p.expansion, p.k_for(model)) == ("ViT-L-14", "openai", 10, 128)
+    assert open_clip.get_model_config("ViT-L-14")["vision_cfg"]["layers"] == paper.TABLE_9_SETTING["block"] + 1
+    res = experiments.run_table("vit-l14", "smoke")
+    sae_note = rows(res)["VS2"].note
+    d = 64                                              # the offline model's width
+    assert f"{10 * d} latents (10x)" in sae_note
+    assert rows(res)["VS2"].paper["top-1"] == 74.12
+
+
+def test_cli_table_json_and_help(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    assert main(["reproduce", "--profile", "smoke", "--quiet", "--table", "sweep-gamma-lambda", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.count("NOT A REAL RESULT") == 1
+    res = json.loads(out.read_text())
+    assert res["name"] == "sweep-gamma-lambda" and res["real"] is False and res["rows"]
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--help"])
+    help_text = capsys.readouterr().out
+    assert all(name in help_text for name in experiments.TABLES)
