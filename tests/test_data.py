@@ -33,8 +33,10 @@ def assert_smoke_hint(msg: str):
 
 # ------------------------------------------------------------------------------------------------ public API
 def test_constants():
-    assert DATASETS == ("cifar100", "cub200", "tinyimagenet", "synthetic")
-    assert EVAL_SPLIT == {"cifar100": "test", "cub200": "test", "tinyimagenet": "val", "synthetic": "test"}
+    from vs2mini.ood_datasets import OOD_DATASETS      # Table 3's shifted datasets (tested in test_ood_datasets.py)
+    assert tuple(d for d in DATASETS if d not in OOD_DATASETS) == ("cifar100", "cub200", "tinyimagenet", "synthetic")
+    assert {k: v for k, v in EVAL_SPLIT.items() if k not in OOD_DATASETS} == \
+        {"cifar100": "test", "cub200": "test", "tinyimagenet": "val", "synthetic": "test"}
 
 
 # -------------------------------------------------------------------------------------------------- CIFAR-100
