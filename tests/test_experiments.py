@@ -148,3 +148,26 @@ def test_cli_table_json_and_help(tmp_path, capsys):
         main(["reproduce", "--help"])
     help_text = capsys.readouterr().out
     assert all(name in help_text for name in experiments.TABLES)
+
+
+def test_ood_gate_on_the_offline_domains(smoke_setup):
+    p = smoke_setup.profile
+    train_on, tau_on, evaluate = experiments.ood_gate_datasets(p)
+    assert experiments.ood_gate_datasets(get_profile("full")) == (paper.MAIN_DATASETS, ("cifar100", "tinyimagenet"),
+                                                                   paper.TABLE_3_COLUMNS)
+    setups = {ds: smoke_setup for ds in set(train_on + tau_on + evaluate) if ds == smoke_setup.dataset}
+    res = experiments.ood_gate(p, setups=setups)
+    r = rows(res)
+    ds = train_on[0]
+    # the generalized SAE trained on this domain alone is the target-domain SAE (same data, same seed)
+    assert r["VS2 (generalized SAE)"].ours[ds] == r["VS2 (target-domain SAE)"].ours[ds]
+    cov = [r[f"  coverage % (q={q:g})"].ours[ds] for q in paper.TABLE_3_GATE_Q]
+    assert cov == sorted(cov) and 0.0 <= cov[0] and cov[-1] <= 100.0          # a higher quantile steers more
+    assert r["CLIP zero-shot"].ours[ds] == pytest.approx(smoke_setup.accuracy(smoke_setup.test.cls))
+    assert res.matrices or r["CLIP zero-shot"].paper                           # the paper's Table 3 is shown
+
+
+def test_table_3_paper_lookup():
+    assert experiments._table_3("VS2 + FVU gate (q=0.95)", ["sun397", "toy"]) == {"sun397": 51.80}
+    assert experiments._table_3("  coverage % (q=0.995)", ["eurosat"]) == {"eurosat": 92.09}
+    assert experiments._table_3("CLIP zero-shot", ["cifar100"]) == {"cifar100": 61.07}

@@ -114,7 +114,9 @@ def cmd_reproduce(args):
 
 def _run_tables(args, profile, datasets) -> dict | list:
     """`reproduce --table NAME`: one of the paper's other tables (vs2mini.experiments) per dataset."""
-    from .experiments import run_table
+    from .experiments import TABLES, run_table
+    if not TABLES[args.table].per_dataset:       # spans several datasets itself
+        datasets = [args.dataset]
     results = []
     for ds in datasets:
         r = run_table(args.table, profile, ds, model=args.model, pretrained=args.pretrained or "",

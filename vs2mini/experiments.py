@@ -19,6 +19,7 @@ import torch
 from . import depth as depth_mod
 from . import metrics, paper, prototype, retrieval, steer
 from .clip import zeroshot_head
+from .data import DATASETS
 from .features import cls_to_logits, embedding_logits
 from .pipeline import Setup, load_setup
 from .profiles import Profile, get_profile
@@ -67,18 +68,21 @@ class TableResult:
         if self.warning:
             out.append(f"*** {self.warning} ***")
         width = max([len(r.label) for r in self.rows] + [12])
+        cw = {c: max(8, len(c)) for c in self.columns}
         has_paper = {c: any(r.paper.get(c) is not None for r in self.rows) for c in self.columns}
-        head = f"{'':<{width}} " + " ".join(f"{c[:17]:>17}" + (f" {'paper':>7}" if has_paper[c] else "")
+        head = f"{'':<{width}} " + " ".join(f"{c:>{cw[c]}}" + (f" {'paper':>7}" if has_paper[c] else "")
                                            for c in self.columns)
         out += [head, "-" * len(head)]
         fmt = lambda v, w: f"{v:{w}.2f}" if v is not None else f"{'-':>{w}}"   # noqa: E731
         for r in self.rows:
-            cells = " ".join(fmt(r.ours.get(c), 17) + (f" {fmt(r.paper.get(c), 7)}" if has_paper[c] else "")
+            cells = " ".join(fmt(r.ours.get(c), cw[c]) + (f" {fmt(r.paper.get(c), 7)}" if has_paper[c] else "")
                              for c in self.columns)
             out.append(f"{r.label:<{width}} {cells}" + (f"  {r.note}" if r.note else ""))
         for m in self.matrices:
-            out += ["", m.title, " " * 10 + " ".join(f"{c[:9]:>9}" for c in m.col_labels)]
-            out += [f"{lab[:10]:<10}" + " ".join(f"{v:9.3f}" for v in vals) for lab, vals in zip(m.row_labels, m.values)]
+            lw = max(len(x) for x in m.row_labels)
+            mw = max([9] + [len(c) + 1 for c in m.col_labels])
+            out += ["", m.title, " " * lw + "".join(f"{c:>{mw}}" for c in m.col_labels)]
+            out += [f"{lab:<{lw}}" + "".join(f"{v:{mw}.3f}" for v in vals) for lab, vals in zip(m.row_labels, m.values)]
         out += [f"- {n}" for n in self.notes]
         return "\n".join(out)
 
@@ -192,6 +196,10 @@ def sweep_width_k(s: Setup, configs: list[tuple[int, int]] | None = None, progre
     cos = torch.einsum("and,bnd->abn", V, V).mean(-1)           # mean over test images of cos(v_a, v_b)
     labels = [f"{e}x/{k}" for e, k in configs]
     res.matrices.append(Matrix("Table 16: mean cosine of VS2 steering vectors (ours)", labels, labels, cos.tolist()))
+    t8 = sorted(paper.TABLE_8.items(), key=lambda kv: -kv[1][0])
+    if not any(cfg in paper.TABLE_8 for cfg in configs):
+        res.notes.append("paper Table 8 (top-1 / top-5): " + "; ".join(f"{e}x/k={k}: {a:.2f} / {b:.2f}"
+                                                                       for (e, k), (a, b) in t8))
     off = [v for i, r in enumerate(paper.TABLE_16) for j, v in enumerate(r) if i != j]
     res.notes += [f"paper Table 16: off-diagonal cosines from {min(off):.3f} to {max(off):.3f} "
                   f"(mean {sum(off) / len(off):.3f}); Table 8: top-1 varies by less than 1 point",
@@ -389,6 +397,80 @@ def vit_l14(s: Setup, progress: bool = False) -> TableResult:
     return res
 
 
+def ood_gate_datasets(profile: Profile) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(datasets whose train splits train the generalized SAE, those whose train FVU sets tau, evaluated datasets).
+    Real profiles: the paper's (the three main train splits; CIFAR-100 + Tiny-ImageNet for tau; all nine).
+    Offline: the toy base domain trains the SAE and sets tau; the base and the shifted domain are evaluated."""
+    if profile.real:
+        return paper.MAIN_DATASETS, ("cifar100", "tinyimagenet"), paper.TABLE_3_COLUMNS
+    toy = tuple(d for d in ("toy", "toy-shifted") if d in DATASETS) or ("synthetic",)
+    return toy[:1], toy[:1], toy
+
+
+def ood_gate(profile: str | Profile | None = None, dataset: str | None = None, *, qs=paper.TABLE_3_GATE_Q,
+             model: str | None = None, pretrained: str | None = "", device: str | None = None,
+             progress: bool = False, setups: dict[str, Setup] | None = None) -> TableResult:
+    """Table 3: VS2 with a generalized SAE (trained on a union of train splits) under distribution shift, ungated and
+    behind the FVU gate (tau = the q-quantile of per-sample FVU on unlabeled train tokens), with the coverage, beside
+    the target-domain SAE (each dataset's own train split). `dataset` evaluates that dataset only."""
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    train_on, tau_on, evaluate = ood_gate_datasets(p)
+    evaluate = (dataset,) if dataset else evaluate
+    setups = dict(setups or {})
+    for ds in dict.fromkeys(train_on + tau_on + evaluate):        # each dataset loaded once, in order
+        if ds not in setups:
+            setups[ds] = load_setup(p, ds, model=model, pretrained=pretrained, device=device, progress=progress)
+    first = setups[evaluate[0]]
+    g, lam = p.gamma, p.lam
+    X = torch.cat([setups[ds].train.cls for ds in train_on])
+    gen = _train_on(first, X, progress)
+    mu = X.mean(0)
+    tau_fvu = steer.per_sample_fvu(torch.cat([setups[ds].train.cls for ds in tau_on]), gen, mu)
+    taus = {q: steer.fvu_threshold(tau_fvu, q) for q in qs}
+    cols = list(evaluate)
+    res = _result("ood-gate", first, cols, "Table 3: ViT-B/32, generalized SAE on the CIFAR-100 + CUB + Tiny-ImageNet "
+                  "train union, tau from the CIFAR-100 + Tiny-ImageNet train FVU")
+    res.setting = (f"{', '.join(evaluate)}; {first.clip.name} ({first.clip.pretrained or 'random weights'}), profile "
+                   f"{p.name}; generalized SAE on the train splits of {', '.join(train_on)}; tau from {', '.join(tau_on)}")
+    ours: dict[str, dict[str, float]] = {}
+    for ds in evaluate:
+        s = setups[ds]
+        x = s.test.cls.to(s.clip.device)
+        vs2_gen = steer.vs2(x, gen, g, lam)
+        fvu = steer.per_sample_fvu(x, gen, mu)
+        ours.setdefault("CLIP zero-shot", {})[ds] = _accuracy(s, x)
+        ours.setdefault("VS2 (target-domain SAE)", {})[ds] = _accuracy(s, steer.vs2(x, s.train_sae(progress=progress)[0],
+                                                                                     g, lam))
+        ours.setdefault("VS2 (generalized SAE)", {})[ds] = _accuracy(s, vs2_gen)
+        ours.setdefault("test FVU (generalized SAE, median)", {})[ds] = fvu.median().item()
+        for q in qs:
+            gated, mask = steer.gate(x, vs2_gen, fvu, taus[q])
+            ours.setdefault(f"VS2 + FVU gate (q={q:g})", {})[ds] = _accuracy(s, gated)
+            ours.setdefault(f"  coverage % (q={q:g})", {})[ds] = 100.0 * mask.float().mean().item()
+    for label, values in ours.items():
+        res.rows.append(TableRow(label, values, _table_3(label, cols)))
+    res.notes += [f"tau by q: " + ", ".join(f"{q:g}: {t:.3f}" for q, t in taus.items()),
+                  f"gamma {g}, lambda {lam}; the per-sample FVU uses the generalized SAE's training mean (paper §3.2)"]
+    if not set(cols) & set(paper.TABLE_3_COLUMNS):
+        rows = [label for label in ours if _table_3(label, paper.TABLE_3_COLUMNS)]
+        res.matrices.append(Matrix("the paper's Table 3 (ViT-B/32; coverage in %)", rows, list(paper.TABLE_3_COLUMNS),
+                                   [list(_table_3(r, paper.TABLE_3_COLUMNS).values()) for r in rows]))
+    return res
+
+
+def _table_3(label: str, cols) -> dict[str, float]:
+    """The paper's Table 3 entries of a row label (accuracy rows, gate rows, coverage rows) for known columns."""
+    j = {c: paper.TABLE_3_COLUMNS.index(c) for c in cols if c in paper.TABLE_3_COLUMNS}
+    if label in paper.TABLE_3:
+        return {c: paper.TABLE_3[label][i] for c, i in j.items()}
+    for q, cells in paper.TABLE_3_GATE.items():
+        if label == f"VS2 + FVU gate (q={q:g})":
+            return {c: cells[i][0] for c, i in j.items()}
+        if label == f"  coverage % (q={q:g})":
+            return {c: cells[i][1] for c, i in j.items()}
+    return {}
+
+
 # ------------------------------------------------------------------------------------------------ registry
 @dataclass(frozen=True)
 class Table:
@@ -396,6 +478,7 @@ class Table:
     source: str
     run: Callable[..., TableResult]
     help: str
+    per_dataset: bool = True        # False: the table spans several datasets (run(profile, dataset, ...))
 
 
 TABLES: dict[str, Table] = {t.name: t for t in (
@@ -409,6 +492,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("depth", "Table 7 (App. E) and SAE^A_REC (Table 1a)", depth,
           "steering at the last 1-3 layers with one SAE per layer; every layer reconstructed"),
     Table("vit-l14", "Table 9 (App. H)", vit_l14, "ViT-L/14, layer 23, 10x width, k = 128"),
+    Table("ood-gate", "Table 3 (§4.3)", ood_gate, "generalized SAE under shift, FVU gate with q in "
+          "{0.9, 0.95, 0.99, 0.995} and coverage, beside the target-domain SAE", per_dataset=False),
 )}
 
 
@@ -419,6 +504,8 @@ def run_table(name: str, profile: str | Profile | None = None, dataset: str | No
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}; choose one of {sorted(TABLES)}")
     p = profile if isinstance(profile, Profile) else get_profile(profile)
+    if not TABLES[name].per_dataset:
+        return TABLES[name].run(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
     if name == "vit-l14" and setup is None:
         p, m, pt = vit_l14_profile(p)
         model, pretrained = model or m, pt if pretrained == "" else pretrained
