@@ -9,6 +9,8 @@ from vs2mini import clip as vclip
 from vs2mini.features import cls_to_logits, encode_images
 from vs2mini.sae import TopKSAE
 
+from test_sae import pm_identity_sae  # tests/ is on sys.path (pytest rootdir), as for datasets_fixtures
+
 
 @pytest.fixture(scope="module")
 def tiny():
@@ -35,15 +37,8 @@ def random_sae(d: int, seed: int = 0, centre: torch.Tensor | None = None) -> Top
 
 
 def exact_sae(d: int) -> TopKSAE:
-    """n = 2d, W_enc = [I; -I], W_dec = [I; -I], k = 2d, b = 0: ReLU(x) - ReLU(-x) = x, an exact reconstruction."""
-    sae = TopKSAE(d, 2 * d, 2 * d)
-    eye = torch.eye(d)
-    with torch.no_grad():
-        sae.W_enc.copy_(torch.cat([eye, -eye]))
-        sae.W_dec.copy_(torch.cat([eye, -eye]))
-        sae.b_enc.zero_()
-        sae.b_pre.zero_()
-    return sae.eval().requires_grad_(False)
+    """n = 2d, W_enc = W_dec = [I; -I], k = 2d, zero biases: ReLU(x) - ReLU(-x) = x, an exact reconstruction."""
+    return pm_identity_sae(d, 2 * d).eval().requires_grad_(False)
 
 
 def test_unedited_tower_matches_encode_images(tiny, images):
