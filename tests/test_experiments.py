@@ -99,7 +99,8 @@ def test_oracle_prototypes_use_the_true_class_and_gamma_one_is_identity(smoke_se
     steered = experiments.oracle_prototypes(strong, sae)
     # pushed hard along the true class's prototype, images end up closer to it than unsteered ones
     protos = experiments.prototype.prototype_directions(sae, s.train.cls, s.train.labels, len(s.classnames))
-    cos = lambda x: torch.nn.functional.cosine_similarity(x.cpu() - sae.b_pre, protos[s.test.labels], dim=-1)  # noqa
+    cos = lambda x: torch.nn.functional.cosine_similarity(  # noqa: E731
+        x.cpu() - sae.b_pre, protos[s.test.labels], dim=-1)
     assert cos(steered).mean() > cos(s.test.cls).mean()
 
 
@@ -139,7 +140,8 @@ def test_vit_l14_configuration_and_path():
 
 def test_cli_table_json_and_help(tmp_path, capsys):
     out = tmp_path / "t.json"
-    assert main(["reproduce", "--profile", "smoke", "--quiet", "--table", "sweep-gamma-lambda", "--json", str(out)]) == 0
+    argv = ["reproduce", "--profile", "smoke", "--quiet", "--table", "sweep-gamma-lambda", "--json", str(out)]
+    assert main(argv) == 0
     text = capsys.readouterr().out
     assert text.count("NOT A REAL RESULT") == 1
     res = json.loads(out.read_text())

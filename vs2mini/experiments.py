@@ -11,6 +11,7 @@ chose (in `notes`).
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
@@ -230,8 +231,9 @@ def sweep_gamma_lambda(s: Setup, gammas=None, lams=None, progress: bool = False)
     beat = (grid[[k for k, g in enumerate(gammas) if g != 1.0]] > base).float().mean().item()
     res.notes += [f"zero-shot {base:.2f}; best {grid.max():.2f} at gamma {gammas[i]:g}, lambda {lams[j]:g} "
                   f"(lambda*gamma = {gammas[i] * lams[j]:.2f}; the paper's good band is [{lo:g}, {hi:g}])",
-                  f"{100 * beat:.0f}% of the grid with gamma > 1 beats zero-shot (the paper: all of its grid; gamma = 1 "
-                  "is the identity)", "the paper gives these grids only as figures: no numbers to print beside ours"]
+                  f"{100 * beat:.0f}% of the grid with gamma > 1 beats zero-shot (the paper: all of its grid; "
+                  "gamma = 1 is the identity)",
+                  "the paper gives these grids only as figures: no numbers to print beside ours"]
     res.matrices.append(Matrix("gain over zero-shot (points)", [f"g={g:g}" for g in gammas], [f"l={v:g}" for v in lams],
                                (grid - base).tolist()))
     return res
@@ -310,7 +312,8 @@ def baselines(s: Setup, progress: bool = False) -> TableResult:
     for kind in ("oracle", "pseudo"):
         # CLIP Steering = VS2++'s rule with the neighbours' raw CLS tokens instead of their SAE directions
         clip_st = vs2pp_eval(s, sae, masks[kind], nn_idx, g, lam, bank_dirs=s.train.cls.to(s.clip.device))
-        res.rows.append(TableRow(f"CLIP Steering ({kind})", {col: _accuracy(s, clip_st)}, pv(f"CLIP Steering ({kind})")))
+        res.rows.append(TableRow(f"CLIP Steering ({kind})", {col: _accuracy(s, clip_st)},
+                                 pv(f"CLIP Steering ({kind})")))
         vs2pp = vs2pp_eval(s, sae, masks[kind], nn_idx, g, lam, bank_dirs=dirs)
         res.rows.append(TableRow(f"VS2++ ({kind})", {col: _accuracy(s, vs2pp)}, pv(f"VS2++ ({kind})")))
     alphas, ks = rag_grid(s)
@@ -319,7 +322,8 @@ def baselines(s: Setup, progress: bool = False) -> TableResult:
                                     s.test.labels)
     grid = [[rag(a, k) for k in ks] for a in alphas]
     best = max((v, a, k) for a, row in zip(alphas, grid) for k, v in zip(ks, row))
-    res.rows.append(TableRow("Weighted RAG", {col: best[0]}, pv("Weighted RAG"), f"best: alpha {best[1]:g}, k {best[2]}"))
+    res.rows.append(TableRow("Weighted RAG", {col: best[0]}, pv("Weighted RAG"),
+                             f"best: alpha {best[1]:g}, k {best[2]}"))
     res.matrices.append(Matrix("Fig. 6: weighted RAG top-1 by alpha (rows) and k (columns)",
                                [f"a={a:g}" for a in alphas], [f"k={k}" for k in ks], grid))
     proto = oracle_prototypes(s, sae)
@@ -430,26 +434,26 @@ def ood_gate(profile: str | Profile | None = None, dataset: str | None = None, *
     cols = list(evaluate)
     res = _result("ood-gate", first, cols, "Table 3: ViT-B/32, generalized SAE on the CIFAR-100 + CUB + Tiny-ImageNet "
                   "train union, tau from the CIFAR-100 + Tiny-ImageNet train FVU")
-    res.setting = (f"{', '.join(evaluate)}; {first.clip.name} ({first.clip.pretrained or 'random weights'}), profile "
-                   f"{p.name}; generalized SAE on the train splits of {', '.join(train_on)}; tau from {', '.join(tau_on)}")
-    ours: dict[str, dict[str, float]] = {}
+    res.setting = (f"{', '.join(evaluate)}; {first.clip.name} ({first.clip.pretrained or 'random weights'}), "
+                   f"profile {p.name}; generalized SAE on the train splits of {', '.join(train_on)}; "
+                   f"tau from {', '.join(tau_on)}")
+    ours: dict[str, dict[str, float]] = defaultdict(dict)            # row -> dataset -> value
     for ds in evaluate:
         s = setups[ds]
         x = s.test.cls.to(s.clip.device)
-        vs2_gen = steer.vs2(x, gen, g, lam)
-        fvu = steer.per_sample_fvu(x, gen, mu)
-        ours.setdefault("CLIP zero-shot", {})[ds] = _accuracy(s, x)
-        ours.setdefault("VS2 (target-domain SAE)", {})[ds] = _accuracy(s, steer.vs2(x, s.train_sae(progress=progress)[0],
-                                                                                     g, lam))
-        ours.setdefault("VS2 (generalized SAE)", {})[ds] = _accuracy(s, vs2_gen)
-        ours.setdefault("test FVU (generalized SAE, median)", {})[ds] = fvu.median().item()
+        target = s.train_sae(progress=progress)[0]                    # the dataset's own train split
+        vs2_gen, fvu = steer.vs2(x, gen, g, lam), steer.per_sample_fvu(x, gen, mu)
+        ours["CLIP zero-shot"][ds] = _accuracy(s, x)
+        ours["VS2 (target-domain SAE)"][ds] = _accuracy(s, steer.vs2(x, target, g, lam))
+        ours["VS2 (generalized SAE)"][ds] = _accuracy(s, vs2_gen)
+        ours["test FVU (generalized SAE, median)"][ds] = fvu.median().item()
         for q in qs:
             gated, mask = steer.gate(x, vs2_gen, fvu, taus[q])
-            ours.setdefault(f"VS2 + FVU gate (q={q:g})", {})[ds] = _accuracy(s, gated)
-            ours.setdefault(f"  coverage % (q={q:g})", {})[ds] = 100.0 * mask.float().mean().item()
+            ours[f"VS2 + FVU gate (q={q:g})"][ds] = _accuracy(s, gated)
+            ours[f"  coverage % (q={q:g})"][ds] = 100.0 * mask.float().mean().item()
     for label, values in ours.items():
         res.rows.append(TableRow(label, values, _table_3(label, cols)))
-    res.notes += [f"tau by q: " + ", ".join(f"{q:g}: {t:.3f}" for q, t in taus.items()),
+    res.notes += ["tau by q: " + ", ".join(f"{q:g}: {t:.3f}" for q, t in taus.items()),
                   f"gamma {g}, lambda {lam}; the per-sample FVU uses the generalized SAE's training mean (paper §3.2)"]
     if not set(cols) & set(paper.TABLE_3_COLUMNS):
         rows = [label for label in ours if _table_3(label, paper.TABLE_3_COLUMNS)]

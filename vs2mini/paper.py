@@ -160,7 +160,8 @@ TABLE_10 = {"CLIP zero-shot": (61.07, 63.96), "SAE^A_REC": (58.01, 64.05), "SAE^
 
 # ---------------------------------------------------------------- Table 12: PASS trade-off, CIFAR-100 (App. L)
 # Captioned ViT-B/16, k = 128, 4x; its accuracies sit at the B/32 PASS level (the paper is inconsistent here).
-TABLE_12 = {0.1: (0.3437, 68.80), 0.5: (0.4887, 70.40), 1.0: (0.5393, 70.61), 2.0: (0.5702, 70.76)}  # w_aux: (FVU, top-1)
+# w_aux: (FVU, top-1)
+TABLE_12 = {0.1: (0.3437, 68.80), 0.5: (0.4887, 70.40), 1.0: (0.5393, 70.61), 2.0: (0.5702, 70.76)}
 
 # ---------------------------------------------------------------- Table 13: prototype overlap (App. M)
 TABLE_13_MEAN_COSINE = 0.23
