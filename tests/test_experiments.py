@@ -128,8 +128,9 @@ def test_depth_table_last_layer_row_is_final_layer_vs2(smoke_setup):
 
 
 def test_vit_l14_configuration_and_path():
-    p, model, pretrained = experiments.vit_l14_profile(get_profile("full"))
-    assert (model, pretrained, p.expansion, p.k_for(model)) == ("ViT-L-14", "openai", 10, 128)
+    assert experiments.vit_l14_model(get_profile("full")) == ("ViT-L-14", "openai")
+    assert experiments.vit_l14_model(get_profile("smoke")) == (None, "")
+    assert get_profile("full").k_for("ViT-L-14-quickgelu") == paper.TABLE_9_SETTING["k"]
     assert open_clip.get_model_config("ViT-L-14")["vision_cfg"]["layers"] == paper.TABLE_9_SETTING["block"] + 1
     res = experiments.run_table("vit-l14", "smoke")
     sae_note = rows(res)["VS2"].note

@@ -373,28 +373,25 @@ def depth(s: Setup, progress: bool = False) -> TableResult:
     return res
 
 
-def vit_l14_profile(profile: Profile) -> tuple[Profile, str | None, str | None]:
-    """Table 9's setting: ViT-L/14 (OpenAI), SAE 10x wide with k = 128, on the last block (layer 23, 0-indexed).
-    Returns (profile with those SAE settings, model, pretrained); offline profiles keep their own small model."""
+def vit_l14_model(profile: Profile) -> tuple[str | None, str | None]:
+    """Table 9's backbone (ViT-L/14, OpenAI weights) for real profiles; offline profiles keep their own small model
+    (None, "": the profile's choice)."""
     st = paper.TABLE_9_SETTING
-    p = replace(profile, expansion=st["expansion"], k=st["k"])
-    return (p, st["model"], st["pretrained"]) if profile.real else (p, None, "")
+    return (st["model"], st["pretrained"]) if profile.real else (None, "")
 
 
 def vit_l14(s: Setup, progress: bool = False) -> TableResult:
-    """Table 9: CLIP zero-shot and VS2 with a 10x, k = 128 SAE on the final block's CLS token."""
+    """Table 9: CLIP zero-shot and VS2 with a 10x wide, k = 128 SAE on the final block's CLS token."""
+    st = paper.TABLE_9_SETTING
     ds = s.dataset if s.dataset in paper.TABLE_9 else "cifar100"
-    cols = ["top-1"]
-    n = depth_mod.n_layers(s.clip)
-    res = _result("vit-l14", s, cols, f"{ds}, ViT-L/14 openai, layer 23 (0-indexed), 10x, k = 128"
-                  + ("" if s.dataset in paper.TABLE_9 and s.real else " (not this run's setting)"),
-                  block=n - 1)
-    k = min(s.profile.k_for(s.clip.name), s.profile.expansion * s.test.cls.shape[1])
-    sae = s.train_sae(progress=progress, k=k)[0]
+    n, d = depth_mod.n_layers(s.clip), s.test.cls.shape[1]
+    res = _result("vit-l14", s, ["top-1"], f"{ds}, ViT-L/14 openai, layer 23 (0-indexed), 10x, k = 128"
+                  + ("" if s.dataset in paper.TABLE_9 and s.real else " (not this run's setting)"), block=n - 1)
+    sae = s.train_sae(progress=progress, expansion=st["expansion"], k=min(st["k"], st["expansion"] * d))[0]
     zs, vs2 = paper.TABLE_9[ds]
     res.rows.append(TableRow("CLIP zero-shot", {"top-1": _accuracy(s, s.test.cls)}, {"top-1": zs}))
     res.rows.append(TableRow("VS2", {"top-1": _accuracy(s, steer.vs2(s.test.cls, sae, s.profile.gamma, s.profile.lam))},
-                             {"top-1": vs2}, f"SAE {sae.n_latents} latents ({s.profile.expansion}x), k {sae.k}"))
+                             {"top-1": vs2}, f"SAE {sae.n_latents} latents ({sae.n_latents // d}x), k {sae.k}"))
     res.notes += [f"steered: the final block's CLS token (0-indexed block {n - 1} of {n}; ViT-L/14 has 24, so 23)",
                   "the real run: python -m vs2mini reproduce --table vit-l14 --profile full --dataset cifar100 "
                   "(downloads openai ViT-L-14 weights once; wants a GPU)"]
@@ -511,7 +508,7 @@ def run_table(name: str, profile: str | Profile | None = None, dataset: str | No
     if not TABLES[name].per_dataset:
         return TABLES[name].run(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
     if name == "vit-l14" and setup is None:
-        p, m, pt = vit_l14_profile(p)
+        m, pt = vit_l14_model(p)
         model, pretrained = model or m, pt if pretrained == "" else pretrained
     s = setup or load_setup(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
     return TABLES[name].run(s, progress=progress)
