@@ -13,6 +13,7 @@ edits every layer with that layer's SAE reconstruction. `final` (N, d) is the la
 """
 from __future__ import annotations
 
+import os
 from typing import Callable, Iterable
 
 import torch
@@ -27,6 +28,11 @@ from .sae import TopKSAE
 
 Edit = Callable[[torch.Tensor], torch.Tensor]       # (B, d) CLS tokens -> (B, d)
 DEPTH_VERSION = 1
+
+
+def _workers() -> int:
+    """DataLoader workers for datasets read from files (as features.extract_features)."""
+    return min(8, os.cpu_count() or 1)
 
 
 def n_layers(clip: Clip) -> int:
@@ -106,8 +112,8 @@ def layer_features(clip: Clip, dataset, layers: Iterable[int], batch_size: int =
 
     def compute():
         out = {v: [] for v in layers}
-        for imgs in tqdm(_batches(dataset, batch_size, 0), total=-(-len(dataset) // batch_size), disable=not progress,
-                         desc=f"layers {list(layers)}"):
+        for imgs in tqdm(_batches(dataset, batch_size, _workers()), total=-(-len(dataset) // batch_size),
+                         disable=not progress, desc=f"layers {list(layers)}"):
             _, caps = run_tower(clip, imgs, capture=layers)
             for v in layers:
                 out[v].append(caps[v].cpu())
@@ -123,6 +129,6 @@ def edited_features(clip: Clip, dataset, edits: dict[int, Edit], batch_size: int
     """Final CLS tokens (N, d) of `dataset` with `edits` applied during the forward pass (not cached)."""
     check_layers(clip, edits)
     out = [run_tower(clip, imgs, edits)[0].cpu()
-           for imgs in tqdm(_batches(dataset, batch_size, 0), total=-(-len(dataset) // batch_size),
+           for imgs in tqdm(_batches(dataset, batch_size, _workers()), total=-(-len(dataset) // batch_size),
                             disable=not progress, desc="steered forward")]
     return torch.cat(out)

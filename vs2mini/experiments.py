@@ -350,21 +350,23 @@ def depth(s: Setup, progress: bool = False) -> TableResult:
     over = ({"expansion": paper.TABLE_7_SETTING["expansion"], "k": paper.TABLE_7_SETTING["k"]}
             if s.profile.real else {})
     res = _result("depth", s, [col], ps + "; Table 7 is CIFAR-100 ViT-B/16, 4x, k = 128", layers=n)
-    feats = depth_mod.layer_features(s.clip, s.train_set, range(1, n + 1), progress=progress)
+    batch = s.profile.image_batch
+    feats = depth_mod.layer_features(s.clip, s.train_set, range(1, n + 1), batch, progress=progress)
     saes = {layer: _train_on(s, feats[layer], progress, **over) for layer in range(1, n + 1)}
     g, lam = s.profile.gamma, s.profile.lam
     pv = lambda m: _table_1a(m, key, col)                                             # noqa: E731
     res.rows.append(TableRow("CLIP zero-shot", {col: _accuracy(s, s.test.cls)}, pv("CLIP zero-shot")))
     for layers in depth_configs(n):
         edits = {v: depth_mod.vs2_edit(saes[v], g, lam) for v in layers}
-        acc = _accuracy(s, depth_mod.edited_features(s.clip, s.test_set, edits))
+        acc = _accuracy(s, depth_mod.edited_features(s.clip, s.test_set, edits, batch))
         paper_layers = tuple(12 - (n - v) for v in layers)          # ours relative to the last = ViT-B's names
         res.rows.append(TableRow(f"VS2 at layer{'s' * (len(layers) > 1)} {'+'.join(map(str, layers))}", {col: acc},
                                  {col: paper.TABLE_7.get(paper_layers)},
                                  f"blocks {', '.join(str(depth_mod.block_index(v)) for v in layers)} (0-indexed); "
                                  f"paper: layers {'+'.join(map(str, paper_layers))}"))
-    edits = {v: depth_mod.reconstruction_edit(saes[v]) for v in range(1, n + 1)}
-    res.rows.append(TableRow("SAE^A_REC", {col: _accuracy(s, depth_mod.edited_features(s.clip, s.test_set, edits))},
+    every = {v: depth_mod.reconstruction_edit(saes[v]) for v in range(1, n + 1)}
+    a_rec = depth_mod.edited_features(s.clip, s.test_set, every, batch)
+    res.rows.append(TableRow("SAE^A_REC", {col: _accuracy(s, a_rec)},
                              pv("SAE^A_REC"),
                              f"all {n} layers replaced by their SAE reconstruction"))
     res.notes += [f"one SAE per layer on that layer's train CLS tokens; gamma {g}, lambda {lam} at every steered layer",
