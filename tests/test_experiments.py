@@ -174,3 +174,21 @@ def test_table_3_paper_lookup():
     assert experiments._table_3("VS2 + FVU gate (q=0.95)", ["sun397", "toy"]) == {"sun397": 51.80}
     assert experiments._table_3("  coverage % (q=0.995)", ["eurosat"]) == {"eurosat": 92.09}
     assert experiments._table_3("CLIP zero-shot", ["cifar100"]) == {"cifar100": 61.07}
+
+
+def test_run_all_shares_one_setup_per_dataset(monkeypatch, smoke_setup):
+    loads, seen = [], []
+    monkeypatch.setattr(experiments, "load_setup", lambda p, ds, **kw: loads.append(ds) or smoke_setup)
+
+    def fake(name, per_dataset):
+        def run(*args, **kw):
+            seen.append((name, args[0] is smoke_setup if per_dataset else args[1]))
+            return name
+        return experiments.Table(name, "src", run, "help", per_dataset)
+    tables = {"a": fake("a", True), "multi": fake("multi", False), "b": fake("b", True)}
+    monkeypatch.setattr(experiments, "TABLES", tables)
+    assert list(experiments.run_all("smoke")) == ["a", "b", "multi"]
+    assert seen == [("a", True), ("b", True), ("multi", None)]        # per-dataset tables got the shared set-up
+    assert loads == [get_profile("smoke").datasets[0]]                  # loaded once
+    seen.clear()
+    assert list(experiments.run_all("smoke", ["x"])) == ["a", "b", "multi"] and seen[-1] == ("multi", "x")

@@ -114,13 +114,16 @@ def cmd_reproduce(args):
 
 def _run_tables(args, profile, datasets) -> dict | list:
     """`reproduce --table NAME`: one of the paper's other tables (vs2mini.experiments) per dataset."""
-    from .experiments import TABLES, run_table
-    if not TABLES[args.table].per_dataset:       # spans several datasets itself
-        datasets = [args.dataset]
+    from .experiments import TABLES, run_all, run_table
+    kw = dict(model=args.model, pretrained=args.pretrained or "", device=args.device, progress=not args.quiet)
+    if args.table == "all":
+        runs = run_all(profile, [args.dataset] if args.dataset else None, **kw)
+    elif not TABLES[args.table].per_dataset:     # spans several datasets itself
+        runs = [run_table(args.table, profile, args.dataset, **kw)]
+    else:
+        runs = (run_table(args.table, profile, ds, **kw) for ds in datasets)
     results = []
-    for ds in datasets:
-        r = run_table(args.table, profile, ds, model=args.model, pretrained=args.pretrained or "",
-                      device=args.device, progress=not args.quiet)
+    for r in runs:
         print(r.table() + "\n")
         results.append(r.to_dict())
     return results if len(results) > 1 else results[0]
@@ -128,13 +131,14 @@ def _run_tables(args, profile, datasets) -> dict | list:
 
 def _table_names() -> list[str]:
     from .experiments import TABLES
-    return ["main", *TABLES]
+    return ["main", *TABLES, "all"]
 
 
 def _table_help() -> str:
     from .experiments import TABLES
     lines = ["main: Table 1a / 11 (the default, without --table)"]
     lines += [f"{t.name}: {t.source}: {t.help}" for t in TABLES.values()]
+    lines.append("all: every table above except main, one after the other")
     return "tables:\n  " + "\n  ".join(lines)
 
 

@@ -514,3 +514,20 @@ def run_table(name: str, profile: str | Profile | None = None, dataset: str | No
         model, pretrained = model or m, pt if pretrained == "" else pretrained
     s = setup or load_setup(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
     return TABLES[name].run(s, progress=progress)
+
+
+def run_all(profile: str | Profile | None = None, datasets: list[str] | None = None, *, model: str | None = None,
+            pretrained: str | None = "", device: str | None = None, progress: bool = False):
+    """Every table, in the registry's order: the per-dataset ones share one set-up per dataset (the profile's
+    datasets by default), the multi-dataset ones run once. Yields each `TableResult` as it finishes."""
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    kw = dict(model=model, pretrained=pretrained, device=device, progress=progress)
+    for ds in datasets or p.datasets:
+        s = load_setup(p, ds, **kw)
+        for name, t in TABLES.items():
+            if t.per_dataset:                 # vit-l14 needs its own backbone in real profiles
+                own = name == "vit-l14" and p.real
+                yield run_table(name, p, ds, **kw) if own else run_table(name, setup=s, progress=progress)
+    for name, t in TABLES.items():
+        if not t.per_dataset:
+            yield run_table(name, p, datasets[0] if datasets and len(datasets) == 1 else None, **kw)
