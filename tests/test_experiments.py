@@ -159,15 +159,19 @@ def test_ood_gate_on_the_offline_domains(smoke_setup):
     assert experiments.ood_gate_datasets(get_profile("full")) == (paper.MAIN_DATASETS, ("cifar100", "tinyimagenet"),
                                                                    paper.TABLE_3_COLUMNS)
     setups = {ds: smoke_setup for ds in set(train_on + tau_on + evaluate) if ds == smoke_setup.dataset}
-    res = experiments.ood_gate(p, setups=setups)
+    qs = (1e-6, 0.5, 0.9, 1.0)
+    res = experiments.ood_gate(p, qs=qs, setups=setups)
     r = rows(res)
     ds = train_on[0]
-    # the generalized SAE trained on this domain alone is the target-domain SAE (same data, same seed)
-    assert r["VS2 (generalized SAE)"].ours[ds] == r["VS2 (target-domain SAE)"].ours[ds]
-    cov = [r[f"  coverage % (q={q:g})"].ours[ds] for q in paper.TABLE_3_GATE_Q]
-    assert cov == sorted(cov) and 0.0 <= cov[0] and cov[-1] <= 100.0          # a higher quantile steers more
-    assert r["CLIP zero-shot"].ours[ds] == pytest.approx(smoke_setup.accuracy(smoke_setup.test.cls))
-    assert res.matrices or r["CLIP zero-shot"].paper                           # the paper's Table 3 is shown
+    zs, gen = r["CLIP zero-shot"].ours[ds], r["VS2 (generalized SAE)"].ours[ds]
+    assert zs == pytest.approx(smoke_setup.accuracy(smoke_setup.test.cls))
+    cov = [r[f"  coverage % (q={q:g})"].ours[ds] for q in qs]
+    assert cov == sorted(cov) and cov[0] == 0.0 and cov[-1] > 50.0    # a higher quantile steers more
+    assert r["VS2 + FVU gate (q=1e-06)"].ours[ds] == zs                 # nothing steered: zero-shot
+    for q, c in zip(qs, cov):
+        if c == 100.0:                                                   # everything steered: ungated
+            assert r[f"VS2 + FVU gate (q={q:g})"].ours[ds] == gen
+    assert res.matrices or r["CLIP zero-shot"].paper                    # the paper's Table 3 is shown
 
 
 def test_table_3_paper_lookup():
@@ -183,12 +187,29 @@ def test_run_all_shares_one_setup_per_dataset(monkeypatch, smoke_setup):
     def fake(name, per_dataset):
         def run(*args, **kw):
             seen.append((name, args[0] is smoke_setup if per_dataset else args[1]))
+            shared = kw["sae"] if per_dataset else set(kw["saes"].values())
+            assert shared in ("the profile SAE", {"the profile SAE"})          # trained once, passed on
             return name
         return experiments.Table(name, "src", run, "help", per_dataset)
     tables = {"a": fake("a", True), "multi": fake("multi", False), "b": fake("b", True)}
     monkeypatch.setattr(experiments, "TABLES", tables)
+    monkeypatch.setattr(type(smoke_setup), "train_sae", lambda self, **kw: ("the profile SAE", {}))
     assert list(experiments.run_all("smoke")) == ["a", "b", "multi"]
     assert seen == [("a", True), ("b", True), ("multi", None)]        # per-dataset tables got the shared set-up
     assert loads == [get_profile("smoke").datasets[0]]                  # loaded once
     seen.clear()
     assert list(experiments.run_all("smoke", ["x"])) == ["a", "b", "multi"] and seen[-1] == ("multi", "x")
+
+
+def test_tables_reuse_a_given_profile_sae(monkeypatch, smoke_setup):
+    s = smoke_setup
+    sae = s.train_sae(progress=False)[0]
+    monkeypatch.setattr(type(s), "train_sae", lambda self, **kw: pytest.fail("trained an SAE it was given"))
+    k = s.profile.k_for(s.clip.name)
+    vs2 = s.accuracy(steer.vs2(s.test.cls, sae, s.profile.gamma, s.profile.lam))
+    assert rows(experiments.prompts(s, sae=sae))["VS2"].ours["top-1"] == pytest.approx(vs2)
+    assert experiments.sweep_width_k(s, [(s.profile.expansion, k)], sae=sae).rows[0].ours["top-1"] == pytest.approx(vs2)
+    grid = experiments.sweep_gamma_lambda(s, [s.profile.gamma], [s.profile.lam], sae=sae)
+    assert grid.rows[0].ours[f"lambda={s.profile.lam:g}"] == pytest.approx(vs2, abs=1e-4)
+    experiments.sweep_neighbours(s, counts=(5,), sae=sae)
+    experiments.baselines(s, sae=sae)

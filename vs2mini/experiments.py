@@ -24,6 +24,7 @@ from .data import DATASETS
 from .features import cls_to_logits, embedding_logits
 from .pipeline import Setup, load_setup
 from .profiles import Profile, get_profile
+from .sae import TopKSAE
 from .reproduce import bank_directions, pseudo_labels, vs2pp_eval
 
 
@@ -134,6 +135,16 @@ def _train_on(s: Setup, X: torch.Tensor, progress: bool = False, **overrides):
     return other.train_sae(progress=progress, **overrides)[0]
 
 
+def _profile_sae(s: Setup, sae: TopKSAE | None, progress: bool) -> TopKSAE:
+    """The profile's SAE on the train CLS tokens: `sae` when the caller already trained it (run_all, notebooks)."""
+    return sae if sae is not None else s.train_sae(progress=progress)[0]
+
+
+def _is_config(sae: TopKSAE | None, expansion: int, k: int) -> bool:
+    """Whether `sae` has `expansion` x d latents and k active ones (so a table can reuse it)."""
+    return sae is not None and (sae.n_latents, sae.k) == (expansion * sae.d_in, k)
+
+
 def _neighbours(s: Setup, n: int) -> torch.Tensor:
     """Indices (Q, n) of each test image's n nearest train images (CLIP embeddings, best first)."""
     _, idx = retrieval.knn(s.test.emb.to(s.clip.device), s.train.emb.to(s.clip.device), n)
@@ -148,14 +159,14 @@ def _masks(s: Setup, nn_idx: torch.Tensor, rule: str = "query") -> dict[str, tor
 
 
 # ------------------------------------------------------------------------------------------------ the tables
-def prompts(s: Setup, progress: bool = False) -> TableResult:
+def prompts(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> TableResult:
     """Table 1b: prompt ensembling (Ens, the CLIP paper's 18 CIFAR templates) alone and with VS2."""
     key, ps = _paper_key(s)
     col = "top-1"
     res = _result("prompts", s, [col], ps + "; Table 1b is ViT-B/32 only", templates=s.profile.templates)
     x = s.test.cls.to(s.clip.device)
     ens = zeroshot_head(s.clip, s.classnames, "cifar18")
-    sae = s.train_sae(progress=progress)[0]
+    sae = _profile_sae(s, sae, progress)
     vs2_x = steer.vs2(x, sae, s.profile.gamma, s.profile.lam)
     ours = {"CLIP zero-shot": _accuracy(s, x), "Ens": _accuracy(s, x, ens), "VS2": _accuracy(s, vs2_x),
             "VS2 + Ens": _accuracy(s, vs2_x, ens)}
@@ -178,7 +189,8 @@ def width_k_grid(s: Setup) -> list[tuple[int, int]]:
     return [(e, kk) for e in (2, 4) for kk in (max(1, k // 2), k)]
 
 
-def sweep_width_k(s: Setup, configs: list[tuple[int, int]] | None = None, progress: bool = False) -> TableResult:
+def sweep_width_k(s: Setup, configs: list[tuple[int, int]] | None = None, progress: bool = False,
+                  sae: TopKSAE | None = None) -> TableResult:
     """Table 8 (VS2 top-1 / top-5 by SAE width x k) and Table 16 (mean cosine of the VS2 vectors across configs)."""
     configs = configs or width_k_grid(s)
     _, ps = _paper_key(s)
@@ -187,9 +199,9 @@ def sweep_width_k(s: Setup, configs: list[tuple[int, int]] | None = None, progre
     g, lam = s.profile.gamma, s.profile.lam
     vectors = []
     for e, k in configs:
-        sae = s.train_sae(progress=progress, expansion=e, k=k)[0]
-        steered = steer.vs2(x, sae, g, lam)
-        vectors.append(torch.nn.functional.normalize(steer.vs2_vector(x, sae, g), dim=-1))
+        this = sae if _is_config(sae, e, k) else s.train_sae(progress=progress, expansion=e, k=k)[0]
+        steered = steer.vs2(x, this, g, lam)
+        vectors.append(torch.nn.functional.normalize(steer.vs2_vector(x, this, g), dim=-1))
         pv = paper.TABLE_8.get((e, k), (None, None))
         res.rows.append(TableRow(f"{e}x, k={k}", {"top-1": _accuracy(s, steered), "top-5": _accuracy(s, steered, k=5)},
                                  {"top-1": pv[0], "top-5": pv[1]}))
@@ -215,13 +227,14 @@ def gamma_lambda_grid(s: Setup) -> tuple[list[float], list[float]]:
     return [1.0, 1.5, 2.0, 3.0], [0.5, 1.0, 2.1, 5.0]
 
 
-def sweep_gamma_lambda(s: Setup, gammas=None, lams=None, progress: bool = False) -> TableResult:
+def sweep_gamma_lambda(s: Setup, gammas=None, lams=None, progress: bool = False,
+                       sae: TopKSAE | None = None) -> TableResult:
     """Figs. 3 and 5: VS2 top-1 over a (gamma, lambda) grid on this dataset (pipeline.Setup.sweep_vs2)."""
     dg, dl = gamma_lambda_grid(s)
     gammas, lams = list(gammas or dg), list(lams or dl)
     cols = [f"lambda={v:g}" for v in lams]
     res = _result("sweep-gamma-lambda", s, cols, "Figs. 3/5: ViT-B/32; optimum on CIFAR-100 at gamma 1.5, lambda 2.1")
-    sae = s.train_sae(progress=progress)[0]
+    sae = _profile_sae(s, sae, progress)
     grid = s.sweep_vs2(sae, gammas, lams)
     base = _accuracy(s, s.test.cls)
     for g, row in zip(gammas, grid.tolist()):
@@ -239,13 +252,14 @@ def sweep_gamma_lambda(s: Setup, gammas=None, lams=None, progress: bool = False)
     return res
 
 
-def sweep_neighbours(s: Setup, counts=paper.NEIGHBOUR_COUNTS, progress: bool = False) -> TableResult:
+def sweep_neighbours(s: Setup, counts=paper.NEIGHBOUR_COUNTS, progress: bool = False,
+                     sae: TopKSAE | None = None) -> TableResult:
     """Fig. 7: VS2++ (pseudo-labels and oracle) top-1 / top-5 with N retrieved neighbours."""
     key, ps = _paper_key(s, ("cifar100", "ViT-B-16"))
     cols = ["pseudo top-1", "pseudo top-5", "oracle top-1", "oracle top-5"]
     res = _result("sweep-neighbours", s, cols, ps + "; Fig. 7 is ViT-B/16, numbers only at N = 50 (Table 1a)")
     counts = sorted({min(n, len(s.train.labels)) for n in counts})
-    sae = s.train_sae(progress=progress)[0]
+    sae = _profile_sae(s, sae, progress)
     dirs = bank_directions(sae, s.train.cls.to(s.clip.device))
     nn_all = _neighbours(s, max(counts))                       # best first: the first n are the n nearest
     g, lam = s.profile.gamma, s.profile.lam
@@ -296,14 +310,14 @@ def rag_grid(s: Setup) -> tuple[list[float], list[int]]:
     return list(paper.RAG_ALPHAS), sorted({min(k, len(s.train.labels)) for k in ks})
 
 
-def baselines(s: Setup, progress: bool = False) -> TableResult:
+def baselines(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> TableResult:
     """App. D and L: CLIP Steering, weighted RAG (alpha x k sweep, Fig. 6), oracle prototype steering, beside VS2++."""
     key, ps = _paper_key(s)
     col = "top-1"
     res = _result("baselines", s, [col], ps)
     g, lam = s.profile.gamma, s.profile.lam
     n = min(s.profile.n_neighbors, len(s.train.labels))
-    sae = s.train_sae(progress=progress)[0]
+    sae = _profile_sae(s, sae, progress)
     nn_idx = _neighbours(s, n)
     masks = _masks(s, nn_idx)
     dirs = bank_directions(sae, s.train.cls.to(s.clip.device))
@@ -342,7 +356,7 @@ def depth_configs(n: int) -> list[tuple[int, ...]]:
     return [tuple(range(n - m, n + 1)) for m in range(3) if n - m >= 1]
 
 
-def depth(s: Setup, progress: bool = False) -> TableResult:
+def depth(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> TableResult:
     """Table 7 (steering at the last 1, 2, 3 layers, one SAE per layer) and SAE^A_REC (every layer reconstructed)."""
     key, ps = _paper_key(s, ("cifar100", "ViT-B-16"))
     col = "top-1"
@@ -352,7 +366,11 @@ def depth(s: Setup, progress: bool = False) -> TableResult:
     res = _result("depth", s, [col], ps + "; Table 7 is CIFAR-100 ViT-B/16, 4x, k = 128", layers=n)
     batch = s.profile.image_batch
     feats = depth_mod.layer_features(s.clip, s.train_set, range(1, n + 1), batch, progress=progress)
-    saes = {layer: _train_on(s, feats[layer], progress, **over) for layer in range(1, n + 1)}
+    # the last layer's tokens are the set-up's train tokens: a given profile SAE of the same shape serves there
+    reuse = sae if _is_config(sae, over.get("expansion", s.profile.expansion),
+                              over.get("k", s.profile.k_for(s.clip.name))) else None
+    saes = {layer: reuse if layer == n and reuse is not None else _train_on(s, feats[layer], progress, **over)
+            for layer in range(1, n + 1)}
     g, lam = s.profile.gamma, s.profile.lam
     pv = lambda m: _table_1a(m, key, col)                                             # noqa: E731
     res.rows.append(TableRow("CLIP zero-shot", {col: _accuracy(s, s.test.cls)}, pv("CLIP zero-shot")))
@@ -389,7 +407,9 @@ def vit_l14(s: Setup, progress: bool = False) -> TableResult:
     n, d = depth_mod.n_layers(s.clip), s.test.cls.shape[1]
     res = _result("vit-l14", s, ["top-1"], f"{ds}, ViT-L/14 openai, layer 23 (0-indexed), 10x, k = 128"
                   + ("" if s.dataset in paper.TABLE_9 and s.real else " (not this run's setting)"), block=n - 1)
-    sae = s.train_sae(progress=progress, expansion=st["expansion"], k=min(st["k"], st["expansion"] * d))[0]
+    # offline: the profile's k (Table 9's k = 128 would be a fifth of a 10 x 64 toy dictionary)
+    k = st["k"] if s.profile.real else s.profile.k_for(s.clip.name)
+    sae = s.train_sae(progress=progress, expansion=st["expansion"], k=k)[0]
     zs, vs2 = paper.TABLE_9[ds]
     res.rows.append(TableRow("CLIP zero-shot", {"top-1": _accuracy(s, s.test.cls)}, {"top-1": zs}))
     res.rows.append(TableRow("VS2", {"top-1": _accuracy(s, steer.vs2(s.test.cls, sae, s.profile.gamma, s.profile.lam))},
@@ -412,10 +432,12 @@ def ood_gate_datasets(profile: Profile) -> tuple[tuple[str, ...], tuple[str, ...
 
 def ood_gate(profile: str | Profile | None = None, dataset: str | None = None, *, qs=paper.TABLE_3_GATE_Q,
              model: str | None = None, pretrained: str | None = "", device: str | None = None,
-             progress: bool = False, setups: dict[str, Setup] | None = None) -> TableResult:
+             progress: bool = False, setups: dict[str, Setup] | None = None,
+             saes: dict[str, TopKSAE] | None = None) -> TableResult:
     """Table 3: VS2 with a generalized SAE (trained on a union of train splits) under distribution shift, ungated and
     behind the FVU gate (tau = the q-quantile of per-sample FVU on unlabeled train tokens), with the coverage, beside
-    the target-domain SAE (each dataset's own train split). `dataset` evaluates that dataset only."""
+    the target-domain SAE (each dataset's own train split). `dataset` evaluates that dataset only.
+    `setups` / `saes`: already loaded set-ups and trained target-domain SAEs by dataset, reused."""
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     train_on, tau_on, evaluate = ood_gate_datasets(p)
     evaluate = (dataset,) if dataset else evaluate
@@ -425,8 +447,13 @@ def ood_gate(profile: str | Profile | None = None, dataset: str | None = None, *
             setups[ds] = load_setup(p, ds, model=model, pretrained=pretrained, device=device, progress=progress)
     first = setups[evaluate[0]]
     g, lam = p.gamma, p.lam
+    saes = dict(saes or {})
+    for ds in evaluate:
+        if ds not in saes:
+            saes[ds] = setups[ds].train_sae(progress=progress)[0]     # the target-domain SAE: its own train split
     X = torch.cat([setups[ds].train.cls for ds in train_on])
-    gen = _train_on(first, X, progress)
+    # one training domain that is also evaluated: its target-domain SAE is that SAE (same tokens, same seed)
+    gen = saes[train_on[0]] if len(train_on) == 1 and train_on[0] in saes else _train_on(first, X, progress)
     mu = X.mean(0)
     tau_fvu = steer.per_sample_fvu(torch.cat([setups[ds].train.cls for ds in tau_on]), gen, mu)
     taus = {q: steer.fvu_threshold(tau_fvu, q) for q in qs}
@@ -440,7 +467,7 @@ def ood_gate(profile: str | Profile | None = None, dataset: str | None = None, *
     for ds in evaluate:
         s = setups[ds]
         x = s.test.cls.to(s.clip.device)
-        target = s.train_sae(progress=progress)[0]                    # the dataset's own train split
+        target = saes[ds]
         vs2_gen, fvu = steer.vs2(x, gen, g, lam), steer.per_sample_fvu(x, gen, mu)
         ours["CLIP zero-shot"][ds] = _accuracy(s, x)
         ours["VS2 (target-domain SAE)"][ds] = _accuracy(s, steer.vs2(x, target, g, lam))
@@ -482,6 +509,7 @@ class Table:
     run: Callable[..., TableResult]
     help: str
     per_dataset: bool = True        # False: the table spans several datasets (run(profile, dataset, ...))
+    shares_sae: bool = True         # run(setup, sae=...) accepts the profile's SAE instead of training it
 
 
 TABLES: dict[str, Table] = {t.name: t for t in (
@@ -494,16 +522,18 @@ TABLES: dict[str, Table] = {t.name: t for t in (
           "CLIP Steering, weighted RAG (alpha x k, Fig. 6), oracle prototypes, beside VS2++"),
     Table("depth", "Table 7 (App. E) and SAE^A_REC (Table 1a)", depth,
           "steering at the last 1-3 layers with one SAE per layer; every layer reconstructed"),
-    Table("vit-l14", "Table 9 (App. H)", vit_l14, "ViT-L/14, layer 23, 10x width, k = 128"),
+    Table("vit-l14", "Table 9 (App. H)", vit_l14, "ViT-L/14, layer 23, 10x width, k = 128", shares_sae=False),
     Table("ood-gate", "Table 3 (§4.3)", ood_gate, "generalized SAE under shift, FVU gate with q in "
-          "{0.9, 0.95, 0.99, 0.995} and coverage, beside the target-domain SAE", per_dataset=False),
+          "{0.9, 0.95, 0.99, 0.995} and coverage, beside the target-domain SAE", per_dataset=False,
+          shares_sae=False),
 )}
 
 
 def run_table(name: str, profile: str | Profile | None = None, dataset: str | None = None, *, model: str | None = None,
               pretrained: str | None = "", device: str | None = None, progress: bool = False,
-              setup: Setup | None = None) -> TableResult:
-    """Run one table by its CLI name on one dataset (the profile's first by default)."""
+              setup: Setup | None = None, sae: TopKSAE | None = None) -> TableResult:
+    """Run one table by its CLI name on one dataset (the profile's first by default). `setup` and the profile's
+    `sae` are reused when given."""
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}; choose one of {sorted(TABLES)}")
     p = profile if isinstance(profile, Profile) else get_profile(profile)
@@ -513,21 +543,29 @@ def run_table(name: str, profile: str | Profile | None = None, dataset: str | No
         m, pt = vit_l14_model(p)
         model, pretrained = model or m, pt if pretrained == "" else pretrained
     s = setup or load_setup(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
-    return TABLES[name].run(s, progress=progress)
+    extra = {"sae": sae} if TABLES[name].shares_sae else {}
+    return TABLES[name].run(s, progress=progress, **extra)
 
 
 def run_all(profile: str | Profile | None = None, datasets: list[str] | None = None, *, model: str | None = None,
             pretrained: str | None = "", device: str | None = None, progress: bool = False):
-    """Every table, in the registry's order: the per-dataset ones share one set-up per dataset (the profile's
-    datasets by default), the multi-dataset ones run once. Yields each `TableResult` as it finishes."""
+    """Every table, in the registry's order. Per dataset (the profile's by default) one set-up and one profile SAE
+    serve every table that uses them; the multi-dataset tables run once at the end, reusing both.
+    Yields each `TableResult` as it finishes."""
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     kw = dict(model=model, pretrained=pretrained, device=device, progress=progress)
+    setups, saes = {}, {}
     for ds in datasets or p.datasets:
-        s = load_setup(p, ds, **kw)
+        s = setups[ds] = load_setup(p, ds, **kw)
+        saes[ds] = s.train_sae(progress=progress)[0]
         for name, t in TABLES.items():
-            if t.per_dataset:                 # vit-l14 needs its own backbone in real profiles
-                own = name == "vit-l14" and p.real
-                yield run_table(name, p, ds, **kw) if own else run_table(name, setup=s, progress=progress)
+            if not t.per_dataset:
+                continue
+            if name == "vit-l14" and p.real:   # its own backbone
+                yield run_table(name, p, ds, **kw)
+            else:
+                yield run_table(name, setup=s, progress=progress, sae=saes[ds] if t.shares_sae else None)
     for name, t in TABLES.items():
         if not t.per_dataset:
-            yield run_table(name, p, datasets[0] if datasets and len(datasets) == 1 else None, **kw)
+            ds = datasets[0] if datasets and len(datasets) == 1 else None
+            yield t.run(p, ds, setups=setups, saes=saes, **kw)
