@@ -63,3 +63,10 @@ def test_confusion_matrix_and_most_confused():
     assert top2[0] == ("cat", "fox", 2)
     assert top2[1] in [("cat", "dog", 1), ("fox", "cat", 1)]            # a tie at count 1: either may come second
     assert metrics.most_confused(labels, labels, names) == []        # no errors, no pairs
+
+
+def test_errors_within_groups():
+    # errors: (true 0 -> 1), (true 1 -> 0), (true 2 -> 1); groups {0, 1} and {2}: 2 of 3 errors stay in the group
+    assert metrics.errors_within_groups(PREDS, LABELS, torch.tensor([0, 0, 1])) == pytest.approx(200 / 3)
+    assert metrics.errors_within_groups(PREDS, LABELS, torch.tensor([0, 1, 2])) == 0.0
+    assert metrics.errors_within_groups(LABELS, LABELS, torch.tensor([0, 0, 1])) is None     # no errors

@@ -19,8 +19,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from . import metrics, retrieval, steer
+from .data import superclasses
 from .paper import PAPER, PAPER_COLUMNS, PAPER_ROWS, paper_value  # noqa: F401  (re-exported)
 from .pipeline import Setup, load_setup
+from .profiles import TOY_BANNER
 
 
 @dataclass
@@ -46,7 +48,7 @@ class Result:
 
     @property
     def warning(self) -> str | None:
-        return None if self.real else "SMOKE PROFILE: tiny random-weight model on synthetic images. NOT A REAL RESULT."
+        return None if self.real else TOY_BANNER
 
     def table(self) -> str:
         """A readable text table."""
@@ -60,8 +62,6 @@ class Result:
             cov = f"{100 * r.coverage:7.1f}%" if r.coverage is not None else " " * 8
             pap = f"{r.paper:7.2f}" if r.paper is not None else "      -"
             lines.append(f"{r.method:<18} {r.top1:7.2f} {r.delta:+7.2f} {cov} {pap}  {r.note}")
-        if self.warning:
-            lines.append(f"*** {self.warning} ***")
         return "\n".join(lines)
 
     def to_frame(self):
@@ -126,6 +126,12 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
                                                                             s.clip.pretrained), note))
 
     add("CLIP zero-shot", x, note=f"templates: {p.templates}")
+    groups = superclasses(s.dataset)
+    if groups is not None:        # the toy world: how many errors confuse classes of one super-class
+        within = metrics.errors_within_groups(s.logits(x), s.test.labels, groups)
+        res.settings["zs_errors_within_superclass"] = within
+        if within is not None:
+            res.rows[-1].note += f"; {within:.0f}% of errors inside the true super-class"
     if sae is None:
         sae, _ = s.train_sae(progress=progress)
     res.settings.update(k=sae.k, n_latents=sae.n_latents)      # of the SAE actually used
@@ -152,10 +158,14 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     pos_pseudo = retrieval.positive_mask(bank_pseudo[nn_idx], query_pseudo, positive_rule)
     pos_oracle = retrieval.positive_mask(s.train.labels[nn_idx], s.test.labels, positive_rule)
     note = f"N={M}, {retrieval_features} retrieval, positives: {positive_rule}"
+    s_minus = {kind: (~pos).any(1).float().mean().item() for kind, pos in (("pseudo", pos_pseudo), ("oracle", pos_oracle))}
+    res.settings["s_minus_nonempty"] = s_minus        # fraction of queries with a non-empty S- (eq. 4)
     dirs = bank_directions(sae, x_train)
-    add("VS2++ (pseudo)", vs2pp_eval(s, sae, pos_pseudo, nn_idx, gamma, lam, bank_dirs=dirs), note=note)
+    add("VS2++ (pseudo)", vs2pp_eval(s, sae, pos_pseudo, nn_idx, gamma, lam, bank_dirs=dirs),
+        note=note + f", S- non-empty for {100 * s_minus['pseudo']:.0f}% of queries")
     add("VS2++ (oracle)", vs2pp_eval(s, sae, pos_oracle, nn_idx, gamma, lam, bank_dirs=dirs),
-        note=note + (", true labels of neighbours and query" if positive_rule == "query" else ", true labels of neighbours"))
+        note=note + (", true labels of neighbours and query" if positive_rule == "query" else ", true labels of neighbours")
+        + f", S- non-empty for {100 * s_minus['oracle']:.0f}%")
 
     if pass_sae is None:
         pass_sae, _ = s.train_sae(labels=s.train.labels, w_aux=p.w_aux, progress=progress)
