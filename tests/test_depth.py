@@ -14,7 +14,7 @@ from test_sae import pm_identity_sae  # tests/ is on sys.path (pytest rootdir), 
 
 @pytest.fixture(scope="module")
 def tiny():
-    return vclip.load_clip(vclip.TINY_MODEL, None, "cpu")
+    return vclip.load_clip(vclip.TOY_MODEL, vclip.TOY_TAG, "cpu")      # the toy CLIP: 2 blocks, d = 64
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_layer_names_are_checked_before_running(tiny, images):
 
 def test_layer_features_and_edited_features_on_a_dataset(tiny):
     from vs2mini.data import load_dataset
-    ds = load_dataset("synthetic", "test", limit=12)
+    ds = load_dataset("toy", "test", limit=12)
     n = depth.n_layers(tiny)
     feats = depth.layer_features(tiny, ds, [1, n], batch_size=5, progress=False)
     cls, _ = encode_images(tiny, ds.images)

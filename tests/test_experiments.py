@@ -14,6 +14,15 @@ from vs2mini.profiles import get_profile
 from vs2mini.reproduce import run_reproduce
 
 
+SMALL = dict(n_train=2000, n_test=500)     # a seeded subset of the toy world: each SAE trains in about a second
+
+
+@pytest.fixture(scope="module")
+def small_setup(_isolated_env):
+    from vs2mini.pipeline import load_setup
+    return load_setup(get_profile("toy", **SMALL), progress=False)
+
+
 def rows(res):
     return {r.label: r for r in res.rows}
 
@@ -35,11 +44,11 @@ def test_every_table_is_registered_with_a_source():
             "vit-l14"} <= set(experiments.TABLES)
     assert all(t.source and t.help for t in experiments.TABLES.values())
     with pytest.raises(ValueError, match="unknown table 'nope'"):
-        experiments.run_table("nope", "smoke")
+        experiments.run_table("nope", "toy")
 
 
-def test_prompts_ens_equals_single_when_the_profile_already_ensembles(smoke_setup):
-    s = replace(smoke_setup, profile=replace(smoke_setup.profile, templates="cifar18"))
+def test_prompts_ens_equals_single_when_the_profile_already_ensembles(small_setup):
+    s = replace(small_setup, profile=replace(small_setup.profile, templates="cifar18"))
     from vs2mini.clip import zeroshot_head
     s = replace(s, head=zeroshot_head(s.clip, s.classnames, "cifar18"))
     r = rows(experiments.prompts(s))
@@ -48,9 +57,9 @@ def test_prompts_ens_equals_single_when_the_profile_already_ensembles(smoke_setu
     assert r["TPT"].ours["top-1"] is None and r["Ens"].paper["top-1"] == 63.66     # CIFAR-100 B/32 by default
 
 
-def test_sweep_width_k_cosines(smoke_setup):
-    k = smoke_setup.profile.k_for(smoke_setup.clip.name)
-    res = experiments.sweep_width_k(smoke_setup, configs=[(4, k), (2, k), (4, k)])
+def test_sweep_width_k_cosines(small_setup):
+    k = small_setup.profile.k_for(small_setup.clip.name)
+    res = experiments.sweep_width_k(small_setup, configs=[(4, k), (2, k), (4, k)])
     cos = torch.tensor(res.matrices[0].values)
     torch.testing.assert_close(cos, cos.T)
     torch.testing.assert_close(cos.diagonal(), torch.ones(3))
@@ -58,28 +67,28 @@ def test_sweep_width_k_cosines(smoke_setup):
     assert cos[0, 1].item() < 0.999                                   # another width: other vectors
     r = res.rows
     assert r[0].ours == r[2].ours and r[0].ours["top-5"] >= r[0].ours["top-1"]
-    assert experiments.width_k_grid(replace(smoke_setup, profile=get_profile("full"))) == list(paper.TABLE_8)
+    assert experiments.width_k_grid(replace(small_setup, profile=get_profile("full"))) == list(paper.TABLE_8)
 
 
-def test_sweep_gamma_lambda_gamma_one_is_zero_shot(smoke_setup):
-    res = experiments.sweep_gamma_lambda(smoke_setup, gammas=[1.0, 2.0], lams=[0.5, 3.0])
-    zs = smoke_setup.accuracy(smoke_setup.test.cls)
+def test_sweep_gamma_lambda_gamma_one_is_zero_shot(small_setup):
+    res = experiments.sweep_gamma_lambda(small_setup, gammas=[1.0, 2.0], lams=[0.5, 3.0])
+    zs = small_setup.accuracy(small_setup.test.cls)
     assert list(rows(res)["gamma=1"].ours.values()) == pytest.approx([zs, zs], abs=1e-5)
     assert res.matrices[0].values[0] == pytest.approx([0.0, 0.0], abs=1e-5)
 
 
-def test_sweep_neighbours_at_the_profile_n_matches_reproduce(smoke_setup):
-    p = smoke_setup.profile
-    res = experiments.sweep_neighbours(smoke_setup, counts=(10, p.n_neighbors, 10_000))
-    assert [r.label for r in res.rows] == ["N=10", f"N={p.n_neighbors}", f"N={len(smoke_setup.train.labels)}"]
-    main_table = run_reproduce(setup=smoke_setup, progress=False)
+def test_sweep_neighbours_at_the_profile_n_matches_reproduce(small_setup):
+    p = small_setup.profile
+    res = experiments.sweep_neighbours(small_setup, counts=(10, p.n_neighbors, 10_000))
+    assert [r.label for r in res.rows] == ["N=10", f"N={p.n_neighbors}", f"N={len(small_setup.train.labels)}"]
+    main_table = run_reproduce(setup=small_setup, progress=False)
     ref = {r.method: r.top1 for r in main_table.rows}
     ours = rows(res)[f"N={p.n_neighbors}"].ours
     assert ours["pseudo top-1"] == ref["VS2++ (pseudo)"] and ours["oracle top-1"] == ref["VS2++ (oracle)"]
 
 
-def test_weighted_rag_extremes(smoke_setup):
-    s = smoke_setup
+def test_weighted_rag_extremes(small_setup):
+    s = small_setup
     sims, idx = experiments.retrieval.knn(s.test.emb, s.train.emb, 3)
     unit = lambda e: torch.nn.functional.normalize(e, dim=-1)                                # noqa: E731
     torch.testing.assert_close(experiments.weighted_rag(s, sims, idx, 1.0, 3), unit(s.test.emb))   # the query
@@ -90,8 +99,8 @@ def test_weighted_rag_extremes(smoke_setup):
     torch.testing.assert_close(experiments.weighted_rag(s, sims, idx, 0.0, 2), ref)
 
 
-def test_oracle_prototypes_use_the_true_class_and_gamma_one_is_identity(smoke_setup):
-    s = smoke_setup
+def test_oracle_prototypes_use_the_true_class_and_gamma_one_is_identity(small_setup):
+    s = small_setup
     sae = s.train_sae(progress=False)[0]
     same = experiments.oracle_prototypes(replace(s, profile=replace(s.profile, gamma=1.0)), sae)
     torch.testing.assert_close(same.cpu(), s.test.cls)
@@ -104,8 +113,8 @@ def test_oracle_prototypes_use_the_true_class_and_gamma_one_is_identity(smoke_se
     assert cos(steered).mean() > cos(s.test.cls).mean()
 
 
-def test_baselines_rows_and_rag_grid(smoke_setup):
-    res = experiments.baselines(smoke_setup)
+def test_baselines_rows_and_rag_grid(small_setup):
+    res = experiments.baselines(small_setup)
     r = rows(res)
     assert {"CLIP zero-shot", "CLIP Steering (oracle)", "VS2++ (oracle)", "CLIP Steering (pseudo)", "VS2++ (pseudo)",
             "Weighted RAG", "Oracle prototypes"} == set(r)
@@ -114,8 +123,8 @@ def test_baselines_rows_and_rag_grid(smoke_setup):
     assert r["Oracle prototypes"].paper["top-1"] == 97.5 and r["CLIP Steering (oracle)"].paper["top-1"] == 81.85
 
 
-def test_depth_table_last_layer_row_is_final_layer_vs2(smoke_setup):
-    s = smoke_setup
+def test_depth_table_last_layer_row_is_final_layer_vs2(small_setup):
+    s = small_setup
     n = depth.n_layers(s.clip)
     assert experiments.depth_configs(12) == [(12,), (11, 12), (10, 11, 12)]
     assert experiments.depth_configs(2) == [(2,), (1, 2)]
@@ -129,22 +138,24 @@ def test_depth_table_last_layer_row_is_final_layer_vs2(smoke_setup):
 
 def test_vit_l14_configuration_and_path():
     assert experiments.vit_l14_model(get_profile("full")) == ("ViT-L-14", "openai")
-    assert experiments.vit_l14_model(get_profile("smoke")) == (None, "")
+    assert experiments.vit_l14_model(get_profile("toy")) == (None, "")
     assert get_profile("full").k_for("ViT-L-14-quickgelu") == paper.TABLE_9_SETTING["k"]
     assert open_clip.get_model_config("ViT-L-14")["vision_cfg"]["layers"] == paper.TABLE_9_SETTING["block"] + 1
-    res = experiments.run_table("vit-l14", "smoke")
+    res = experiments.run_table("vit-l14", get_profile("toy", **SMALL))
     sae_note = rows(res)["VS2"].note
-    d = 64                                              # the offline model's width
+    d = 64                                              # the toy model's width
     assert f"{10 * d} latents (10x)" in sae_note
     assert rows(res)["VS2"].paper["top-1"] == 74.12
 
 
-def test_cli_table_json_and_help(tmp_path, capsys):
+def test_cli_table_json_and_help(tmp_path, capsys, monkeypatch):
+    from vs2mini import profiles
+    monkeypatch.setitem(profiles.PROFILES, "toy", replace(profiles.PROFILES["toy"], **SMALL))
     out = tmp_path / "t.json"
-    argv = ["reproduce", "--profile", "smoke", "--quiet", "--table", "sweep-gamma-lambda", "--json", str(out)]
+    argv = ["reproduce", "--profile", "toy", "--quiet", "--table", "sweep-gamma-lambda", "--json", str(out)]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert text.count(get_profile("smoke").banner) == 1                          # the offline warning, once
+    assert text.count(get_profile("toy").banner) == 1                          # the offline warning, once
     res = json.loads(out.read_text())
     assert res["name"] == "sweep-gamma-lambda" and res["real"] is False and res["rows"]
     with pytest.raises(SystemExit):
@@ -153,18 +164,18 @@ def test_cli_table_json_and_help(tmp_path, capsys):
     assert all(name in help_text for name in experiments.TABLES)
 
 
-def test_ood_gate_on_the_offline_domains(smoke_setup):
-    p = smoke_setup.profile
+def test_ood_gate_on_the_offline_domains(small_setup):
+    p = small_setup.profile
     train_on, tau_on, evaluate = experiments.ood_gate_datasets(p)
     assert experiments.ood_gate_datasets(get_profile("full")) == (paper.MAIN_DATASETS, ("cifar100", "tinyimagenet"),
                                                                    paper.TABLE_3_COLUMNS)
-    setups = {ds: smoke_setup for ds in set(train_on + tau_on + evaluate) if ds == smoke_setup.dataset}
+    setups = {ds: small_setup for ds in set(train_on + tau_on + evaluate) if ds == small_setup.dataset}
     qs = (1e-6, 0.5, 0.9, 1.0)
     res = experiments.ood_gate(p, qs=qs, setups=setups)
     r = rows(res)
     ds = train_on[0]
     zs, gen = r["CLIP zero-shot"].ours[ds], r["VS2 (generalized SAE)"].ours[ds]
-    assert zs == pytest.approx(smoke_setup.accuracy(smoke_setup.test.cls))
+    assert zs == pytest.approx(small_setup.accuracy(small_setup.test.cls))
     cov = [r[f"  coverage % (q={q:g})"].ours[ds] for q in qs]
     assert cov == sorted(cov) and cov[0] == 0.0 and cov[-1] > 50.0    # a higher quantile steers more
     assert r["VS2 + FVU gate (q=1e-06)"].ours[ds] == zs                 # nothing steered: zero-shot
@@ -180,29 +191,29 @@ def test_table_3_paper_lookup():
     assert experiments._table_3("CLIP zero-shot", ["cifar100"]) == {"cifar100": 61.07}
 
 
-def test_run_all_shares_one_setup_per_dataset(monkeypatch, smoke_setup):
+def test_run_all_shares_one_setup_per_dataset(monkeypatch, small_setup):
     loads, seen = [], []
-    monkeypatch.setattr(experiments, "load_setup", lambda p, ds, **kw: loads.append(ds) or smoke_setup)
+    monkeypatch.setattr(experiments, "load_setup", lambda p, ds, **kw: loads.append(ds) or small_setup)
 
     def fake(name, per_dataset):
         def run(*args, **kw):
-            seen.append((name, args[0] is smoke_setup if per_dataset else args[1]))
+            seen.append((name, args[0] is small_setup if per_dataset else args[1]))
             shared = kw["sae"] if per_dataset else set(kw["saes"].values())
             assert shared in ("the profile SAE", {"the profile SAE"})          # trained once, passed on
             return name
         return experiments.Table(name, "src", run, "help", per_dataset)
     tables = {"a": fake("a", True), "multi": fake("multi", False), "b": fake("b", True)}
     monkeypatch.setattr(experiments, "TABLES", tables)
-    monkeypatch.setattr(type(smoke_setup), "train_sae", lambda self, **kw: ("the profile SAE", {}))
-    assert list(experiments.run_all("smoke")) == ["a", "b", "multi"]
+    monkeypatch.setattr(type(small_setup), "train_sae", lambda self, **kw: ("the profile SAE", {}))
+    assert list(experiments.run_all("toy")) == ["a", "b", "multi"]
     assert seen == [("a", True), ("b", True), ("multi", None)]        # per-dataset tables got the shared set-up
-    assert loads == [get_profile("smoke").datasets[0]]                  # loaded once
+    assert loads == [get_profile("toy").datasets[0]]                  # loaded once
     seen.clear()
-    assert list(experiments.run_all("smoke", ["x"])) == ["a", "b", "multi"] and seen[-1] == ("multi", "x")
+    assert list(experiments.run_all("toy", ["x"])) == ["a", "b", "multi"] and seen[-1] == ("multi", "x")
 
 
-def test_tables_reuse_a_given_profile_sae(monkeypatch, smoke_setup):
-    s = smoke_setup
+def test_tables_reuse_a_given_profile_sae(monkeypatch, small_setup):
+    s = small_setup
     sae = s.train_sae(progress=False)[0]
     monkeypatch.setattr(type(s), "train_sae", lambda self, **kw: pytest.fail("trained an SAE it was given"))
     k = s.profile.k_for(s.clip.name)
