@@ -19,7 +19,7 @@ def first_code_cell(path: Path) -> str:
 def test_every_notebook_is_in_the_toc():
     toc = (ROOT / "_toc.yml").read_text()
     files = {f"notebooks/{p.stem}" for p in NOTEBOOKS}
-    assert len(files) == 6
+    assert len(files) == 7
     assert all(f in toc for f in files), files
     assert yaml.safe_load(toc)["root"] == "book/intro"
 

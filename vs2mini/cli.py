@@ -1,4 +1,5 @@
-"""Command line: `python -m vs2mini {features,zeroshot,train-sae,reproduce,pretrain-toy} [--profile toy]`.
+"""Command line: `python -m vs2mini {features,zeroshot,train-sae,reproduce,pretrain-toy} [--profile toy]`;
+`python -m vs2mini reproduce --table NAME` runs any other table of the paper (`--help` lists them).
 
 Every command prints a readable table and can write JSON (`--json out.json`). Runs under the offline `toy` profile
 (the default; `smoke` is its old name) say once that their numbers come from a toy model, not the paper's setting.
@@ -233,6 +234,8 @@ def cmd_reproduce(args):
     profile = _profile(args)
     datasets = _datasets(args, profile)
     check_datasets(profile, datasets)
+    if args.table and args.table != "main":
+        return _run_tables(args, profile, datasets)
     results = []
     for ds in datasets:
         try:
@@ -250,6 +253,36 @@ def cmd_reproduce(args):
         # each dataset's result is on disk as soon as it is done: a later failure loses nothing
         _write_json(args.json, results if len(datasets) > 1 else results[0], quiet=True)
     return results if len(results) > 1 else results[0]
+
+
+def _run_tables(args, profile, datasets) -> dict | list:
+    """`reproduce --table NAME`: one of the paper's other tables (vs2mini.experiments) per dataset."""
+    from .experiments import TABLES, run_all, run_table
+    kw = dict(model=args.model, pretrained=args.pretrained or "", device=args.device, progress=not args.quiet)
+    if args.table == "all":
+        runs = run_all(profile, [args.dataset] if args.dataset else None, **kw)
+    elif not TABLES[args.table].per_dataset:     # spans several datasets itself
+        runs = [run_table(args.table, profile, args.dataset, **kw)]
+    else:
+        runs = (run_table(args.table, profile, ds, **kw) for ds in datasets)
+    results = []
+    for r in runs:
+        print(r.table() + "\n")
+        results.append(r.to_dict())
+    return results if len(results) > 1 else results[0]
+
+
+def _table_names() -> list[str]:
+    from .experiments import TABLES
+    return ["main", *TABLES, "all"]
+
+
+def _table_help() -> str:
+    from .experiments import TABLES
+    lines = ["main: Table 1a / 11 (the default, without --table)"]
+    lines += [f"{t.name}: {t.source}: {t.help}" for t in TABLES.values()]
+    lines.append("all: every table above except main, one after the other")
+    return "tables:\n  " + "\n  ".join(lines)
 
 
 def cmd_pretrain_toy(args) -> dict:
@@ -284,8 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path,
                    help="where to save the SAE (default runs/sae_<profile>_<dataset>_<model>_k<k>_n<width>.pt)")
     p.add_argument("--force", action="store_true", help="overwrite an existing SAE file")
-    p = sub.add_parser("reproduce", help="the paper's table: ZS, SAE baselines, VS2, gate, VS2++, PASS")
+    p = sub.add_parser("reproduce", help="the paper's tables: by default Table 1a/11 (ZS, SAE baselines, VS2, "
+                       "gate, VS2++, PASS); --table NAME for any other", epilog=_table_help(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
+    p.add_argument("--table", choices=_table_names(), help="run another table of the paper (list below)")
     p.add_argument("--retrieval", choices=["clip", "dinov2"], default="clip", help="VS2++ retrieval features")
     p.add_argument("--positives", choices=["query", "majority"], default="query",
                    help="VS2++ S+: same label as the query (eq. 4) or the neighbours' majority label (sec. 4.2)")

@@ -383,6 +383,14 @@ _LOADERS = {"cifar100": _cifar100, "cub200": _cub200, "tinyimagenet": _tinyimage
             "toy-shifted": partial(_toy, domain="shifted")}
 
 
+# The six shifted datasets of the paper's Table 3 (vs2mini/ood_datasets.py, through torchvision's loaders).
+from . import ood_datasets as _ood  # noqa: E402
+DATASETS += _ood.OOD_DATASETS
+for _name in _ood.OOD_DATASETS:
+    SPLITS[_name], EVAL_SPLIT[_name] = _ood.SPLITS, "test"
+    _LOADERS[_name] = partial(_ood.load_ood, _name)
+
+
 def _check(name: str, split: str | None = None) -> str:
     """The canonical name of dataset `name` (aliases resolved); ValueError for an unknown name or split."""
     name = ALIASES.get(name, name)
@@ -427,4 +435,6 @@ def classnames(name: str, root: str | Path | None = None, *, download: bool = Tr
         return _cifar_names(root, download)[0]
     if name == "cub200":
         return _cub_names(_ensure("cub200", root, ["classes.txt"], download))
+    if name in _ood.OOD_DATASETS:
+        return load_dataset(name, "test", root, download=download, limit=0).classnames
     return _tiny_names(_ensure("tinyimagenet", root, ["wnids.txt", "words.txt"], download))[1]

@@ -27,39 +27,18 @@ import torch
 from . import metrics, retrieval, steer, trainer
 from .data import load_dataset, superclasses
 from .features import Features, cached_features
+from .paper import PAPER, PAPER_COLUMNS, PAPER_ROWS, TABLE_6_FVU, paper_backbone, paper_value  # noqa: F401
 from .pipeline import Setup, load_setup
 from .profiles import TOY_BANNER
 from .sae import TopKSAE
 
-# SPEC 8, Table 1a and Table 11: top-1 (%) by (dataset, backbone).
-PAPER_COLUMNS = [(ds, bb) for ds in ("cifar100", "cub200", "tinyimagenet") for bb in ("ViT-B-32", "ViT-B-16")]
-PAPER_ROWS = {
-    "CLIP zero-shot": (61.07, 63.96, 51.76, 55.06, 56.64, 61.08),
-    "SAE^F_REC": (58.22, 63.42, 48.08, 51.43, 36.33, 54.84),
-    "SAE^{F+g}_REC": (62.69, 66.81, 49.41, 53.28, 39.49, 58.81),
-    "VS2": (64.52, 68.08, 52.69, 56.14, 58.14, 62.92),
-    "VS2++ (pseudo)": (77.11, 79.14, 52.81, 57.02, 72.12, 76.92),
-    "VS2++ (oracle)": (81.95, 85.40, 58.84, 61.91, 73.27, 81.55),
-    "VS2 + PASS": (70.64, 68.23, 52.97, 56.63, 57.94, 62.98),
-}
-PAPER = {method: dict(zip(PAPER_COLUMNS, values)) for method, values in PAPER_ROWS.items()}
-# Paper v3 Table 6: FVU of the dataset-specific SAEs by (dataset, backbone) (B/32: k = 64, B/16: k = 256). The paper
-# does not say whether on the train or the test split. (To move to vs2mini/paper.py with the other tables.)
-PAPER_FVU = {("cifar100", "ViT-B-32"): 0.2812, ("cifar100", "ViT-B-16"): 0.1166,
-             ("cub200", "ViT-B-32"): 0.2487, ("cub200", "ViT-B-16"): 0.1653,
-             ("tinyimagenet", "ViT-B-32"): 0.5060, ("tinyimagenet", "ViT-B-16"): 0.3018}
-
-
-def paper_value(method: str, dataset: str, model: str, pretrained: str | None) -> float | None:
-    """The paper's number for this row, if the run is one of the paper's settings (OpenAI B/32 or B/16)."""
-    if pretrained != "openai":
-        return None
-    return PAPER.get(method, {}).get((dataset, model.replace("-quickgelu", "")))
+# Paper v3 Table 6 (in vs2mini/paper.py): FVU of the dataset-specific SAEs by (dataset, backbone).
+PAPER_FVU = {(ds, bb): v for ds, vals in TABLE_6_FVU.items() for bb, v in zip(("ViT-B-32", "ViT-B-16"), vals)}
 
 
 def paper_fvu(dataset: str, model: str, pretrained: str | None) -> float | None:
     """The paper's Table 6 FVU for this dataset and backbone (OpenAI weights only), else None."""
-    return PAPER_FVU.get((dataset, model.replace("-quickgelu", ""))) if pretrained == "openai" else None
+    return PAPER_FVU.get((dataset, paper_backbone(model))) if pretrained == "openai" else None
 
 
 @dataclass
