@@ -79,8 +79,6 @@ def cmd_zeroshot(args) -> dict:
     confused = metrics.most_confused(logits, s.test.labels, s.classnames, top=5)
     if confused:
         print("\nmost confused (true -> predicted: count): " + "; ".join(f"{a} -> {b}: {n}" for a, b, n in confused))
-    if not s.real:
-        print(f"\n{s.banner}")
     return {"dataset": s.dataset, "model": s.clip.tag, "real": s.real, "top1": acc,
             "per_class": dict(zip(s.classnames, per_class.tolist())), "most_confused": confused, **_warning(s)}
 
@@ -93,8 +91,6 @@ def cmd_train_sae(args) -> dict:
     print(s.banner)
     print(f"SAE d={sae.d_in} n={sae.n_latents} k={sae.k}: train FVU {hist['fvu'][-1]:.4f}, "
           f"test FVU {sae.fvu(s.test.cls.to(s.clip.device)):.4f}, dead {100 * hist['dead_frac'][-1]:.1f}%  -> {out}")
-    if not s.real:
-        print(s.banner)
     return {"path": str(out), "history": hist, "real": s.real, **_warning(s)}
 
 

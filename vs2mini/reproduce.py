@@ -158,8 +158,10 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     pos_pseudo = retrieval.positive_mask(bank_pseudo[nn_idx], query_pseudo, positive_rule)
     pos_oracle = retrieval.positive_mask(s.train.labels[nn_idx], s.test.labels, positive_rule)
     note = f"N={M}, {retrieval_features} retrieval, positives: {positive_rule}"
-    s_minus = {kind: (~pos).any(1).float().mean().item() for kind, pos in (("pseudo", pos_pseudo), ("oracle", pos_oracle))}
-    res.settings["s_minus_nonempty"] = s_minus        # fraction of queries with a non-empty S- (eq. 4)
+    # fraction of queries with a non-empty S- (eq. 4): without negatives VS2++ has no direction to subtract
+    s_minus = {kind: (~pos).any(1).float().mean().item() for kind, pos in (("pseudo", pos_pseudo),
+                                                                          ("oracle", pos_oracle))}
+    res.settings["s_minus_nonempty"] = s_minus
     dirs = bank_directions(sae, x_train)
     add("VS2++ (pseudo)", vs2pp_eval(s, sae, pos_pseudo, nn_idx, gamma, lam, bank_dirs=dirs),
         note=note + f", S- non-empty for {100 * s_minus['pseudo']:.0f}% of queries")
