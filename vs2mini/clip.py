@@ -1,10 +1,10 @@
 """CLIP models through open_clip, and zero-shot text heads.
 
 OpenAI CLIP weights were trained with QuickGELU. open_clip >= 2.29 builds `('ViT-B-32', 'openai')` with plain GELU
-and only warns, which costs accuracy (SAE_ANCHORS 3.13), so `load_clip` maps the OpenAI B/32 and B/16 requests to
-the `*-quickgelu` model names. `vs2mini-toyclip` with `pretrained="toy"` is the toy CLIP that vs2mini pretrains on its
-generated toy world (weights shipped in the package, see vs2mini.pretrain); it is the offline `toy` profile's model.
-`vs2mini-tiny` is a small random-weight model for tests.
+and only warns, although the activation mismatch costs accuracy, so `load_clip` maps the OpenAI B/32 and B/16
+requests to the `*-quickgelu` model names. `vs2mini-toyclip` with `pretrained="toy"` is the toy CLIP that vs2mini
+pretrains on its generated toy world (weights shipped in the package, see vs2mini.pretrain); it is the offline `toy`
+profile's model. `vs2mini-tiny` is a small random-weight model for tests.
 """
 from __future__ import annotations
 
@@ -91,7 +91,8 @@ def resolve_model_name(name: str, pretrained: str | None) -> str:
     if name not in models:
         close = difflib.get_close_matches(name, models, n=5)
         raise ValueError(f"unknown open_clip model {name!r}. Close matches: {close}. "
-                         f"See open_clip.list_models(); '{TOY_MODEL}' (pretrained={TOY_TAG!r}) is the offline toy model.")
+                         f"See open_clip.list_models(); '{TOY_MODEL}' (pretrained={TOY_TAG!r}) is the offline toy "
+                         "model.")
     if name == TOY_MODEL or pretrained == TOY_TAG:
         if (name, pretrained) not in ((TOY_MODEL, TOY_TAG), (TOY_MODEL, None)):
             raise ValueError(f"the toy weights {TOY_TAG!r} belong to {TOY_MODEL!r} (got {name!r} with {pretrained!r})")

@@ -45,7 +45,7 @@ _P = {name: j for j, name in enumerate(
      "bg_s2", *[f"blob{b}_{a}" for b in range(3) for a in ("y", "x", "r", "h", "s", "v")], "radius", "cy", "cx",
      "theta", "hue", "sat", "val", "occluded", "bar_pos", "bar_grey", "gain_r", "gain_g", "gain_b", "noise",
      "template", "noise_bank", "noise_shift"])}
-_N_PARAMS = 48
+_N_PARAMS = 48                                     # 47 used, 1 spare
 
 
 def superclass_of(label: int | np.ndarray) -> int | np.ndarray:
