@@ -177,8 +177,6 @@ def cmd_zeroshot(args) -> dict:
     confused = metrics.most_confused(logits, s.test.labels, s.classnames, top=5)
     if confused:
         print("\nmost confused (true -> predicted: count): " + "; ".join(f"{a} -> {b}: {n}" for a, b, n in confused))
-    if not s.real:
-        print(f"\n{s.banner}")
     return {"dataset": s.dataset, "model": s.clip.tag, "real": s.real, "top1": acc,
             "per_class": dict(zip(s.classnames, per_class.tolist())), "most_confused": confused, **_warning(s)}
 
@@ -213,8 +211,6 @@ def cmd_train_sae(args) -> dict:
     print(f"SAE d={sae.d_in} n={sae.n_latents} k={sae.k}: {rep['steps']} steps ({rep['epochs']} epochs, selected "
           f"epoch {rep['selected_epoch']}), FVU train {rep['train_fvu']:.4f} / held-out {held} / test "
           f"{rep['test_fvu']:.4f}{paper}, dead {100 * hist['dead_frac'][-1]:.1f}%  -> {out}")
-    if not s.real:
-        print(s.banner)
     return {"path": str(out), "history": hist, "summary": rep, "real": s.real, **_warning(s)}
 
 
