@@ -1,4 +1,4 @@
-"""Cosine k-NN and the VS2++ positive masks (vs2mini/retrieval.py, SPEC 5 / 10.5)."""
+"""Cosine k-NN and the VS2++ positive masks (vs2mini/retrieval.py; paper v3 §3.3 eq. 4 and §4.2)."""
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,5 @@
 """TopKSAE (vs2mini/sae.py): hand-computed encode/decode, top-k invariants, sparse vs dense paths, gradient parity
-of the custom sparse backward, FVU known answers, save/load and input validation (SAE_ANCHORS 8)."""
+of the custom sparse backward, FVU known answers, save/load and input validation."""
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,5 @@
-"""Steering rules (vs2mini/steer.py): VS2 closed form (SPEC 4.2), identities, rescaling, hand cases, the
-reconstruction baselines, VS2++ (SPEC 5) and the FVU gate (SPEC 7)."""
+"""Steering rules (vs2mini/steer.py): VS2 closed form (paper v3 Prop. 3.1, eq. 3), identities, rescaling, hand cases, the
+reconstruction baselines, VS2++ (v3 §3.3, eq. 5) and the FVU gate (v3 §4.3)."""
 from __future__ import annotations
 
 import math
@@ -28,7 +28,7 @@ def data(sae, N=64, seed=1):
 # ---------------------------------------------------------------------------------------------------------- VS2
 @pytest.mark.parametrize("gamma,lam", [(1.5, 2.1), (3.0, 0.5), (1.2, 7.0)])
 def test_vs2_closed_form(gamma, lam):
-    """x + lam v = x + alpha (x - b_pre) + alpha eps(x), alpha = lam (gamma - 1), eps = x_tilde - x (SPEC 4.2)."""
+    """x + lam v = x + alpha (x - b_pre) + alpha eps(x), alpha = lam (gamma - 1), eps = x_tilde - x (v3 Prop. 3.1)."""
     sae = random_sae()
     x = data(sae)
     alpha = lam * (gamma - 1)

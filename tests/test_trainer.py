@@ -1,5 +1,5 @@
 """train_sae and its parts (vs2mini/trainer.py): b_pre init, decoder constraint, LR schedule, batch FVU, AuxK
-(SAE_ANCHORS 3.1-3.3, 8.4-8.6), reproducibility, an end-to-end known answer, history and input errors."""
+(as in EleutherAI sparsify's trainer), reproducibility, an end-to-end known answer, history and input errors."""
 from __future__ import annotations
 
 import subprocess
@@ -269,7 +269,7 @@ def test_end_to_end_recovers_dictionary():
 
 
 def test_bf16_autocast_matches_fp32_training():
-    # bf16 only for the encoder GEMM (SAE_ANCHORS 3.10): parameters stay fp32 and the result is close to fp32's
+    # bf16 only for the encoder GEMM (as sparsify trained): parameters stay fp32 and the result is close to fp32's
     X, atoms, _ = sparse_dictionary_data(N=1000)
     kw = dict(n_latents=64, k=3, epochs=20, batch_size=128, lr=3e-3, seed=0, progress=False, device="cpu")
     fp32, _ = train_sae(X, **kw)

@@ -25,16 +25,16 @@ TOY_MODEL = "vs2mini-toyclip"     # pretrained by vs2mini on the toy world (vs2m
 TOY_TAG = "toy"
 _CONFIG_DIR = Path(__file__).parent / "model_configs"
 
-# "a photo of a {}." is our reading of the paper's single-template CLIP_ZS baseline (SPEC 2.4: prompts NOT FOUND).
+# "a photo of a {}." is our reading of the paper's single-template CLIP_ZS baseline (the paper does not state its prompts).
 SINGLE_TEMPLATE = ("a photo of a {}.",)
-# The 18 CIFAR templates of the CLIP paper (openai/CLIP data/prompts.md; SAE_ANCHORS 6).
+# The 18 CIFAR templates of the CLIP paper (openai/CLIP data/prompts.md).
 _CIFAR9 = ("a photo of a {}.", "a blurry photo of a {}.", "a black and white photo of a {}.",
            "a low contrast photo of a {}.", "a high contrast photo of a {}.", "a bad photo of a {}.",
            "a good photo of a {}.", "a photo of a small {}.", "a photo of a big {}.")
 CIFAR_TEMPLATES = _CIFAR9 + tuple(t.replace(" a ", " the ") for t in _CIFAR9)
 TEMPLATES = {"single": SINGLE_TEMPLATE, "cifar18": CIFAR_TEMPLATES}
 
-# Paper backbones (SPEC 2.1): OpenAI weights, loaded with the activation they were trained with.
+# Paper backbones (v3 §4, App. C, App. H): OpenAI weights, loaded with the activation they were trained with.
 QUICKGELU_ALIASES = {"ViT-B-32": "ViT-B-32-quickgelu", "ViT-B-16": "ViT-B-16-quickgelu",
                      "ViT-L-14": "ViT-L-14-quickgelu"}
 

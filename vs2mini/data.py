@@ -309,7 +309,7 @@ def _unique(values: Sequence[str], where: Path, what: str) -> None:
 def _tiny_names(base: Path) -> tuple[list[str], list[str]]:
     """(wnids in label order, clean names). Clean name = first synonym in words.txt; where two classes share
     it, both use their first two synonyms joined by ", " (and the wnid is appended if that still clashes).
-    SPEC 2.4: the paper's wnid -> name mapping is [NOT FOUND]; this is our documented default."""
+    The paper does not state its wnid -> name mapping; this is our documented default."""
     wnids = [w.strip() for w in (base / "wnids.txt").read_text().splitlines() if w.strip()]
     _unique(wnids, base / "wnids.txt", "wnid")
     words = {}

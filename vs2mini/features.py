@@ -1,6 +1,6 @@
 """Feature extraction: in one pass, the final-layer CLS token before `ln_post` (N, d) and the image embedding (N, D).
 
-The CLS token is where the SAE and the steering act (SPEC 2.2). `cls_to_logits` maps (steered) CLS tokens through
+The CLS token is where the SAE and the steering act (paper v3 §4: the final-layer CLS token; App. C: the encoder layer's output). `cls_to_logits` maps (steered) CLS tokens through
 `ln_post`, the projection, normalisation and the text head, so methods are evaluated without re-encoding images.
 """
 from __future__ import annotations

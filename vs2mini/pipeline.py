@@ -27,7 +27,7 @@ class Setup:
     dataset: str
     classnames: list[str]
     train: Features          # train split: bank for SAE training and VS2++ retrieval
-    test: Features           # evaluation split (SPEC 2.3: CIFAR test, CUB test, Tiny-ImageNet val)
+    test: Features           # evaluation split (v3 Table 9: CIFAR test, CUB test, Tiny-ImageNet val)
     head: torch.Tensor       # (C, D) zero-shot text head
     train_set: ImageDataset
     test_set: ImageDataset

@@ -3,7 +3,7 @@
 Matches open_clip's eval transform (Resize shortest side, bicubic; CenterCrop; ToTensor; Normalize) closely:
 torch's antialiased bicubic is PIL's kernel, and we round to uint8 after resizing as PIL does.
 Doing it on the GPU removes the CPU bottleneck of upsampling 32-px CIFAR images to 224 with PIL.
-SPEC 2.3: the paper's preprocessing is [NOT FOUND]; we assume CLIP's standard eval transform, as open_clip ships it.
+The paper does not state its preprocessing; we assume CLIP's standard eval transform, as open_clip ships it.
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ class Profile:
     n_train: int | None             # images per train split (None = all)
     n_test: int | None              # images per eval split (None = all)
     templates: str = "single"       # "single" ("a photo of a {}.") or "cifar18" (CLIP paper's 18 templates)
-    expansion: int = 4              # SAE width n = expansion * d (SPEC 3.3, App. C). SPEC 10.2 [INCONSISTENT]: the
+    expansion: int = 4              # SAE width n = expansion * d (paper v3 App. C). The paper is inconsistent:
                                     # headline B/32 VS2 64.52 equals Table 8's 8x/k=64 entry; we follow App. C (4x)
     k: int | None = None            # active latents; None = by backbone (`k_for`)
     # SAE training budget. The paper does not state batch size, epochs or steps (App. C); see trainer.py.
@@ -37,10 +37,10 @@ class Profile:
     holdout: float = 0.1            # fraction of the train split held out to judge the SAE (best checkpoint)
     patience: int | None = None     # optimiser steps without a held-out improvement before stopping; None: run all
     batch_size: int = 4096          # SAE batch (MSAE's CLIP recipe; the paper does not state it)
-    lr: float = 5e-4                # SPEC 3.3: "warmup from 5e-4"
-    gamma: float = 1.5              # SPEC 4.3: CIFAR-100 B/32 optimum
+    lr: float = 5e-4                # v3 App. C: "warmup from 5e-4"
+    gamma: float = 1.5              # v3 App. B: CIFAR-100 B/32 optimum
     lam: float = 2.1
-    n_neighbors: int = 50           # VS2++ N (SPEC 5)
+    n_neighbors: int = 50           # VS2++ N (v3 §4.2)
     w_aux: float = 0.8              # PASS weight (paper v3 App. K/L)
     # The paper's gate (v3 §4.3): a generalized SAE on the union of these datasets' train splits (None: `datasets`)
     # and tau from the union of `gate_tau_datasets`' train splits (None: the same datasets; the paper: CIFAR-100 +
@@ -59,12 +59,12 @@ class Profile:
     extra: dict = field(default_factory=dict)
 
     def k_for(self, model: str) -> int:
-        """k for a backbone: SPEC 3.3 / App. C gives 64 for ViT-B/32 and 256 for ViT-B/16 (SPEC 10.3: Table 7's
+        """k for a backbone: v3 App. C / Table 6 give 64 for ViT-B/32 and 256 for ViT-B/16 (inconsistent: Table 7's
         68.08 used k = 128; we follow App. C and Table 6). Other models: 64. A profile's explicit k wins."""
         if self.k is not None:
             return self.k
         base = model.replace("-quickgelu", "")
-        # ViT-L/14 (SPEC Table 9) used k = 128 with a 10x SAE; pass expansion=10 for that setting.
+        # ViT-L/14 (v3 Table 9, App. H) used k = 128 with a 10x SAE; pass expansion=10 for that setting.
         return {"ViT-B-16": 256, "ViT-L-14": 128}.get(base, 64)
 
     @property

@@ -1,6 +1,6 @@
 """Neighbour retrieval for VS2++ (paper v3 §3.3, eqs. 4-5): cosine k-NN over a training bank and S+/S- masks.
 
-Retrieval features are CLIP image embeddings by default; the paper used DINOv2 (size NOT FOUND), which
+Retrieval features are CLIP image embeddings by default; the paper used DINOv2 (its size is not stated), which
 `dinov2_features` loads through torch.hub where it is reachable.
 """
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Top-k sparse autoencoder (sparsify-style, as VS2 used it; SPEC 3.2).
+"""Top-k sparse autoencoder (sparsify-style, as VS2 used it; paper v3 §3, eq. 1 and App. C).
 
     pre   = ReLU(W_enc (x - b_pre) + b_enc)          # (N, n)
     a,idx = topk(pre, k)                             # (N, k) values >= 0 and their latent indices
     x_hat = sum_j a_j W_dec[idx_j] + b_pre           # (N, d)
 
-SPEC 10.1: the paper's eq. 1 has no ReLU and no b_enc; Alg. 1 calls sparsify's `pre_acts`/`select_topk`, which
+The paper is inconsistent here: its eq. 1 has no ReLU and no b_enc; Alg. 1 calls sparsify's `pre_acts`/`select_topk`, which
 have both, so we implement the library form. W_dec rows are kept at unit norm by the trainer.
 The encoder has a hand-written backward that touches only the k selected latents per row, and the decoder is an
 `embedding_bag`: one dense GEMM per training step instead of the five of a dense implementation.
@@ -155,7 +155,7 @@ class TopKSAE(nn.Module):
 
     @torch.no_grad()
     def fvu(self, x: torch.Tensor, chunk: int = 16384) -> float:
-        """Fraction of variance unexplained over x: sum ||x - x_hat||^2 / sum ||x - mean(x)||^2 (SPEC 3.3)."""
+        """Fraction of variance unexplained over x: sum ||x - x_hat||^2 / sum ||x - mean(x)||^2 (v3 eq. 6)."""
         self.check_input(x)
         x = x.to(self.device)
         mean = x.double().mean(0)
