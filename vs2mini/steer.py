@@ -128,8 +128,8 @@ def vs2pp(x: torch.Tensor, sae: TopKSAE, neighbors_codes: torch.Tensor, pos_mask
     """VS2++ (paper v3 §3.3, eq. 5). x: (N, d); neighbors_codes: (N, M, n) SAE codes of each query's M neighbours;
     pos_mask: (N, M) bool, True for S+ (the rest is S-).
 
-    The paper does not say what happens to empty sets; our documented defaults: if S- is empty, cbar- = 0 (steer towards the
-    positives' mean code); if S+ is empty the query is left unsteered (no neighbourhood support for any class).
+    The paper does not say what happens to empty sets; our documented defaults: if S- is empty, cbar- = 0 (steer
+    towards the positives' mean code); if S+ is empty the query is left unsteered (no neighbourhood support).
     """
     if neighbors_codes.ndim != 3 or neighbors_codes.shape[:2] != pos_mask.shape or neighbors_codes.shape[0] != x.shape[0]:
         raise ValueError(f"neighbors_codes (N, M, n) and pos_mask (N, M) must match x (N, d); got "
