@@ -25,7 +25,7 @@ from .features import cls_to_logits, embedding_logits
 from .pipeline import Setup, load_setup
 from .profiles import Profile, get_profile
 from .sae import TopKSAE
-from .reproduce import bank_directions, pseudo_labels, vs2pp_eval
+from .reproduce import bank_directions, general_gate_data, pseudo_labels, vs2pp_eval
 
 
 # ------------------------------------------------------------------------------------------------ result object
@@ -452,11 +452,13 @@ def ood_gate(profile: str | Profile | None = None, dataset: str | None = None, *
     for ds in evaluate:
         if ds not in saes:
             saes[ds] = setups[ds].train_sae(progress=progress)[0]     # the target-domain SAE: its own train split
-    X = torch.cat([setups[ds].train.cls for ds in train_on])
-    # one training domain that is also evaluated: its target-domain SAE is that SAE (same tokens, same seed)
-    gen = saes[train_on[0]] if len(train_on) == 1 and train_on[0] in saes else _train_on(first, X, progress)
-    mu = X.mean(0)
-    tau_fvu = steer.per_sample_fvu(torch.cat([setups[ds].train.cls for ds in tau_on]), gen, mu)
+    # The paper's gate data (the same function the main table's gate rows use). One training domain that is also
+    # evaluated: its target-domain SAE is that SAE (same tokens, same seed), so it is reused.
+    reuse = saes[train_on[0]] if len(train_on) == 1 and train_on[0] in saes else None
+    gd, _ = general_gate_data(first, reuse, train_datasets=train_on, tau_datasets=tau_on,
+                              train_features=lambda name: setups[name].train, progress=progress)
+    gen, mu = gd.sae, gd.mu
+    tau_fvu = steer.per_sample_fvu(gd.x_tau, gen, mu)
     taus = {q: steer.fvu_threshold(tau_fvu, q) for q in qs}
     cols = list(evaluate)
     res = _result("ood-gate", first, cols, "Table 3: ViT-B/32, generalized SAE on the CIFAR-100 + CUB + Tiny-ImageNet "
