@@ -111,6 +111,14 @@ def _offline_if_unreachable(needs_hub: bool):
         constants.HF_HUB_OFFLINE = old
 
 
+class _DropRandomInitWarning(logging.Filter):
+    """open_clip logs "No pretrained weights loaded ... initialized randomly" on the root logger whenever it builds a
+    model without a download; vs2mini asks for that on purpose (offline models, whose weights it loads itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
 def load_clip(name: str = "ViT-B-32", pretrained: str | None = "openai", device: str | torch.device | None = None,
               cache_dir: str | None = None) -> Clip:
     """Build an open_clip model in eval mode. `pretrained=None` gives random weights (offline)."""
@@ -121,7 +129,12 @@ def load_clip(name: str = "ViT-B-32", pretrained: str | None = "openai", device:
         # Random weights come from a fixed seed: the feature cache and the text head must see the same model.
         with _offline_if_unreachable(pretrained is not None), torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_WEIGHTS_SEED)
-            model = open_clip.create_model(name, pretrained=pretrained, device=device, cache_dir=cache_dir)
+            quiet = _DropRandomInitWarning()
+            logging.getLogger().addFilter(quiet)
+            try:
+                model = open_clip.create_model(name, pretrained=pretrained, device=device, cache_dir=cache_dir)
+            finally:
+                logging.getLogger().removeFilter(quiet)
     except Exception as e:  # hub/network errors come in many types; say what to do instead
         raise WeightsNotAvailable(
             f"could not load {name} weights {pretrained!r}: {type(e).__name__}: {e}\n"

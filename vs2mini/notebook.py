@@ -1,12 +1,32 @@
-"""The first cell of every notebook: pick the device and the profile, and say which."""
+"""The first cell of every notebook: install vs2mini on Colab, pick the device and the profile, and say which."""
 from __future__ import annotations
 
 import os
 
 import torch
 
+from . import __version__
 from .clip import hub_reachable
 from .profiles import PROFILE_ENV, get_profile
+
+REPO = "https://github.com/vs2mini/vs2mini"
+# The tag the book was built from: the install in Colab is pinned to the same code as the page the reader opened.
+PIN = f"v{__version__}"
+
+# The first code cell of every notebook, verbatim (tests/test_notebooks_contract.py checks it). It installs vs2mini
+# without extras: Colab already has torch, ipywidgets and ipykernel, and pip keeps what satisfies the ranges.
+# Colab runs ipywidgets 8 only through its custom widget manager, so that is switched on there.
+COLAB_CELL = f"""\
+# Set-up. On Colab: install vs2mini {PIN} (never torch; Colab's copy is kept). Elsewhere: nothing to install.
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("vs2mini") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "vs2mini @ git+{REPO}@{PIN}"], check=True)
+if "google.colab" in sys.modules:       # widgets (notebook 3) need Colab's widget manager
+    from google.colab import output
+    output.enable_custom_widget_manager()
+from vs2mini.notebook import start
+PROFILE = start()   # full on a GPU with internet, lite on a CPU with internet, offline otherwise"""
 
 
 def choose_profile() -> str:

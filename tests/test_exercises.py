@@ -1,0 +1,122 @@
+"""The exercises' check functions: the right answer passes, each typical mistake gets its own hint."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vs2mini import exercises, steer
+from vs2mini.sae import TopKSAE
+
+
+@pytest.fixture
+def sae_data():
+    gen = torch.Generator().manual_seed(0)
+    x_train = torch.randn(64, 6, generator=gen)
+    x = torch.randn(20, 6, generator=gen)
+    sae = TopKSAE(6, 12, 2, seed=0).eval().requires_grad_(False)
+    with torch.no_grad():
+        sae.b_pre.copy_(x_train.mean(0))
+    return sae, x_train, x, x_train.mean(0)
+
+
+def said(capsys) -> str:
+    return capsys.readouterr().out
+
+
+def test_none_is_not_attempted(capsys, sae_data):
+    sae, _, x, mu = sae_data
+    assert not exercises.check_per_sample_fvu(None, x, sae, mu)
+    assert "not attempted yet" in said(capsys)
+    assert not exercises.check_changed_rows(None, ["VS2"])
+    assert "not attempted yet" in said(capsys)
+
+
+def test_per_sample_fvu(capsys, sae_data):
+    sae, _, x, mu = sae_data
+    x_tilde = sae.reconstruct(x)
+    right = (x_tilde - x).pow(2).sum(-1) / (x - mu).pow(2).sum(-1)
+    assert exercises.check_per_sample_fvu(right, x, sae, mu) and said(capsys).startswith("correct")
+    batch_mean = (x_tilde - x).pow(2).sum(-1) / (x - x.mean(0)).pow(2).sum(-1)
+    assert not exercises.check_per_sample_fvu(batch_mean, x, sae, mu)
+    assert "TRAINING mean" in said(capsys)
+    assert not exercises.check_per_sample_fvu(right.sqrt(), x, sae, mu)
+    assert "SQUARED" in said(capsys)
+    assert not exercises.check_per_sample_fvu(1 / right, x, sae, mu)
+    assert "swapped" in said(capsys)
+    assert not exercises.check_per_sample_fvu(right.sum(), x, sae, mu)
+    assert "one value per token" in said(capsys)
+    assert not exercises.check_per_sample_fvu([1.0], x, sae, mu)
+    assert "torch.Tensor" in said(capsys)
+
+
+def test_gated_vs2(capsys, sae_data):
+    sae, x_train, x, mu = sae_data
+    fvu_train = steer.per_sample_fvu(x_train, sae, mu)
+    fvu = steer.per_sample_fvu(x, sae, mu)
+    q, g, l = 0.5, 1.5, 2.1
+    tau = steer.fvu_threshold(fvu_train, q)
+    steered = steer.vs2(x, sae, g, l)
+    keep = (fvu <= tau)[:, None]
+    assert 0 < keep.sum() < len(x), "the fixture must gate some tokens and steer others"
+    assert exercises.check_gated_vs2(torch.where(keep, steered, x), x, sae, mu, fvu_train, g, l, q)
+    assert said(capsys).startswith("correct")
+    assert not exercises.check_gated_vs2(steered, x, sae, mu, fvu_train, g, l, q)
+    assert "every token was steered" in said(capsys)
+    assert not exercises.check_gated_vs2(torch.where(keep, x, steered), x, sae, mu, fvu_train, g, l, q)
+    assert "wrong way round" in said(capsys)
+    tau_test = steer.fvu_threshold(fvu, q)
+    wrong_tau = torch.where((fvu <= tau_test)[:, None], steered, x)
+    if not torch.equal(wrong_tau, torch.where(keep, steered, x)):
+        assert not exercises.check_gated_vs2(wrong_tau, x, sae, mu, fvu_train, g, l, q)
+        assert "TRAINING tokens" in said(capsys)
+
+
+def test_majority_mask(capsys):
+    nbr = torch.tensor([[3, 1, 3, 2], [5, 5, 4, 4], [7, 8, 8, 8]])
+    right = torch.tensor([[1, 0, 1, 0], [0, 0, 1, 1], [0, 1, 1, 1]], dtype=torch.bool)   # tie 5/4 -> 4
+    assert exercises.check_majority_mask(right, nbr) and said(capsys).startswith("correct")
+    assert not exercises.check_majority_mask(~right, nbr)
+    assert "S-" in said(capsys)
+    assert not exercises.check_majority_mask(nbr == nbr[:, :1], nbr)
+    assert "nearest neighbour" in said(capsys)
+    other_tie = right.clone()
+    other_tie[1] = torch.tensor([1, 1, 0, 0], dtype=torch.bool)
+    assert not exercises.check_majority_mask(other_tie, nbr)
+    assert "smaller label id" in said(capsys)
+    assert not exercises.check_majority_mask(right[:, :2], nbr)
+    assert "shape" in said(capsys)
+
+
+def test_mean_pairwise_cosine(capsys):
+    dirs = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])   # cosines: 0, 1/sqrt2, 1/sqrt2
+    right = (2 ** -0.5 * 2) / 3
+    assert exercises.check_mean_pairwise_cosine(right, dirs) and said(capsys).startswith("correct")
+    with_diagonal = (3 + 2 * (2 * 2 ** -0.5)) / 9
+    assert not exercises.check_mean_pairwise_cosine(with_diagonal, dirs)
+    assert "diagonal" in said(capsys)
+    dots = (0 + 3 + 6) / 3
+    assert not exercises.check_mean_pairwise_cosine(dots, dirs)
+    assert "normalise" in said(capsys)
+
+
+def test_changed_rows(capsys):
+    methods = ["CLIP zero-shot", "SAE^F_REC", "VS2", "VS2 + FVU gate", "VS2++ (pseudo)", "VS2++ (oracle)",
+               "VS2 + PASS"]
+    right = {"VS2 + FVU gate", "VS2++ (pseudo)", "VS2++ (oracle)"}
+    assert exercises.check_changed_rows(right, methods) and said(capsys).startswith("correct")
+    assert not exercises.check_changed_rows(right | {"VS2"}, methods)
+    assert "same seed" in said(capsys)
+    assert not exercises.check_changed_rows(right - {"VS2 + FVU gate"}, methods)
+    assert "quantile" in said(capsys)
+    assert not exercises.check_changed_rows({"VS2 + FVU gate", "VS2++ (pseudo)"}, methods)
+    assert "VS2++ (oracle)" in said(capsys)
+    assert not exercises.check_changed_rows({"VS2++"}, methods)
+    assert "not row names" in said(capsys)
+
+
+def test_ensemble_accuracy(capsys):
+    assert exercises.check_ensemble_accuracy(63.5, 61.0, 63.5) and said(capsys).startswith("correct")
+    assert not exercises.check_ensemble_accuracy(0.635, 61.0, 63.5)
+    assert "percent" in said(capsys)
+    assert not exercises.check_ensemble_accuracy(61.0, 61.0, 63.5)
+    assert "single-template" in said(capsys)

@@ -1,0 +1,185 @@
+"""Check functions for the notebooks' exercises: compare the reader's answer with the reference and print a hint.
+
+Every check returns True when the answer is right and prints one line: "correct", "not attempted yet" (the answer is
+still None) or a hint aimed at the most likely mistake. The reference always comes from the package's own functions,
+so the exercises and the rest of vs2mini cannot drift apart.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from . import retrieval, steer
+
+NOT_ATTEMPTED = "not attempted yet: replace `answer = None` with your code and run the cell again."
+
+
+def _report(ok: bool, hint: str) -> bool:
+    print("correct." if ok else hint)
+    return ok
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
+    return a.shape == b.shape and torch.allclose(a.double().cpu(), b.double().cpu(), rtol=rtol, atol=atol)
+
+
+def _as_tensor(answer, name: str) -> torch.Tensor | str:
+    """The answer as a tensor, or the hint to print when it is not one."""
+    if isinstance(answer, torch.Tensor):
+        return answer.detach()
+    return f"`answer` should be a torch.Tensor ({name}); got {type(answer).__name__}."
+
+
+def check_ensemble_accuracy(answer, acc_single: float, acc_reference: float) -> bool:
+    """Notebook 1: top-1 (%) of the 18-template head. `acc_single` is the 1-template top-1, `acc_reference` the
+    package's 18-template top-1."""
+    if answer is None:
+        return _report(False, NOT_ATTEMPTED)
+    answer = float(answer)
+    if abs(answer - acc_reference) < 1e-3:
+        return _report(True, "")
+    if abs(100 * answer - acc_reference) < 1e-1:
+        return _report(False, "hint: that looks like a fraction; report top-1 in percent, as metrics.top1 does.")
+    if abs(answer - acc_single) < 1e-3 and abs(acc_single - acc_reference) > 1e-3:
+        return _report(False, "hint: that is the single-template accuracy: build the head with "
+                              "zeroshot_head(setup.clip, setup.classnames, \"cifar18\") and use it for the logits.")
+    return _report(False, f"hint: expected {acc_reference:.2f}%; compute logits from the CLS tokens with "
+                          "cls_to_logits(setup.clip, setup.test.cls, head18) and compare their argmax with the labels.")
+
+
+def check_per_sample_fvu(answer, x: torch.Tensor, sae, mu: torch.Tensor) -> bool:
+    """Notebook 2: FVU(x) = ||x_tilde - x||^2 / ||x - mu||^2 per token. x: (N, d), mu: (d,) training mean."""
+    if answer is None:
+        return _report(False, NOT_ATTEMPTED)
+    answer = _as_tensor(answer, "one FVU per token, shape (N,)")
+    if isinstance(answer, str):
+        return _report(False, answer)
+    ref = steer.per_sample_fvu(x, sae, mu)
+    if answer.ndim == 0:
+        return _report(False, f"hint: one value per token, shape ({len(x)},); you returned one number "
+                              "(did you sum over tokens as well as over dimensions?).")
+    if answer.shape != ref.shape:
+        return _report(False, f"hint: expected shape {tuple(ref.shape)}, got {tuple(answer.shape)}; "
+                              "sum the squares over the feature dimension only (dim=-1).")
+    if _close(answer, ref):
+        return _report(True, "")
+    with torch.no_grad():
+        x = x.to(sae.device)
+        err = (sae.reconstruct(x) - x).pow(2).sum(-1)
+        batch_mean = err / (x - x.mean(0)).pow(2).sum(-1)
+        no_square = (sae.reconstruct(x) - x).norm(dim=-1) / (x - mu.to(x.device)).norm(dim=-1)
+    if _close(answer, batch_mean):
+        return _report(False, "hint: the denominator uses the mean of the tokens you passed in; the per-sample FVU "
+                              "divides by the distance to the TRAINING mean mu (method page, eq. for FVU(x)).")
+    if _close(answer, no_square):
+        return _report(False, "hint: you divided the norms; the FVU is a ratio of SQUARED norms.")
+    if _close(answer, 1 / ref):
+        return _report(False, "hint: numerator and denominator are swapped: the error ||x_tilde - x||^2 goes on top.")
+    return _report(False, "hint: compute x_tilde = sae.reconstruct(x), then "
+                          "(x_tilde - x).pow(2).sum(-1) / (x - mu).pow(2).sum(-1).")
+
+
+def check_gated_vs2(answer, x: torch.Tensor, sae, mu: torch.Tensor, fvu_train: torch.Tensor,
+                    gamma: float, lam: float, q: float) -> bool:
+    """Notebook 3: VS2 behind the FVU gate at quantile q. x: (N, d) test tokens, fvu_train: (M,) training FVUs."""
+    if answer is None:
+        return _report(False, NOT_ATTEMPTED)
+    answer = _as_tensor(answer, "the gated tokens, shape (N, d)")
+    if isinstance(answer, str):
+        return _report(False, answer)
+    x = x.to(sae.device)
+    steered = steer.vs2(x, sae, gamma, lam)
+    fvu = steer.per_sample_fvu(x, sae, mu)
+    ref, _ = steer.gate(x, steered, fvu, steer.fvu_threshold(fvu_train, q))
+    if answer.shape != ref.shape:
+        return _report(False, f"hint: expected the tokens, shape {tuple(ref.shape)}, got {tuple(answer.shape)}.")
+    if _close(answer, ref):
+        return _report(True, "")
+    if _close(answer, steered):
+        return _report(False, "hint: every token was steered; keep x where FVU(x) > tau (the gate skips them).")
+    inverted = torch.where((fvu > steer.fvu_threshold(fvu_train, q))[:, None], steered, x)
+    if _close(answer, inverted):
+        return _report(False, "hint: the gate is the wrong way round: steer where FVU(x) <= tau, keep x above it.")
+    test_tau, _ = steer.gate(x, steered, fvu, steer.fvu_threshold(fvu, q))
+    if _close(answer, test_tau):
+        return _report(False, "hint: tau must come from the TRAINING tokens' FVU (fvu_train), not the test tokens'.")
+    return _report(False, "hint: tau = steer.fvu_threshold(fvu_train, q); then torch.where(fvu_test <= tau, "
+                          "steered, x) row by row.")
+
+
+def check_majority_mask(answer, nbr_labels: torch.Tensor) -> bool:
+    """Notebook 4: the majority rule's positives, (Q, N) bool: neighbours that carry the most frequent label."""
+    if answer is None:
+        return _report(False, NOT_ATTEMPTED)
+    answer = _as_tensor(answer, "a (Q, N) boolean mask")
+    if isinstance(answer, str):
+        return _report(False, answer)
+    ref = retrieval.positive_mask(nbr_labels, rule="majority")
+    if answer.shape != ref.shape:
+        return _report(False, f"hint: expected a mask of shape {tuple(ref.shape)} (queries x neighbours), "
+                              f"got {tuple(answer.shape)}.")
+    answer = answer.bool().cpu()
+    ref = ref.cpu()
+    if torch.equal(answer, ref):
+        return _report(True, "")
+    if torch.equal(answer, ~ref):
+        return _report(False, "hint: that is S- (the negatives); the positives are the neighbours WITH the majority "
+                              "label.")
+    nbr = nbr_labels.cpu()
+    if torch.equal(answer, nbr == nbr[:, :1]):
+        return _report(False, "hint: that compares with the nearest neighbour's label; compare with the most frequent "
+                              "label of the row (torch.mode(..., dim=1)).")
+    rows_ok = (answer == ref).all(1)
+    # a tie broken the other way: the row marks one label, and as many neighbours as the majority label has
+    same_label = torch.tensor([bool(r.any()) and len(set(l[r].tolist())) == 1 for r, l in zip(answer, nbr)])
+    if same_label.all() and torch.equal(answer.sum(1), ref.sum(1)):
+        return _report(False, "hint: right idea; where two labels are equally frequent, take the smaller label id "
+                              "(what torch.mode returns).")
+    return _report(False, f"hint: {int((~rows_ok).sum())} of {len(ref)} rows differ; mode = torch.mode(nbr, dim=1)"
+                          ".values, then nbr == mode[:, None].")
+
+
+def check_mean_pairwise_cosine(answer, directions: torch.Tensor) -> bool:
+    """Notebook 5: the mean cosine over all unordered pairs of distinct class prototype directions (C, d)."""
+    if answer is None:
+        return _report(False, NOT_ATTEMPTED)
+    answer = float(answer)
+    d = torch.nn.functional.normalize(directions.double().cpu(), dim=-1)
+    S = d @ d.T
+    C = S.shape[0]
+    iu = torch.triu_indices(C, C, offset=1)
+    ref = S[iu[0], iu[1]].mean().item()
+    if abs(answer - ref) < 1e-4:
+        return _report(True, "")
+    if abs(answer - S.mean().item()) < 1e-4:
+        return _report(False, "hint: the diagonal (each class with itself, cosine 1) is in your mean; use only "
+                              "pairs of different classes, e.g. torch.triu_indices(C, C, offset=1).")
+    raw = directions.double().cpu() @ directions.double().cpu().T
+    if abs(answer - raw[iu[0], iu[1]].mean().item()) < 1e-4 * max(1.0, abs(answer)):
+        return _report(False, "hint: those are dot products; normalise each direction to unit length first "
+                              "(F.normalize(dirs, dim=-1)).")
+    return _report(False, f"hint: expected a value in [-1, 1] near {ref:.3f}; normalise the rows, take the matrix "
+                          "of cosines and average its strictly upper triangle.")
+
+
+def check_changed_rows(answer: Iterable[str] | None, methods: Iterable[str]) -> bool:
+    """Notebook 6: which rows of the table can change when only `positive_rule` and `gate_q` change?
+    `methods` are the row names of the run. The reference: rows that use the gate or the VS2++ positives."""
+    if answer is None:
+        return _report(False, NOT_ATTEMPTED)
+    methods = list(methods)
+    ref = {m for m in methods if "gate" in m or "VS2++" in m}
+    answer = set(answer)
+    unknown = answer - set(methods)
+    if unknown:
+        return _report(False, f"hint: {sorted(unknown)} are not row names; use the names of result.rows.")
+    if answer == ref:
+        return _report(True, "")
+    extra, missing = answer - ref, ref - answer
+    if extra & {"VS2", "VS2 + PASS", "CLIP zero-shot"} or any("REC" in m for m in extra):
+        return _report(False, f"hint: {sorted(extra)} use neither the gate nor the VS2++ positives, and the SAEs "
+                              "are trained with the same seed, so they cannot change.")
+    if any("gate" in m for m in missing):
+        return _report(False, "hint: the gate's threshold tau is the q-quantile of the training FVU: a new q moves it.")
+    return _report(False, f"hint: the positive rule decides S+ for every VS2++ row; you are missing {sorted(missing)}.")
