@@ -17,7 +17,7 @@ PIN = f"v{__version__}"
 # without extras: Colab already has torch, ipywidgets and ipykernel, and pip keeps what satisfies the ranges.
 # Colab runs ipywidgets 8 only through its custom widget manager, so that is switched on there.
 COLAB_CELL = f"""\
-# Set-up. On Colab: install vs2mini {PIN} (never torch; Colab's copy is kept). Elsewhere: nothing to install.
+# Set-up. Colab: installs vs2mini {PIN}, keeps Colab's torch. Elsewhere: installs nothing.
 import importlib.util, subprocess, sys
 if importlib.util.find_spec("vs2mini") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
