@@ -26,7 +26,7 @@ if "google.colab" in sys.modules:       # widgets (notebook 3) need Colab's widg
     from google.colab import output
     output.enable_custom_widget_manager()
 from vs2mini.notebook import start
-PROFILE = start()   # full on a GPU with internet, lite on a CPU with internet, offline otherwise"""
+PROFILE = start()   # full: GPU + internet; lite: CPU + internet; offline otherwise"""
 
 
 def choose_profile() -> str:
