@@ -20,8 +20,8 @@ COLAB_CELL = f"""\
 # Set-up. Colab: installs vs2mini {PIN}, keeps Colab's torch. Elsewhere: installs nothing.
 import importlib.util, subprocess, sys
 if importlib.util.find_spec("vs2mini") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "vs2mini @ git+{REPO}@{PIN}"], check=True)
+    pin = "vs2mini @ git+{REPO}@{PIN}"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", pin], check=True)
 if "google.colab" in sys.modules:       # widgets (notebook 3) need Colab's widget manager
     from google.colab import output
     output.enable_custom_widget_manager()
