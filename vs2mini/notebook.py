@@ -17,12 +17,12 @@ PIN = f"v{__version__}"
 # without extras: Colab already has torch, ipywidgets and ipykernel, and pip keeps what satisfies the ranges.
 # Colab runs ipywidgets 8 only through its custom widget manager, so that is switched on there.
 COLAB_CELL = f"""\
-# Set-up. Colab: installs vs2mini {PIN}, keeps Colab's torch. Elsewhere: installs nothing.
+# Set-up. On Colab: install vs2mini {PIN} and keep Colab's torch. Elsewhere: nothing.
 import importlib.util, subprocess, sys
 if importlib.util.find_spec("vs2mini") is None:
     pin = "vs2mini @ git+{REPO}@{PIN}"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", pin], check=True)
-if "google.colab" in sys.modules:       # widgets (notebook 3) need Colab's widget manager
+if "google.colab" in sys.modules:   # the widget of notebook 3 needs this on Colab
     from google.colab import output
     output.enable_custom_widget_manager()
 from vs2mini.notebook import start
