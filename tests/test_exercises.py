@@ -115,8 +115,8 @@ def test_changed_rows(capsys):
 
 
 def test_ensemble_accuracy(capsys):
-    assert exercises.check_ensemble_accuracy(63.5, 61.0, 63.5) and said(capsys).startswith("correct")
-    assert not exercises.check_ensemble_accuracy(0.635, 61.0, 63.5)
+    assert exercises.judge_ensemble_accuracy(63.5, 61.0, 63.5) and said(capsys).startswith("correct")
+    assert not exercises.judge_ensemble_accuracy(0.635, 61.0, 63.5)
     assert "percent" in said(capsys)
-    assert not exercises.check_ensemble_accuracy(61.0, 61.0, 63.5)
+    assert not exercises.judge_ensemble_accuracy(61.0, 61.0, 63.5)
     assert "single-template" in said(capsys)

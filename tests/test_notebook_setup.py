@@ -29,3 +29,17 @@ def test_offline_model_build_logs_no_random_init_warning(caplog):
     assert not [r for r in caplog.records if "No pretrained weights" in r.getMessage()]
     logging.getLogger().warning("No pretrained weights loaded (outside load_clip)")
     assert any("outside load_clip" in r.getMessage() for r in caplog.records), "the filter is removed afterwards"
+
+
+def test_prepare_sets_the_first_cell_and_gpu_metadata(tmp_path):
+    import nbformat
+    from vs2mini.notebook import prepare
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t"),
+                                         nbformat.v4.new_code_cell("print('old set-up')"),
+                                         nbformat.v4.new_code_cell("x = 1")])
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    prepare(path)
+    out = nbformat.read(path, as_version=4)
+    assert out.cells[1].source == COLAB_CELL and out.cells[2].source == "x = 1"
+    assert out.metadata["accelerator"] == "GPU"

@@ -31,9 +31,19 @@ def _as_tensor(answer, name: str) -> torch.Tensor | str:
     return f"`answer` should be a torch.Tensor ({name}); got {type(answer).__name__}."
 
 
-def check_ensemble_accuracy(answer, acc_single: float, acc_reference: float) -> bool:
-    """Notebook 1: top-1 (%) of the 18-template head. `acc_single` is the 1-template top-1, `acc_reference` the
-    package's 18-template top-1."""
+def check_ensemble_accuracy(answer, setup) -> bool:
+    """Notebook 1: top-1 (%) on the test split of the 18-template head ("cifar18"), from the cached CLS tokens."""
+    from .clip import zeroshot_head
+    from .features import cls_to_logits
+    from .metrics import top1
+    head18 = zeroshot_head(setup.clip, setup.classnames, "cifar18")
+    reference = top1(cls_to_logits(setup.clip, setup.test.cls, head18).cpu(), setup.test.labels)
+    return judge_ensemble_accuracy(answer, setup.accuracy(setup.test.cls), reference)
+
+
+def judge_ensemble_accuracy(answer, acc_single: float, acc_reference: float) -> bool:
+    """The verdict of `check_ensemble_accuracy`: `acc_single` is the 1-template top-1 (%), `acc_reference` the
+    18-template top-1 (%)."""
     if answer is None:
         return _report(False, NOT_ATTEMPTED)
     answer = float(answer)

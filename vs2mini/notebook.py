@@ -50,3 +50,21 @@ def start(verbose: bool = True) -> str:
             print("Offline smoke profile: numbers and figures below are NOT real results. "
                   f"Set {PROFILE_ENV}=full on a GPU with internet for the paper's setting.")
     return name
+
+
+def prepare(path) -> None:
+    """Give the notebook at `path` the book's first cell (COLAB_CELL) and Colab's GPU metadata, in place.
+    Usage: `python -m vs2mini.notebook notebooks/NN_name.ipynb ...` (then commit it with outputs stripped)."""
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    first.source = COLAB_CELL
+    nb.metadata["accelerator"] = "GPU"
+    nb.metadata.setdefault("colab", {}).update({"gpuType": "T4"})
+    nbformat.write(nb, path)
+
+
+if __name__ == "__main__":
+    import sys
+    for arg in sys.argv[1:]:
+        prepare(arg)
