@@ -49,26 +49,19 @@ def test_per_sample_fvu(capsys, sae_data):
     assert "torch.Tensor" in said(capsys)
 
 
-def test_gated_vs2(capsys, sae_data):
-    sae, x_train, x, mu = sae_data
-    fvu_train = steer.per_sample_fvu(x_train, sae, mu)
-    fvu = steer.per_sample_fvu(x, sae, mu)
-    q, g, l = 0.5, 1.5, 2.1
-    tau = steer.fvu_threshold(fvu_train, q)
-    steered = steer.vs2(x, sae, g, l)
-    keep = (fvu <= tau)[:, None]
-    assert 0 < keep.sum() < len(x), "the fixture must gate some tokens and steer others"
-    assert exercises.check_gated_vs2(torch.where(keep, steered, x), x, sae, mu, fvu_train, g, l, q)
-    assert said(capsys).startswith("correct")
-    assert not exercises.check_gated_vs2(steered, x, sae, mu, fvu_train, g, l, q)
-    assert "every token was steered" in said(capsys)
-    assert not exercises.check_gated_vs2(torch.where(keep, x, steered), x, sae, mu, fvu_train, g, l, q)
-    assert "wrong way round" in said(capsys)
-    tau_test = steer.fvu_threshold(fvu, q)
-    wrong_tau = torch.where((fvu <= tau_test)[:, None], steered, x)
-    if not torch.equal(wrong_tau, torch.where(keep, steered, x)):
-        assert not exercises.check_gated_vs2(wrong_tau, x, sae, mu, fvu_train, g, l, q)
-        assert "TRAINING tokens" in said(capsys)
+def test_held_out_gain(capsys):
+    grid_a = torch.tensor([[50.0, 53.0], [52.0, 51.0]])     # best on A: (0, 1)
+    grid_b = torch.tensor([[49.0, 51.0], [54.0, 50.0]])     # best on B: (1, 0)
+    zs_a, zs_b = 50.0, 49.5
+    assert exercises.judge_held_out_gain(1.5, grid_a, grid_b, zs_a, zs_b) and said(capsys).startswith("correct")
+    assert not exercises.judge_held_out_gain(4.5, grid_a, grid_b, zs_a, zs_b)
+    assert "tuned on the evaluation data" in said(capsys)
+    assert not exercises.judge_held_out_gain(3.0, grid_a, grid_b, zs_a, zs_b)
+    assert "half A" in said(capsys)
+    assert not exercises.judge_held_out_gain(51.0, grid_a, grid_b, zs_a, zs_b)
+    assert "minus zero-shot" in said(capsys)
+    assert not exercises.judge_held_out_gain(None, grid_a, grid_b, zs_a, zs_b)
+    assert "not attempted" in said(capsys)
 
 
 def test_majority_mask(capsys):
