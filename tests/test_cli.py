@@ -13,8 +13,8 @@ from vs2mini.data import DATASETS
 
 REPO = Path(__file__).resolve().parents[1]
 BANNER = "NOT A REAL RESULT"
-METHODS = ["CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "VS2", "VS2 + FVU gate", "VS2++ (pseudo)",
-           "VS2++ (oracle)", "VS2 + PASS"]
+METHODS = ["CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "VS2", "VS2 (generalized SAE)", "VS2 + FVU gate",
+           "VS2 + FVU gate (in-domain tau)", "VS2++ (pseudo)", "VS2++ (oracle)", "VS2 + PASS"]
 
 
 def test_zeroshot_smoke(tmp_path, capsys, smoke_setup):
@@ -55,7 +55,12 @@ def test_reproduce_smoke(tmp_path, capsys):
         assert r["paper"] is None                                   # random weights: no paper number to compare
     cov = rows["VS2 + FVU gate"]["coverage"]
     assert 0.0 <= cov <= 1.0
-    assert all(r["coverage"] is None for m, r in rows.items() if m != "VS2 + FVU gate")
+    assert 0.0 <= rows["VS2 + FVU gate (in-domain tau)"]["coverage"] <= 1.0
+    assert all(r["coverage"] is None for m, r in rows.items() if not m.startswith("VS2 + FVU gate"))
+    for name in ("target-domain", "PASS", "generalized"):              # steps and FVUs of every SAE trained
+        t = res["settings"]["sae_training"][name]
+        assert t["steps"] >= 1 and 0 <= t["heldout_fvu"] and 0 <= t["test_fvu"] and t["paper_fvu"] is None
+    assert "held-out" in text and res["settings"]["pass_variant"] == "ratio"
     assert res["settings"]["n_test"] == 200 and res["settings"]["gamma"] == 1.5 and res["settings"]["lam"] == 2.1
 
 

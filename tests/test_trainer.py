@@ -14,10 +14,11 @@ import torch.nn.functional as F
 # interpreter fails (circular import, see test_trainer_imports_on_its_own); importing sae first lets the
 # remaining tests in this file still run and check the trainer's behaviour.
 from vs2mini.sae import TopKSAE
-from vs2mini.trainer import auxk_loss, batch_fvu, epoch_batches, lr_lambda, remove_parallel_grad, train_sae
+from vs2mini.trainer import (auxk_loss, batch_fvu, epoch_batches, lr_lambda, n_batches, remove_parallel_grad, summary,
+                             train_sae, training_schedule)
 
 REPO = Path(__file__).resolve().parents[1]
-HIST_KEYS = {"loss", "fvu", "auxk", "pass", "dead_frac", "l0", "lr"}
+HIST_KEYS = {"step", "loss", "fvu", "auxk", "pass", "dead_frac", "l0", "lr"}
 
 
 def gaussian_data(N=256, d=8, seed=0):
@@ -329,3 +330,94 @@ def test_one_vector_remainder_does_not_blow_up_training():
     X = gaussian_data(N=65, d=8)
     _, hist = train_sae(X, n_latents=32, k=2, epochs=5, batch_size=64, lr=3e-3, progress=False, device="cpu")
     assert max(hist["loss"]) < 10
+
+
+# ------------------------------------------------------------------------------------------- training budget
+def test_n_batches_matches_epoch_batches():
+    for n in (1, 2, 3, 9, 10, 12, 63, 64, 65, 95, 96, 97, 5395, 45000):
+        for b in (1, 4, 64, 4096):
+            if b <= n:
+                assert n_batches(n, b) == len(epoch_batches(torch.arange(n), b)), (n, b)
+
+
+@pytest.mark.parametrize("dataset, n_train, steps_per_epoch, epochs", [
+    # n_fit = n - round(0.1 n); batches of 4096, a remainder under 2048 merged into the previous batch
+    ("cifar100", 50_000, 11, 91),       # 45,000 = 10 x 4096 + 4,040 -> 11 steps; ceil(1000 / 11) = 91 epochs
+    ("cub200", 5_994, 1, 1000),         # 5,395 = 4096 + 1,299 (merged) -> 1 step; 1000 epochs
+    ("tinyimagenet", 100_000, 22, 46),  # 90,000 = 21 x 4096 + 3,984 -> 22 steps; ceil(1000 / 22) = 46 epochs
+])
+def test_full_profile_step_floor(dataset, n_train, steps_per_epoch, epochs):
+    """Every dataset of the `full` profile trains at least 1,000 optimiser steps (today's 30 epochs would give CUB
+    30 steps), computed from the profile without training."""
+    from vs2mini.profiles import get_profile
+    p = get_profile("full")
+    assert dataset in p.datasets
+    plan = training_schedule(n_train, epochs=p.epochs, batch_size=p.batch_size, min_steps=p.min_steps,
+                             holdout=p.holdout)
+    assert (plan.steps_per_epoch, plan.epochs) == (steps_per_epoch, epochs)
+    assert plan.steps == steps_per_epoch * epochs >= 1000 >= 10 * 30
+    assert plan.n_heldout == round(0.1 * n_train) and plan.n_fit + plan.n_heldout == n_train
+    assert plan.warmup_steps == round(0.05 * plan.steps)
+
+
+def test_min_steps_raises_epochs_in_training():
+    X = gaussian_data(N=100)
+    _, hist = train_sae(X, n_latents=16, k=2, epochs=2, batch_size=100, min_steps=7, progress=False, device="cpu")
+    assert hist["step"] == [1, 2, 3, 4, 5, 6, 7]               # one step per epoch, raised from 2 to 7 epochs
+    _, hist = train_sae(X, n_latents=16, k=2, epochs=2, batch_size=25, min_steps=5, progress=False, device="cpu")
+    assert hist["step"] == [4, 8]                               # the floor is already met
+
+
+def test_holdout_best_checkpoint_and_summary():
+    """The held-out slice is never trained on, its FVU is logged per epoch, and the returned SAE is the epoch with
+    the lowest held-out FVU (checked by recomputing the held-out FVU of the returned SAE)."""
+    from vs2mini.trainer import split_holdout
+    X = gaussian_data(N=60, d=8)                               # few vectors, wide SAE, high lr: overfits
+    kw = dict(n_latents=64, k=4, epochs=40, batch_size=54, lr=3e-2, seed=1, progress=False, device="cpu")
+    sae, hist = train_sae(X, holdout=0.1, **kw)
+    fit, held = split_holdout(60, 6, seed=1)
+    assert sorted(fit.tolist() + held.tolist()) == list(range(60)) and len(held) == 6
+    assert len(hist["heldout_fvu"]) == len(hist["fvu"]) == 40
+    s = summary(hist)
+    best = min(range(40), key=hist["heldout_fvu"].__getitem__)
+    assert s["selected_epoch"] == best + 1 and s["heldout_fvu"] == hist["heldout_fvu"][best]
+    assert best < 39                                           # the last epoch was not the best: selection matters
+    assert sae.fvu(X[held]) == pytest.approx(hist["heldout_fvu"][best], rel=1e-6)
+    frozen, _ = train_sae(X, holdout=0.1, **{**kw, "lr": 1e-12, "epochs": 1})
+    assert torch.allclose(frozen.b_pre, X[fit].mean(0), atol=1e-5)      # b_pre: mean of the fit slice only
+    assert not torch.allclose(frozen.b_pre, X.mean(0), atol=1e-3)
+    # early stopping: stops once `patience` steps pass without a held-out improvement
+    _, h2 = train_sae(X, holdout=0.1, patience=3, **kw)
+    b2 = min(range(len(h2["heldout_fvu"])), key=h2["heldout_fvu"].__getitem__)
+    assert len(h2["fvu"]) == b2 + 1 + 3 < 40
+    with pytest.raises(ValueError, match="patience"):
+        train_sae(X, patience=3, **kw)                          # no held-out slice to judge by
+
+
+def test_falsy_options_are_honoured_or_rejected():
+    X = gaussian_data(N=64, d=8)
+    kw = dict(n_latents=32, k=2, epochs=2, batch_size=32, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="k_aux must be a positive integer"):
+        train_sae(X, auxk_alpha=0.1, k_aux=0, **kw)
+    with pytest.raises(ValueError, match="dead_threshold must be"):
+        train_sae(X, auxk_alpha=0.1, dead_threshold=-1, **kw)
+    # dead_threshold = 0: every latent not selected in the previous step is dead, so AuxK runs from step 2 on;
+    # the default (one epoch = 64 samples) leaves AuxK off in the first epoch
+    _, h0 = train_sae(X, auxk_alpha=0.1, dead_threshold=0, **kw)
+    _, hd = train_sae(X, auxk_alpha=0.1, **kw)
+    assert h0["auxk"][0] > 0 and hd["auxk"][0] == 0
+
+
+def test_continue_training_given_sae_keeps_b_pre_and_refuses_conflicts():
+    X = gaussian_data(N=64, d=8)
+    start = TopKSAE(8, 16, 2, seed=0)
+    with torch.no_grad():
+        start.b_pre.fill_(7.0)                                   # not the data mean: must be kept
+    sae, _ = train_sae(X, sae=start, epochs=1, batch_size=64, lr=1e-12, progress=False, device="cpu")
+    assert torch.allclose(sae.b_pre, torch.full((8,), 7.0), atol=1e-6)
+    with pytest.raises(ValueError, match="k=3 conflicts"):
+        train_sae(X, sae=TopKSAE(8, 16, 2), k=3, epochs=1, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="n_latents=32 conflicts"):
+        train_sae(X, sae=TopKSAE(8, 16, 2), n_latents=32, epochs=1, progress=False, device="cpu")
+    sae, _ = train_sae(X, sae=TopKSAE(8, 16, 2), k=2, n_latents=16, epochs=1, progress=False, device="cpu")
+    assert (sae.n_latents, sae.k) == (16, 2)

@@ -83,16 +83,21 @@ def cmd_zeroshot(args) -> dict:
 
 
 def cmd_train_sae(args) -> dict:
+    from .reproduce import paper_fvu, training_report
     s = _setup(args)
     sae, hist = s.train_sae(progress=not args.quiet)
     out = args.out or Path("runs") / f"sae_{s.dataset}_{s.clip.name}.pt"
     sae.save(out, history=hist, real=s.real, dataset=s.dataset, model=s.clip.tag, **_warning(s))
+    rep = training_report(sae, hist, s.test.cls.to(s.clip.device), paper_fvu(s.dataset, s.clip.name, s.clip.pretrained))
+    held = f"{rep['heldout_fvu']:.4f}" if rep["heldout_fvu"] is not None else "-"
+    paper = f", paper (Table 6) {rep['paper_fvu']:.4f}" if rep["paper_fvu"] is not None else ""
     print(s.banner)
-    print(f"SAE d={sae.d_in} n={sae.n_latents} k={sae.k}: train FVU {hist['fvu'][-1]:.4f}, "
-          f"test FVU {sae.fvu(s.test.cls.to(s.clip.device)):.4f}, dead {100 * hist['dead_frac'][-1]:.1f}%  -> {out}")
+    print(f"SAE d={sae.d_in} n={sae.n_latents} k={sae.k}: {rep['steps']} steps ({rep['epochs']} epochs, selected "
+          f"epoch {rep['selected_epoch']}), FVU train {rep['train_fvu']:.4f} / held-out {held} / test "
+          f"{rep['test_fvu']:.4f}{paper}, dead {100 * hist['dead_frac'][-1]:.1f}%  -> {out}")
     if not s.real:
         print(s.banner)
-    return {"path": str(out), "history": hist, "real": s.real, **_warning(s)}
+    return {"path": str(out), "history": hist, "summary": rep, "real": s.real, **_warning(s)}
 
 
 def cmd_reproduce(args):
@@ -103,7 +108,7 @@ def cmd_reproduce(args):
     for ds in datasets:      # load_setup rejects an unknown dataset before it loads a model
         r = run_reproduce(profile, ds, model=args.model, pretrained=args.pretrained or "", device=args.device,
                           retrieval_features=args.retrieval, positive_rule=args.positives, gate_q=args.gate_q,
-                          progress=not args.quiet)
+                          pass_variant=args.pass_variant, progress=not args.quiet)
         print(r.table() + "\n")
         results.append(json.loads(r.to_json()))
     return results if len(results) > 1 else results[0]
@@ -126,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--positives", choices=["query", "majority"], default="query",
                    help="VS2++ S+: same label as the query (eq. 4) or the neighbours' majority label (sec. 4.2)")
     p.add_argument("--gate-q", type=float, default=0.95, help="FVU gate quantile")
+    p.add_argument("--pass-variant", choices=["ratio", "eq7"],
+                   help="PASS penalty: ratio (default) or eq7, the paper's eq. 7 literally (see vs2mini/prototype.py)")
     args = parser.parse_args(argv)
     run = {"features": cmd_features, "zeroshot": cmd_zeroshot, "train-sae": cmd_train_sae,
            "reproduce": cmd_reproduce}[args.command]

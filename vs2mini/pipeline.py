@@ -59,14 +59,22 @@ class Setup:
         x = self.test.cls.to(self.clip.device)
         return torch.tensor([[self.accuracy(steer.vs2(x, sae, g, l)) for l in lams] for g in gammas])
 
-    def train_sae(self, labels: torch.Tensor | None = None, w_aux: float = 0.0, progress: bool = True,
-                  **overrides) -> tuple[TopKSAE, dict]:
-        """Train the profile's SAE on train CLS tokens (PASS when labels and w_aux are given)."""
+    def train_kwargs(self, **overrides) -> dict:
+        """The profile's `train_sae` keywords for this backbone (budget, held-out slice, lr, PASS variant)."""
         p = self.profile
-        kw = dict(expansion=p.expansion, k=p.k_for(self.clip.name), epochs=p.epochs, batch_size=p.batch_size, lr=p.lr,
-                  bf16=p.bf16, device=self.clip.device, progress=progress)
+        kw = dict(expansion=p.expansion, k=p.k_for(self.clip.name), epochs=p.epochs, min_steps=p.min_steps,
+                  holdout=p.holdout, patience=p.patience, batch_size=p.batch_size, lr=p.lr, bf16=p.bf16,
+                  pass_variant=p.pass_variant, device=self.clip.device)
         kw.update(overrides)
-        return train_sae(self.train.cls, labels=labels, w_aux=w_aux, **kw)
+        return kw
+
+    def train_sae(self, labels: torch.Tensor | None = None, w_aux: float = 0.0, progress: bool = True,
+                  pass_variant: str | None = None, **overrides) -> tuple[TopKSAE, dict]:
+        """Train the profile's SAE on train CLS tokens (PASS when labels and w_aux are given; `pass_variant`
+        defaults to the profile's). `trainer.summary(history)` gives steps and train / held-out FVU."""
+        if pass_variant is not None:
+            overrides["pass_variant"] = pass_variant
+        return train_sae(self.train.cls, labels=labels, w_aux=w_aux, progress=progress, **self.train_kwargs(**overrides))
 
 
 def load_setup(profile: str | Profile | None = None, dataset: str | None = None, *, model: str | None = None,

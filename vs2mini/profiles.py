@@ -25,13 +25,21 @@ class Profile:
     expansion: int = 4              # SAE width n = expansion * d (SPEC 3.3, App. C). SPEC 10.2 [INCONSISTENT]: the
                                     # headline B/32 VS2 64.52 equals Table 8's 8x/k=64 entry; we follow App. C (4x)
     k: int | None = None            # active latents; None = by backbone (`k_for`)
-    epochs: int = 30                # [NOT FOUND] in the paper; see trainer docstring
-    batch_size: int = 4096          # SAE batch (SAE_ANCHORS 7.9)
+    # SAE training budget. The paper does not state batch size, epochs or steps (App. C); see trainer.py.
+    epochs: int = 30                # at least this many epochs ...
+    min_steps: int | None = 1000    # ... and at least this many optimiser steps (sparsify's warm-up length), so
+                                    # CUB-200 (1 step per epoch at batch 4096) trains 1,000 steps, not 30
+    holdout: float = 0.1            # fraction of the train split held out to judge the SAE (best checkpoint)
+    patience: int | None = None     # optimiser steps without a held-out improvement before stopping; None: run all
+    batch_size: int = 4096          # SAE batch (MSAE's CLIP recipe; the paper does not state it)
     lr: float = 5e-4                # SPEC 3.3: "warmup from 5e-4"
     gamma: float = 1.5              # SPEC 4.3: CIFAR-100 B/32 optimum
     lam: float = 2.1
     n_neighbors: int = 50           # VS2++ N (SPEC 5)
-    w_aux: float = 0.8              # PASS weight (SPEC 6)
+    w_aux: float = 0.8              # PASS weight (paper v3 App. K/L)
+    gate_tau_datasets: tuple[str, ...] | None = None   # the paper's gate: tau from these train splits (None:
+                                    # the generalized SAE's datasets); v3 §4.3 uses CIFAR-100 + Tiny-ImageNet
+    pass_variant: str = "ratio"     # PASS penalty: "ratio" or "eq7" (the paper's eq. 7, which collapses; prototype.py)
     image_batch: int = 256          # images per feature-extraction batch
     bf16: bool = False              # SAE encoder GEMM under bf16 autocast (sparsify's forward ran in bf16)
     feature_amp: bool = False       # CLIP feature extraction under bf16 autocast (off: fp32 CLIP, as published)
@@ -55,7 +63,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", model="vs2mini-tiny", pretrained=None, datasets=("synthetic",),
-        n_train=400, n_test=200, expansion=4, k=8, epochs=20, batch_size=64, lr=2e-3,
+        n_train=400, n_test=200, expansion=4, k=8, epochs=20, min_steps=None, batch_size=64, lr=2e-3,
         image_batch=64, real=False,
     ),
     "lite": Profile(
@@ -65,6 +73,7 @@ PROFILES: dict[str, Profile] = {
     "full": Profile(
         name="full", model="ViT-B-32-quickgelu", pretrained="openai",
         datasets=("cifar100", "cub200", "tinyimagenet"), n_train=None, n_test=None, bf16=True,
+        gate_tau_datasets=("cifar100", "tinyimagenet"),
     ),
 }
 

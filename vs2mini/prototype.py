@@ -1,22 +1,37 @@
-"""PASS: prototype-aligned sparse steering (SPEC 6). Labels are used only while training the SAE.
+"""PASS: prototype-aligned sparse steering (paper v3 App. L, eq. 7). Labels are used only while training the SAE.
 
-    L = FVU + w_aux * L_proto,   w_aux = 0.8 by default
+    L = FVU + w_aux * L_proto,   w_aux = 0.8 by default (paper v3 App. K/L, Table 11)
 
-The paper writes L_proto = ||z_i - zbar_class(i)||^2 and leaves open [NOT FOUND] how the class means are computed
-and how the penalty is scaled. Our documented choices:
-- z_i is the post-TopK code (dense view of the k selected values).
-- zbar_c is the mean code of class c over the current mini-batch, with stop-gradient (the code is pulled to its
-  class mean; the mean is not pulled to the code).
-- The squared distances are summed over latents and samples and divided by the batch's total code variance
-  sum_i ||z_i - zbar||^2: the within-class fraction of code variance, in [0, 1] and free of the activation scale,
-  so w_aux is comparable with the FVU term (cf. SPEC Table 12, FVU 0.34 -> 0.57 as w_aux grows).
-  The denominator keeps its gradient: with a stop-gradient there, shrinking every code to zero minimises the
-  penalty and training collapses (FVU -> 1, seen at w_aux = 0.8 on the smoke data); as a ratio, the penalty can
-  only fall by separating classes.
+z_i is the post-TopK code of sample i (the dense view of its k selected values) and zbar_c the mean code of
+class c over the current mini-batch. The paper does not state how zbar is computed (mini-batch, running or
+full-data mean) nor how the penalty is scaled; two variants are selectable (`variant=`, `pass_variant=` in
+`train_sae`, `--pass-variant` on the CLI):
+- "eq7": eq. 7 literally, (1/B) sum_i ||z_i - zbar_{y_i}||^2: summed over latents, mean over samples, in the
+  squared units of the codes (not normalised). No stop-gradient is needed or meaningful: within a class the
+  deviations from the batch mean sum to zero, so the gradient through zbar is identically zero and
+  dL/dz_i = (2/B) (z_i - zbar_{y_i}).
+- "ratio": the within-class fraction of code variance, sum_i ||z_i - zbar_{y_i}||^2 / sum_i ||z_i - zbar||^2 (zbar the
+  batch mean code), with the gradient through the denominator: a Fisher-style ratio in [0, 1], free of the code
+  scale, which can only fall by separating classes, not by shrinking every code.
+DEFAULT_PASS_VARIANT and the measurement behind it: see the comment at its definition.
 """
 from __future__ import annotations
 
 import torch
+
+PASS_VARIANTS = ("eq7", "ratio")
+# The default of train_sae and the profiles is "ratio": eq. 7 taken literally collapses. Measured at w_aux = 0.8
+# (offline, CPU, 1,000 steps; profile smoke: 400 CLS tokens of a random-weight tiny CLIP on synthetic images,
+# d 64, n 256, k 8; NOT real CLIP features):
+#   no PASS:  FVU 0.026, mean code norm 2.18, within-class code-variance fraction 0.88
+#   eq7:      FVU 0.185, code norm 0.80, fraction 0.64     ratio: FVU 0.047, code norm 5.66, fraction 0.15
+# and with the same tokens scaled by 10 (the penalty is in squared code units, the FVU is scale-free):
+#   no PASS:  FVU 0.026, code norm 21.0                    eq7: FVU 1.003, code norm 0.10 (codes shrink to zero)
+#   ratio:    FVU 0.052, code norm 41.7, fraction 0.18 (unchanged: scale-free)
+# eq7 buys class alignment mostly by shrinking every code, and how hard it pulls depends on the activation scale,
+# which the paper's w_aux = 0.8 cannot have been tuned against. `pass_loss` itself defaults to "eq7" (the paper's
+# formula); pass `variant=`/`pass_variant=` to choose.
+DEFAULT_PASS_VARIANT = "ratio"
 
 
 def class_means(z: torch.Tensor, labels: torch.Tensor, n_classes: int | None = None) -> torch.Tensor:
@@ -27,23 +42,27 @@ def class_means(z: torch.Tensor, labels: torch.Tensor, n_classes: int | None = N
     return sums / counts[:, None]
 
 
-def pass_loss(vals: torch.Tensor, idx: torch.Tensor, labels: torch.Tensor, n_latents: int) -> torch.Tensor:
-    """vals, idx: (B, k) sparse codes, labels: (B,) -> scalar within-class fraction of code variance."""
+def pass_loss(vals: torch.Tensor, idx: torch.Tensor, labels: torch.Tensor, n_latents: int,
+              variant: str = "eq7") -> torch.Tensor:
+    """vals, idx: (B, k) sparse codes, labels: (B,) -> scalar PASS penalty (`variant` "eq7" or "ratio", see above)."""
+    if variant not in PASS_VARIANTS:
+        raise ValueError(f"unknown PASS variant {variant!r}; choose one of {PASS_VARIANTS}")
     z = torch.zeros(vals.shape[0], n_latents, device=vals.device, dtype=vals.dtype).scatter(1, idx, vals)
-    zbar = class_means(z.detach(), labels)[labels]                    # (B, n), stop-gradient
-    total = (z - z.mean(0)).pow(2).sum().clamp_min(1e-12)
-    return (z - zbar).pow(2).sum() / total
+    within = (z - class_means(z, labels)[labels]).pow(2).sum()
+    if variant == "eq7":
+        return within / z.shape[0]
+    return within / (z - z.mean(0)).pow(2).sum().clamp_min(1e-12)
 
 
 @torch.no_grad()
 def prototype_directions(sae, X: torch.Tensor, labels: torch.Tensor, n_classes: int | None = None) -> torch.Tensor:
-    """Class prototype directions W_dec^T cbar_c (C, d) from the mean SAE code of each class (SPEC 6, App. M).
+    """Class prototype directions W_dec^T cbar_c (C, d) from the mean SAE code of each class (paper v3 App. L, M).
     X: (N, d) CLS tokens, labels: (N,). Steering with (gamma - 1) times row c pushes towards class c."""
     codes = sae.encode(X)
     return sae.decode(class_means(codes, labels.to(codes.device), n_classes), bias=False)
 
 
 def train_pass_sae(X: torch.Tensor, labels: torch.Tensor, w_aux: float = 0.8, **kwargs):
-    """Train an SAE with the PASS loss: `train_sae(X, labels=labels, w_aux=w_aux, **kwargs)`."""
+    """Train an SAE with the PASS loss: `train_sae(X, labels=labels, w_aux=w_aux, **kwargs)` (pass_variant= too)."""
     from .trainer import train_sae
     return train_sae(X, labels=labels, w_aux=w_aux, **kwargs)

@@ -1,10 +1,10 @@
-"""Steering rules on CLS tokens x: (N, d) (SPEC 4, 5, 7). All are label-free at test time.
+"""Steering rules on CLS tokens x: (N, d) (paper v3 §3.1, §3.3, §4.3). All are label-free at test time.
 
 VS2:    v = D(gamma c) - D(c) = (gamma - 1) W_dec^T c,   x_hat = (x + lam v) ||x|| / ||x + lam v||
 VS2++:  v = (gamma - 1) W_dec^T (cbar+ - cbar-) over a query's retrieved positives / negatives
 Gate:   skip steering where the per-sample FVU(x) = ||x_tilde - x||^2 / ||x - mu||^2 exceeds a threshold tau.
 
-The rescale keeps ||x||; ln_post follows, so it does not change predictions up to LayerNorm's eps (SPEC 2.2).
+The rescale keeps ||x||; ln_post follows, so it does not change predictions up to LayerNorm's eps (paper v3 §3.1).
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def vs2_vector(x: torch.Tensor, sae: TopKSAE, gamma: float) -> torch.Tensor:
 
 @torch.no_grad()
 def vs2(x: torch.Tensor, sae: TopKSAE, gamma: float = 1.5, lam: float = 2.1, rescale: bool = True) -> torch.Tensor:
-    """VS2 (SPEC 4.1): x: (N, d) -> steered (N, d) on the SAE's device. gamma = 1 or lam = 0 is the identity."""
+    """VS2 (paper v3 §3.1, eq. 2): x: (N, d) -> steered (N, d) on the SAE's device. gamma = 1 or lam = 0 is the identity."""
     x = x.to(sae.device)
     return apply_steering(x, vs2_vector(x, sae, gamma), lam, rescale)
 
@@ -47,7 +47,7 @@ def sae_reconstruction(x: torch.Tensor, sae: TopKSAE, gamma: float = 1.0) -> tor
 
 @torch.no_grad()
 def per_sample_fvu(x: torch.Tensor, sae: TopKSAE, mu: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-    """FVU(x) = ||x_tilde - x||^2 / ||x - mu||^2 per row (SPEC 3.3); mu: (d,) training mean. -> (N,)."""
+    """FVU(x) = ||x_tilde - x||^2 / ||x - mu||^2 per row (paper v3 §3.2); mu: (d,) training mean. -> (N,)."""
     x, mu = x.to(sae.device), mu.to(sae.device)
     err = torch.cat([(sae.reconstruct(c) - c).pow(2).sum(-1) for c in x.split(chunk)])
     return err / (x - mu).pow(2).sum(-1).clamp_min(1e-12)
@@ -67,6 +67,23 @@ def gate(x: torch.Tensor, x_steered: torch.Tensor, fvu: torch.Tensor, tau: float
     x = x.to(x_steered.device)
     steered = (fvu <= tau).to(x.device)
     return torch.where(steered[:, None], x_steered, x), steered
+
+
+@torch.no_grad()
+def gate_threshold(sae: TopKSAE, x_unlabeled: torch.Tensor, mu: torch.Tensor, q: float) -> float:
+    """tau for the FVU gate: the q-quantile of per-sample FVU(x; mu) over unlabelled CLS tokens x_unlabeled: (M, d).
+    The paper's gate (v3 §4.3) takes x_unlabeled = the CIFAR-100 + Tiny-ImageNet train union and mu the mean of the
+    generalized SAE's training data; the in-domain variant takes one dataset's own train split."""
+    return fvu_threshold(per_sample_fvu(x_unlabeled, sae, mu), q)
+
+
+@torch.no_grad()
+def gated_vs2(x: torch.Tensor, sae: TopKSAE, mu: torch.Tensor, tau: float, gamma: float = 1.5,
+              lam: float = 2.1) -> tuple[torch.Tensor, torch.Tensor]:
+    """VS2 with the FVU gate: steer x: (N, d) where FVU(x; mu) <= tau, keep it elsewhere.
+    Returns (output (N, d), steered mask (N,)); coverage = mask.float().mean()."""
+    x = x.to(sae.device)
+    return gate(x, vs2(x, sae, gamma, lam), per_sample_fvu(x, sae, mu), tau)
 
 
 @torch.no_grad()

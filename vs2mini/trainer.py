@@ -1,23 +1,32 @@
-"""Training a TopKSAE on cached activations (SPEC 3.2-3.3, SAE_ANCHORS 7).
+"""Training a TopKSAE on cached activations (paper v3 §3, App. C; sparsify's trainer where the paper is silent).
 
 Defaults follow the paper where it speaks (lr 5e-4, linear warm-up then linear decay, FVU loss, b_pre at the data
-mean) and sparsify where it does not. [NOT FOUND] in the paper, our documented choices:
-- Adam(0.9, 0.999), batch 4096, 30 epochs (MSAE's CLIP recipe), warm-up = 5% of steps (1000 steps would be 80
-  CIFAR-100 epochs at batch 4096), no gradient clipping (sparsify).
-- b_pre = mean of the whole training set (the paper's "empirical mean"; sparsify used the first batch).
-- AuxK off by default (sparsify's default). When on: coefficient 1/32, k_aux = d/2, decoded WITHOUT b_pre (the fix
-  of sparsify #132), residual detached, normalised by the batch total variance (sparsify). A latent is dead after
-  `dead_threshold` samples without firing; the default is one epoch (N samples), since sparsify's 10M-token
-  threshold never fires on a 50k-image cache.
-- PASS (labels given, w_aux > 0): loss + w_aux * prototype.pass_loss (see prototype.py).
+mean) and sparsify where it does not. The paper does not state the batch size, the number of epochs or steps, the
+seed or the AuxK weight; our documented choices:
+- Budget in optimiser steps: `epochs` is raised until the run makes at least `min_steps` Adam steps, so a small
+  dataset trains as long as a large one (CUB-200's 5,994 vectors at batch 4096 are one step per epoch: 30 epochs
+  would be 30 steps, while sparsify's warm-up alone is 1,000). `training_schedule` computes the plan from the data
+  size without training. Batch 4096 (MSAE's CLIP recipe); warm-up = 5% of the steps; no gradient clipping (sparsify).
+- Judge: a fixed random `holdout` fraction of the train split is held out. Its FVU is logged after every epoch and
+  the checkpoint with the lowest held-out FVU is returned (more steps can overfit a small set); `patience` (in
+  steps) optionally stops the run once the held-out FVU has not improved for that long.
+- b_pre = mean of the training (fit) vectors (the paper's "empirical mean"; sparsify used the first batch).
+- AuxK off by default (sparsify's default). When on: coefficient `auxk_alpha`, k_aux = d/2, decoded WITHOUT b_pre
+  (the fix of sparsify #132), residual detached, normalised by the batch total variance (sparsify). A latent is
+  dead after `dead_threshold` samples without firing (default: one epoch, since sparsify's 10M-token threshold
+  never fires on a 50k-image cache).
+- PASS (labels given, w_aux > 0): loss + w_aux * prototype.pass_loss(..., variant=pass_variant).
 """
 from __future__ import annotations
 
+import copy
+import math
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
-from .prototype import pass_loss
+from .prototype import DEFAULT_PASS_VARIANT, PASS_VARIANTS, pass_loss
 from .sae import TopKSAE
 
 
@@ -30,7 +39,9 @@ def batch_fvu(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
 def auxk_loss(sae: TopKSAE, pre: torch.Tensor, residual: torch.Tensor, dead: torch.Tensor, k_aux: int,
               total_variance: torch.Tensor | float) -> torch.Tensor:
     """Gao et al.'s AuxK. pre: (B, n) pre-activations, residual: (B, d) = x - x_hat, dead: (n,) bool.
-    Normalised like sparsify's: by the batch's total variance sum ||x - mean(x)||^2 (the FVU denominator)."""
+    Normalised like sparsify's: by the batch's total variance sum ||x - mean(x)||^2 (the FVU denominator).
+    Its gradient reaches W_dec, b_enc and W_enc of the dead latents through `pre` (Gao et al. and the sparsify of
+    the paper's time; sparsify >= 1.0 trains only the decoder with it). We keep the paper-era path."""
     n_dead = int(dead.sum())
     if n_dead == 0:
         return pre.new_zeros(())
@@ -60,7 +71,10 @@ def epoch_batches(perm: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
 
 
 def lr_lambda(warmup: int, total: int):
-    """Linear warm-up to 1 over `warmup` steps, then linear decay to 0 at `total`."""
+    """Linear warm-up to 1 over `warmup` steps, then linear decay to 0 at `total`.
+    Step s of the warm-up runs at (s + 1) / warmup: the first step already moves the weights. sparsify (via
+    transformers' get_linear_schedule_with_warmup) uses s / warmup, so its first step runs at lr 0 and is wasted;
+    the difference is one step of the warm-up."""
     def f(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
@@ -78,7 +92,9 @@ class FiringStats:
 
     @torch.no_grad()
     def update(self, vals: torch.Tensor, idx: torch.Tensor) -> None:
-        """vals, idx: (B, k) codes of one batch; a latent fires when selected with a positive value."""
+        """vals, idx: (B, k) codes of one batch; a latent fires when selected with a positive value.
+        sparsify counts every selected index, including a 0 picked by top-k when fewer than k pre-activations are
+        positive; a zero code contributes nothing to the reconstruction, so we do not count it as firing."""
         active = torch.zeros_like(self.fired, dtype=vals.dtype).index_add_(0, idx.flatten(), (vals > 0).flatten().to(vals.dtype)) > 0
         self.fired |= active
         self.since_fired = torch.where(active, 0, self.since_fired + vals.shape[0])
@@ -86,7 +102,7 @@ class FiringStats:
 
 def train_step(sae: TopKSAE, opt, sched, x: torch.Tensor, stats: FiringStats, y: torch.Tensor | None = None, *,
                amp: bool = False, auxk_alpha: float = 0.0, k_aux: int = 384, dead_threshold: int = 0,
-               w_aux: float = 0.0) -> torch.Tensor:
+               w_aux: float = 0.0, pass_variant: str = DEFAULT_PASS_VARIANT) -> torch.Tensor:
     """One optimisation step on x: (B, d) (labels y: (B,) for PASS). Returns detached (loss, fvu, auxk, pass, L0 sum)
     as a (5,) float64 tensor on the device, without a host sync (AuxK with dead latents adds one)."""
     dev = x.device
@@ -104,7 +120,7 @@ def train_step(sae: TopKSAE, opt, sched, x: torch.Tensor, stats: FiringStats, y:
             aux = auxk_loss(sae, pre.float(), x - x_hat, dead, k_aux, (x - x.mean(0)).pow(2).sum())
             loss = loss + auxk_alpha * aux
     if w_aux > 0:
-        pas = pass_loss(vals, idx, y, sae.n_latents)
+        pas = pass_loss(vals, idx, y, sae.n_latents, variant=pass_variant)
         loss = loss + w_aux * pas
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -128,57 +144,170 @@ def check_training_data(X: torch.Tensor, labels: torch.Tensor | None) -> None:
         raise ValueError(f"labels must be (N,) = ({X.shape[0]},); got {tuple(labels.shape)}")
 
 
-def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int = 4, k: int = 64,
-              epochs: int = 30, batch_size: int = 4096, lr: float = 5e-4, warmup_frac: float = 0.05,
-              auxk_alpha: float = 0.0, k_aux: int | None = None, dead_threshold: int | None = None,
-              labels: torch.Tensor | None = None, w_aux: float = 0.0, bf16: bool = False, seed: int = 0,
-              device: str | torch.device | None = None, progress: bool = True,
-              sae: TopKSAE | None = None) -> tuple[TopKSAE, dict[str, list[float]]]:
-    """Train a TopKSAE on X: (N, d). Returns (sae on `device`, history of per-epoch loss, fvu, dead_frac, l0, ...).
+# ---------------------------------------------------------------------------------------------- the budget
+def n_batches(n: int, batch_size: int) -> int:
+    """Number of batches `epoch_batches` makes of n vectors (a remainder under half a batch is merged)."""
+    q, r = divmod(n, batch_size)
+    if q == 0:
+        return 1
+    return q + (1 if r >= max(1, batch_size // 2) else 0)
 
-    `labels: (N,)` with `w_aux > 0` trains a PASS SAE. `bf16` runs the encoder GEMM under bf16 autocast (weights,
-    loss and Adam stay fp32).
-    The same seed gives the same SAE (on the same device and library versions).
-    """
-    check_training_data(X, labels)
+
+def holdout_size(n: int, holdout: float) -> int:
+    """How many of n train vectors the held-out slice takes: round(holdout * n), at least 2 when holdout > 0."""
+    if not 0.0 <= holdout < 1.0:
+        raise ValueError(f"holdout must be a fraction in [0, 1), got {holdout}")
+    if holdout == 0.0:
+        return 0
+    m = max(2, round(holdout * n))
+    if n - m < 2:
+        raise ValueError(f"holdout={holdout} leaves {n - m} of {n} vectors to train on; use a smaller holdout")
+    return m
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The optimisation plan of one `train_sae` run (computed from sizes alone)."""
+    n_fit: int               # vectors the SAE is trained on
+    n_heldout: int           # vectors held out to judge it
+    batch_size: int          # effective batch size (at most n_fit)
+    steps_per_epoch: int
+    epochs: int              # epochs run unless stopped early (>= the requested epochs)
+    steps: int               # epochs * steps_per_epoch: the optimiser steps, >= min_steps
+    warmup_steps: int
+
+
+def training_schedule(n: int, *, epochs: int = 30, batch_size: int = 4096, min_steps: int | None = None,
+                      holdout: float = 0.0, warmup_frac: float = 0.05) -> Schedule:
+    """The plan for n train vectors: epochs are raised until the run makes at least `min_steps` optimiser steps."""
+    if epochs < 0 or batch_size < 1:
+        raise ValueError(f"epochs must be >= 0 and batch_size >= 1; got epochs={epochs}, batch_size={batch_size}")
+    if min_steps is not None and min_steps < 0:
+        raise ValueError(f"min_steps must be >= 0 or None, got {min_steps}")
+    n_held = holdout_size(n, holdout)
+    n_fit = n - n_held
+    bs = min(batch_size, n_fit)
+    spe = n_batches(n_fit, bs)
+    if min_steps:
+        epochs = max(epochs, math.ceil(min_steps / spe))
+    total = epochs * spe
+    return Schedule(n_fit, n_held, bs, spe, epochs, total, max(1, round(warmup_frac * total)))
+
+
+def split_holdout(n: int, n_heldout: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed random split of range(n): (fit indices, held-out indices), both sorted."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 7919))   # not the batch-order stream
+    return perm[n_heldout:].sort().values, perm[:n_heldout].sort().values
+
+
+def summary(hist: dict[str, list[float]]) -> dict:
+    """What a run achieved: steps, epochs and the selected epoch (lowest held-out FVU, else the last) with its
+    train and held-out FVU. JSON-able."""
+    if not hist["fvu"]:
+        return {"steps": 0, "epochs": 0, "selected_epoch": None, "train_fvu": None, "heldout_fvu": None}
+    held = hist.get("heldout_fvu")
+    best = min(range(len(held)), key=held.__getitem__) if held else len(hist["fvu"]) - 1
+    return {"steps": int(hist["step"][-1]), "epochs": len(hist["fvu"]), "selected_epoch": best + 1,
+            "selected_step": int(hist["step"][best]), "train_fvu": hist["fvu"][best],
+            "heldout_fvu": held[best] if held else None}
+
+
+def _check_options(k_aux, dead_threshold, w_aux, labels, pass_variant) -> None:
+    """Bad options fail before any work (0 is honoured where it means something, rejected where it cannot)."""
+    if k_aux is not None and (not isinstance(k_aux, int) or k_aux < 1):
+        raise ValueError(f"k_aux must be a positive integer (or None for d/2), got {k_aux!r}")
+    if dead_threshold is not None and (not isinstance(dead_threshold, int) or dead_threshold < 0):
+        raise ValueError(f"dead_threshold must be an integer >= 0 samples (or None for one epoch), got "
+                         f"{dead_threshold!r}")
+    if w_aux < 0:
+        raise ValueError(f"w_aux must be >= 0, got {w_aux}")
     if w_aux > 0 and labels is None:
         raise ValueError("PASS (w_aux > 0) needs class labels")
+    if pass_variant not in PASS_VARIANTS:
+        raise ValueError(f"unknown pass_variant {pass_variant!r}; choose one of {PASS_VARIANTS}")
+
+
+def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int = 4, k: int | None = None,
+              epochs: int = 30, batch_size: int = 4096, min_steps: int | None = None, holdout: float = 0.0,
+              patience: int | None = None, lr: float = 5e-4, warmup_frac: float = 0.05,
+              auxk_alpha: float = 0.0, k_aux: int | None = None, dead_threshold: int | None = None,
+              labels: torch.Tensor | None = None, w_aux: float = 0.0, pass_variant: str = DEFAULT_PASS_VARIANT,
+              bf16: bool = False, seed: int = 0, device: str | torch.device | None = None, progress: bool = True,
+              sae: TopKSAE | None = None) -> tuple[TopKSAE, dict[str, list[float]]]:
+    """Train a TopKSAE on X: (N, d). Returns (sae on `device`, history): per epoch `step` (optimiser steps so far),
+    `loss`, `fvu` (mean train batch FVU), `auxk`, `pass`, `dead_frac`, `l0`, `lr`, and with `holdout > 0`
+    `heldout_fvu` (FVU of the held-out slice after the epoch). `summary(history)` condenses it.
+
+    Budget: at least `min_steps` optimiser steps (epochs are raised to reach them; `training_schedule`). With a
+    held-out slice the returned SAE is the epoch with the lowest held-out FVU; `patience` (steps without a held-out
+    improvement) stops early. `labels: (N,)` with `w_aux > 0` trains a PASS SAE (`pass_variant`, prototype.py).
+    `bf16` runs the encoder GEMM under bf16 autocast (weights, loss and Adam stay fp32).
+    `sae=` continues training that SAE: its weights, b_pre included, are kept (no re-initialisation), and
+    `n_latents`/`k` must be None or equal to its own. The same seed gives the same SAE (same device and versions).
+    """
+    check_training_data(X, labels)
+    _check_options(k_aux, dead_threshold, w_aux, labels, pass_variant)
+    if patience is not None and (patience < 1 or holdout == 0):
+        raise ValueError(f"patience={patience} needs holdout > 0 and must be >= 1 step")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     N, d = X.shape
-    n_latents = n_latents or expansion * d
-    if sae is None:
-        sae = TopKSAE(d, n_latents, k, seed=seed)
-    elif sae.d_in != d:
-        raise ValueError(f"SAE expects d={sae.d_in}, data has d={d}")
-    sae = sae.to(device).requires_grad_(True)
+    plan = training_schedule(N, epochs=epochs, batch_size=batch_size, min_steps=min_steps, holdout=holdout,
+                             warmup_frac=warmup_frac)
+    fit_idx, held_idx = split_holdout(N, plan.n_heldout, seed)
     X = X.to(device, torch.float32)
-    y = labels.to(device) if labels is not None else None
+    y = labels.to(device)[fit_idx.to(device)] if labels is not None else None
+    X_held = X[held_idx.to(device)] if plan.n_heldout else None
+    X = X[fit_idx.to(device)] if plan.n_heldout else X
+    N = plan.n_fit
+    if sae is None:
+        sae = TopKSAE(d, n_latents or expansion * d, 64 if k is None else k, seed=seed).to(device)
+        with torch.no_grad():
+            sae.b_pre.copy_(X.double().mean(0).float())        # the paper's "empirical mean" (whole fit set)
+    else:
+        if sae.d_in != d:
+            raise ValueError(f"SAE expects d={sae.d_in}, data has d={d}")
+        for name, want in (("n_latents", n_latents), ("k", k)):
+            if want is not None and want != getattr(sae, name):
+                raise ValueError(f"train_sae(sae=...) continues the given SAE ({name}={getattr(sae, name)}); "
+                                 f"{name}={want} conflicts with it: drop the argument or build a new SAE")
+        sae = sae.to(device)
+    sae.requires_grad_(True).train()
     with torch.no_grad():
-        sae.b_pre.copy_(X.double().mean(0).float())            # the paper's "empirical mean" (whole train set)
         sae.normalize_decoder()
 
-    batch_size = min(batch_size, N)
-    steps_per_epoch = len(epoch_batches(torch.arange(N), batch_size))
-    total = epochs * steps_per_epoch
     opt = torch.optim.Adam(sae.parameters(), lr=lr, betas=(0.9, 0.999), fused=device.type == "cuda")
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(max(1, round(warmup_frac * total)), total))
-    k_aux = k_aux or d // 2
-    dead_threshold = dead_threshold or N
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(plan.warmup_steps, plan.steps))
+    k_aux = d // 2 if k_aux is None else k_aux
+    dead_threshold = N if dead_threshold is None else dead_threshold
     gen = torch.Generator(device=device).manual_seed(seed)
-    hist: dict[str, list[float]] = {key: [] for key in ("loss", "fvu", "auxk", "pass", "dead_frac", "l0", "lr")}
+    keys = ("step", "loss", "fvu", "auxk", "pass", "dead_frac", "l0", "lr") + (("heldout_fvu",) if X_held is not None else ())
+    hist: dict[str, list[float]] = {key: [] for key in keys}
     stats = FiringStats(sae.n_latents, device)
-    amp = bf16                     # bf16 autocast for the encoder GEMM (CUDA; also works on CPU, for tests)
-    for _epoch in tqdm(range(epochs), disable=not progress, desc="train SAE"):
+    best, best_state, best_step, step = math.inf, None, 0, 0
+    for _epoch in tqdm(range(plan.epochs), disable=not progress, desc="train SAE"):
         sums = torch.zeros(5, device=device, dtype=torch.float64)   # loss, fvu, auxk, pass (x B), nonzeros
         stats.fired.zero_()
-        for b in epoch_batches(torch.randperm(N, device=device, generator=gen), batch_size):
-            terms = train_step(sae, opt, sched, X[b], stats, None if y is None else y[b], amp=amp,
-                               auxk_alpha=auxk_alpha, k_aux=k_aux, dead_threshold=dead_threshold, w_aux=w_aux)
+        for b in epoch_batches(torch.randperm(N, device=device, generator=gen), plan.batch_size):
+            terms = train_step(sae, opt, sched, X[b], stats, None if y is None else y[b], amp=bf16,
+                               auxk_alpha=auxk_alpha, k_aux=k_aux, dead_threshold=dead_threshold, w_aux=w_aux,
+                               pass_variant=pass_variant)
             sums += terms * terms.new_tensor([len(b)] * 4 + [1])
+            step += 1
         s = (sums / N).tolist()
+        hist["step"].append(step)
         for key, v in zip(("loss", "fvu", "auxk", "pass", "l0"), s):
             hist[key].append(v)
         hist["dead_frac"].append(1.0 - stats.fired.float().mean().item())
         hist["lr"].append(sched.get_last_lr()[0])
+        if X_held is not None:
+            held = sae.fvu(X_held)
+            hist["heldout_fvu"].append(held)
+            if held < best:
+                best, best_step = held, step
+                best_state = copy.deepcopy(sae.state_dict())
+            elif patience is not None and step - best_step >= patience:
+                break
+    if best_state is not None:
+        sae.load_state_dict(best_state)                       # the checkpoint the held-out slice judged best
     sae.eval().requires_grad_(False)      # inference from here on: encode/decode build no autograd graph
     return sae, hist
