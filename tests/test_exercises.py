@@ -80,16 +80,22 @@ def test_majority_mask(capsys):
     assert "shape" in said(capsys)
 
 
-def test_mean_pairwise_cosine(capsys):
-    dirs = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])   # cosines: 0, 1/sqrt2, 1/sqrt2
-    right = (2 ** -0.5 * 2) / 3
-    assert exercises.check_mean_pairwise_cosine(right, dirs) and said(capsys).startswith("correct")
-    with_diagonal = (3 + 2 * (2 * 2 ** -0.5)) / 9
-    assert not exercises.check_mean_pairwise_cosine(with_diagonal, dirs)
-    assert "diagonal" in said(capsys)
-    dots = (0 + 3 + 6) / 3
-    assert not exercises.check_mean_pairwise_cosine(dots, dirs)
-    assert "normalise" in said(capsys)
+def test_pass_gradient(capsys):
+    # four codes, n = 3 latents, k = 1: classes {0, 1} share latent 0, class 1 uses latents 1 and 2
+    vals = torch.tensor([[2.0], [4.0], [3.0], [3.0]])
+    idx = torch.tensor([[0], [0], [1], [2]])
+    labels = torch.tensor([0, 0, 1, 1])
+    right = torch.tensor([[-0.5], [0.5], [0.75], [0.75]])      # (2 / B) (z_i - zbar_{y_i}) at idx, by hand
+    assert exercises.check_pass_gradient(right, vals, idx, labels, 3) and said(capsys).startswith("correct")
+    assert not exercises.check_pass_gradient(4 * right, vals, idx, labels, 3)
+    assert "divide by B" in said(capsys)
+    assert not exercises.check_pass_gradient(right / 2, vals, idx, labels, 3)
+    assert "2u" in said(capsys)
+    assert not exercises.check_pass_gradient(-right, vals, idx, labels, 3)
+    assert "wrong sign" in said(capsys)
+    dense = torch.zeros(4, 3).scatter(1, idx, right)
+    assert not exercises.check_pass_gradient(dense, vals, idx, labels, 3)
+    assert "gather" in said(capsys)
 
 
 def test_changed_rows(capsys):

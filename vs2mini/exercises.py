@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import torch
 
-from . import retrieval, steer
+from . import prototype, retrieval, steer
 
 NOT_ATTEMPTED = "not attempted yet: replace `answer = None` with your code and run the cell again."
 
@@ -153,27 +153,34 @@ def check_majority_mask(answer, nbr_labels: torch.Tensor) -> bool:
                           ".values, then nbr == mode[:, None].")
 
 
-def check_mean_pairwise_cosine(answer, directions: torch.Tensor) -> bool:
-    """Notebook 5: the mean cosine over all unordered pairs of distinct class prototype directions (C, d)."""
+def check_pass_gradient(answer, vals: torch.Tensor, idx: torch.Tensor, labels: torch.Tensor, n_latents: int) -> bool:
+    """Notebook 5: d L / d vals (B, k) of the PASS penalty of paper v3 eq. 7 (variant "eq7"), with mini-batch
+    class means. The reference is autograd through `prototype.pass_loss`."""
     if answer is None:
         return _report(False, NOT_ATTEMPTED)
-    answer = float(answer)
-    d = torch.nn.functional.normalize(directions.double().cpu(), dim=-1)
-    S = d @ d.T
-    C = S.shape[0]
-    iu = torch.triu_indices(C, C, offset=1)
-    ref = S[iu[0], iu[1]].mean().item()
-    if abs(answer - ref) < 1e-4:
+    answer = _as_tensor(answer, "the gradient with respect to vals, shape (B, k)")
+    if isinstance(answer, str):
+        return _report(False, answer)
+    v = vals.detach().clone().requires_grad_(True)
+    prototype.pass_loss(v, idx, labels, n_latents, variant="eq7").backward()
+    ref = v.grad
+    B = vals.shape[0]
+    if answer.shape == (B, n_latents) and answer.shape != ref.shape:
+        return _report(False, f"hint: that is the gradient for the dense codes (B, n); the encoder outputs only the "
+                              f"k values, so gather it at idx: shape {tuple(ref.shape)}.")
+    if answer.shape != ref.shape:
+        return _report(False, f"hint: expected shape {tuple(ref.shape)} (one entry per selected value).")
+    if _close(answer, ref):
         return _report(True, "")
-    if abs(answer - S.mean().item()) < 1e-4:
-        return _report(False, "hint: the diagonal (each class with itself, cosine 1) is in your mean; use only "
-                              "pairs of different classes, e.g. torch.triu_indices(C, C, offset=1).")
-    raw = directions.double().cpu() @ directions.double().cpu().T
-    if abs(answer - raw[iu[0], iu[1]].mean().item()) < 1e-4 * max(1.0, abs(answer)):
-        return _report(False, "hint: those are dot products; normalise each direction to unit length first "
-                              "(F.normalize(dirs, dim=-1)).")
-    return _report(False, f"hint: expected a value in [-1, 1] near {ref:.3f}; normalise the rows, take the matrix "
-                          "of cosines and average its strictly upper triangle.")
+    if _close(answer, B * ref):
+        return _report(False, "hint: eq. 7 averages over the B samples: divide by B.")
+    if _close(answer, ref / 2):
+        return _report(False, "hint: the derivative of ||u||^2 is 2u.")
+    if _close(answer, -ref):
+        return _report(False, "hint: wrong sign: the gradient of ||z_i - zbar||^2 with respect to z_i is "
+                              "2 (z_i - zbar), pointing away from the class mean.")
+    return _report(False, "hint: dense codes z, class means zbar_y, then (2 / B) (z_i - zbar_{y_i}) gathered at idx; "
+                          "the terms through the class means add up to zero.")
 
 
 def check_changed_rows(answer: Iterable[str] | None, methods: Iterable[str]) -> bool:

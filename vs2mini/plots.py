@@ -19,6 +19,7 @@ DISPLAY_NAMES = {
     "SAE^{F+g}_REC": "SAE rec. ×γ",
     "VS2": "VS2",
     "VS2 + FVU gate": "VS2 + FVU gate",
+    "VS2 + FVU gate (in-domain tau)": "VS2 + FVU gate (in-domain τ)",
     "VS2++ (pseudo)": "VS2++ (pseudo-labels)",
     "VS2++ (oracle)": "VS2++ (oracle)",
     "VS2 + PASS": "VS2 + PASS",
