@@ -122,3 +122,17 @@ def test_hand_built_code_stays_in_from_scratch_cells(path):
 def test_widget_only_where_a_kernel_runs(path):
     widget = [c for c in cells(path) if "steering_explorer" in c.source]
     assert widget and all("remove-output" in tags(c) for c in widget), "a dead slider on the static page misleads"
+
+
+def test_book_pages_and_readme_are_self_contained():
+    pages = sorted((ROOT / "book").glob("*.md")) + [ROOT / "README.md"]
+    for page in pages:
+        text = page.read_text()
+        for word in FORBIDDEN:
+            assert word not in text, f"{page.name} mentions {word!r}: cite the paper or the method page instead"
+
+
+def test_book_figures_referenced_from_pages_exist():
+    for page in sorted((ROOT / "book").glob("*.md")):
+        for ref in re.findall(r"```\{figure\} (\S+)", page.read_text()):
+            assert (page.parent / ref).exists(), f"{page.name}: {ref} missing"
