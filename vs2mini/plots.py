@@ -219,30 +219,42 @@ PIPELINE_STAGES = [
 
 def pipeline_diagram():
     """The VS2 pipeline as boxes and arrows (image -> ViT -> CLS token -> SAE top-k -> amplify -> steer ->
-    LN_post, projection -> text head). Pure matplotlib, so it renders offline; the book ships it as an SVG."""
+    LN_post, projection -> text head), in two rows so that it stays readable at page width. Pure matplotlib, so it
+    renders offline; the book ships it as an SVG."""
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-    n = len(PIPELINE_STAGES)
-    fig, ax = plt.subplots(figsize=(12, 2.6))
-    ax.set_xlim(0, 2 * n)
-    ax.set_ylim(0.6, 3.6)
+    fig, ax = plt.subplots(figsize=(8.4, 4.4))
+    ax.set_xlim(0, 8)
+    ax.set_ylim(0, 4.3)
     ax.axis("off")
     colours = ["#dddddd", "#c6dbef", "#c6dbef", "#fdd0a2", "#fdd0a2", "#fdae6b", "#c6dbef", "#c7e9c0"]
+    arrow = dict(arrowstyle="-|>", mutation_scale=14, color="#333333", lw=1.2)
+    centres = []
     for i, ((label, detail), colour) in enumerate(zip(PIPELINE_STAGES, colours)):
-        x0 = 2 * i + 0.12
-        ax.add_patch(FancyBboxPatch((x0, 1.0), 1.72, 1.6, boxstyle="round,pad=0.05", fc=colour, ec="#333333"))
-        ax.text(x0 + 0.86, 2.1, label, ha="center", va="center", fontsize=10, weight="bold")
-        ax.text(x0 + 0.86, 1.35, detail, ha="center", va="center", fontsize=7.5, color="#333333")
-        if i < n - 1:
-            ax.add_patch(FancyArrowPatch((x0 + 1.78, 1.8), (x0 + 2.06, 1.8), arrowstyle="-|>",
-                                         mutation_scale=14, color="#333333"))
-    # The bracket over the stages VS2 adds to CLIP: encode, amplify, steer.
-    ax.plot([6.1, 11.9], [2.9, 2.9], color="#d94801", lw=2.5)
-    ax.text(9.0, 3.15, "VS2: one SAE encode and decode per image; no labels, no gradients", ha="center",
-            fontsize=9.5, color="#d94801")
-    ax.plot([0.1, 5.9], [2.9, 2.9], color="#08519c", lw=2.5)
-    ax.plot([12.1, 15.9], [2.9, 2.9], color="#08519c", lw=2.5)
-    ax.text(3.0, 3.15, "CLIP, unchanged", ha="center", fontsize=9.5, color="#08519c")
-    ax.text(14.0, 3.15, "CLIP, unchanged", ha="center", fontsize=9.5, color="#08519c")
+        row, col = divmod(i, 4)
+        col = col if row == 0 else 3 - col            # a snake: the second row runs right to left
+        x0, y0 = 2 * col + 0.12, 2.35 - 2.05 * row
+        ax.add_patch(FancyBboxPatch((x0, y0), 1.72, 1.05, boxstyle="round,pad=0.04", fc=colour, ec="#333333"))
+        ax.text(x0 + 0.86, y0 + 0.68, label, ha="center", va="center", fontsize=10.5, weight="bold")
+        ax.text(x0 + 0.86, y0 + 0.22, detail, ha="center", va="center", fontsize=8.5, color="#333333")
+        centres.append((x0, y0))
+    for i in range(len(centres) - 1):
+        (xa, ya), (xb, yb) = centres[i], centres[i + 1]
+        if ya != yb:          # end of the first row: straight down
+            start, end = (xa + 0.86, ya - 0.04), (xb + 0.86, yb + 1.09)
+        elif xb > xa:
+            start, end = (xa + 1.76, ya + 0.52), (xb - 0.04, yb + 0.52)
+        else:
+            start, end = (xa - 0.04, ya + 0.52), (xb + 1.76, yb + 0.52)
+        ax.add_patch(FancyArrowPatch(start, end, **arrow))
+    ax.plot([0.1, 5.9], [3.62, 3.62], color="#08519c", lw=2.5)
+    ax.text(3.0, 3.78, "CLIP image encoder, unchanged", ha="center", fontsize=10, color="#08519c")
+    ax.plot([6.1, 7.9], [3.62, 3.62], color="#d94801", lw=2.5)
+    ax.text(7.0, 3.78, "VS2", ha="center", fontsize=10, color="#d94801", weight="bold")
+    ax.plot([4.1, 7.9], [0.15, 0.15], color="#d94801", lw=2.5)
+    ax.text(6.0, -0.12, "VS2: no labels, no gradients", ha="center", fontsize=10, color="#d94801")
+    ax.plot([0.1, 3.9], [0.15, 0.15], color="#08519c", lw=2.5)
+    ax.text(2.0, -0.12, "CLIP's last steps, unchanged", ha="center", fontsize=10, color="#08519c")
+    ax.set_ylim(-0.35, 4.1)
     fig.tight_layout()
     return fig
 
