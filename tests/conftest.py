@@ -25,10 +25,16 @@ def _isolated_env(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def smoke_setup(_isolated_env):
-    """The offline `smoke` set-up (tiny random-weight CLIP, synthetic images), built once per session."""
+def toy_setup(_isolated_env):
+    """The offline `toy` set-up (the toy CLIP on the toy world's train and test splits), built once per session."""
     from vs2mini.pipeline import load_setup
-    return load_setup("smoke", progress=False)
+    return load_setup("toy", progress=False)
+
+
+@pytest.fixture(scope="session")
+def smoke_setup(toy_setup):
+    """Old name of `toy_setup` (the `smoke` profile is now an alias of `toy`)."""
+    return toy_setup
 
 
 def make_hand_sae():

@@ -1,4 +1,4 @@
-"""The command line (vs2mini/cli.py) in the offline smoke profile."""
+"""The command line (vs2mini/cli.py) in the offline toy profile."""
 from __future__ import annotations
 
 import json
@@ -17,29 +17,31 @@ METHODS = ["CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "VS2", "VS2 (generali
            "VS2 + FVU gate (in-domain tau)", "VS2++ (pseudo)", "VS2++ (oracle)", "VS2 + PASS"]
 
 
-def test_zeroshot_smoke(tmp_path, capsys, smoke_setup):
+@pytest.mark.parametrize("profile", [[], ["--profile", "smoke"]])     # toy is the default; smoke its old name
+def test_zeroshot_toy(tmp_path, capsys, toy_setup, profile):
     out = tmp_path / "zs" / "zeroshot.json"
-    assert main(["zeroshot", "--profile", "smoke", "--quiet", "--json", str(out)]) == 0
+    assert main(["zeroshot", *profile, "--quiet", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "top-1" in text and BANNER in text
     res = json.loads(out.read_text())
     assert res["real"] is False and BANNER in res["warning"]
-    assert res["dataset"] == "synthetic" and res["model"] == "vs2mini-tiny/random-seed0"
-    assert len(res["per_class"]) == len(smoke_setup.classnames) == 10
-    assert set(res["per_class"]) == set(smoke_setup.classnames)
+    assert res["dataset"] == "toy" and res["model"] == toy_setup.clip.tag
+    assert res["model"].startswith("vs2mini-toyclip/toy-")
+    assert len(res["per_class"]) == len(toy_setup.classnames) == 24
+    assert set(res["per_class"]) == set(toy_setup.classnames)
     assert 0.0 <= res["top1"] <= 100.0
     # the same number the pipeline gives (the CLI calls the same functions)
-    assert res["top1"] == pytest.approx(smoke_setup.accuracy(smoke_setup.test.cls), abs=1e-9)
-    # per-class accuracies average to top-1 here (the synthetic test split is balanced: 20 per class)
-    assert sum(res["per_class"].values()) / 10 == pytest.approx(res["top1"], abs=1e-6)
+    assert res["top1"] == pytest.approx(toy_setup.accuracy(toy_setup.test.cls), abs=1e-9)
+    # per-class accuracies average to top-1 here (the toy test split is balanced: 100 per class)
+    assert sum(res["per_class"].values()) / 24 == pytest.approx(res["top1"], abs=1e-4)   # top1 is float32
     assert f"top-1 {res['top1']:.2f}%" in text
 
 
-def test_reproduce_smoke(tmp_path, capsys):
+def test_reproduce_toy(tmp_path, capsys):
     out = tmp_path / "repro.json"
-    assert main(["reproduce", "--profile", "smoke", "--quiet", "--json", str(out)]) == 0
+    assert main(["reproduce", "--quiet", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert BANNER in text
+    assert text.count(BANNER) == 1                                  # said once, not on every line
     lines = text.splitlines()
     for m in METHODS:
         assert any(line.startswith(m + " ") for line in lines), m
@@ -52,7 +54,7 @@ def test_reproduce_smoke(tmp_path, capsys):
     for r in res["rows"]:
         assert 0.0 <= r["top1"] <= 100.0
         assert r["delta"] == pytest.approx(r["top1"] - zs, abs=1e-9), r["method"]
-        assert r["paper"] is None                                   # random weights: no paper number to compare
+        assert r["paper"] is None                                   # toy model: no paper number for this setting
     cov = rows["VS2 + FVU gate"]["coverage"]
     assert 0.0 <= cov <= 1.0
     assert 0.0 <= rows["VS2 + FVU gate (in-domain tau)"]["coverage"] <= 1.0
@@ -61,16 +63,25 @@ def test_reproduce_smoke(tmp_path, capsys):
         t = res["settings"]["sae_training"][name]
         assert t["steps"] >= 1 and 0 <= t["heldout_fvu"] and 0 <= t["test_fvu"] and t["paper_fvu"] is None
     assert "held-out" in text and res["settings"]["pass_variant"] == "ratio"
-    assert res["settings"]["n_test"] == 200 and res["settings"]["gamma"] == 1.5 and res["settings"]["lam"] == 2.1
+    assert res["settings"]["n_test"] == 2400 and res["settings"]["gamma"] == 1.5 and res["settings"]["lam"] == 2.1
 
 
 def test_unknown_dataset(capsys):
-    assert main(["zeroshot", "--profile", "smoke", "--quiet", "--dataset", "imagenet"]) == 2
+    assert main(["zeroshot", "--profile", "toy", "--quiet", "--dataset", "imagenet"]) == 2
     err = capsys.readouterr().err
     assert "unknown dataset 'imagenet'" in err
     assert all(name in err for name in DATASETS)
-    assert main(["reproduce", "--profile", "smoke", "--quiet", "--dataset", "imagenet"]) == 2
+    assert main(["reproduce", "--quiet", "--dataset", "imagenet"]) == 2
     assert "unknown dataset 'imagenet'" in capsys.readouterr().err
+
+
+def test_pretrain_toy_checks_arguments_first(tmp_path, capsys):
+    assert main(["pretrain-toy", "--steps", "0", "--out", str(tmp_path / "w.safetensors")]) == 2
+    assert "--steps must be >= 1" in capsys.readouterr().err
+    assert main(["pretrain-toy", "--out", str(tmp_path / "w.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "w.pt" in err and "must end in .safetensors" in err
+    assert not list(tmp_path.iterdir())                              # nothing was trained or written
 
 
 def test_unknown_profile_is_a_usage_error(capsys):
@@ -84,5 +95,5 @@ def test_module_help():
     r = subprocess.run([sys.executable, "-m", "vs2mini", "--help"], cwd=REPO, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
-    for cmd in ("features", "zeroshot", "train-sae", "reproduce"):
+    for cmd in ("features", "zeroshot", "train-sae", "reproduce", "pretrain-toy"):
         assert cmd in r.stdout

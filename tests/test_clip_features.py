@@ -28,10 +28,11 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def pil_transforms():
-    """open_clip's own eval transforms (PIL) and the models they belong to: tiny (64 px) and ViT-B/32 (224 px)."""
-    vclip._register_local_configs()
+    """open_clip's own eval transforms (PIL) and the models they belong to: tiny (64 px), toy (32 px) and ViT-B/32
+    (224 px)."""
+    vclip.register_local_configs()
     out = {}
-    for name in (vclip.TINY_MODEL, "ViT-B-32-quickgelu"):
+    for name in (vclip.TINY_MODEL, vclip.TOY_MODEL, "ViT-B-32-quickgelu"):
         model, _, val = open_clip.create_model_and_transforms(name, pretrained=None)
         out[name] = (model, val)
     return out
@@ -124,13 +125,13 @@ def test_unknown_model_and_tag():
         vclip.load_clip("no-such-model", None, "cpu")
 
 
-def test_weights_not_available_mentions_smoke(monkeypatch):
+def test_weights_not_available_mentions_toy(monkeypatch):
     def fail(*a, **k):
         raise OSError("offline: cannot reach huggingface.co")
     monkeypatch.setattr(open_clip, "create_model", fail)
-    with pytest.raises(vclip.WeightsNotAvailable, match="(?s)offline: cannot reach.*smoke") as e:
+    with pytest.raises(vclip.WeightsNotAvailable, match="(?s)offline: cannot reach.*toy") as e:
         vclip.load_clip(vclip.TINY_MODEL, None, "cpu")
-    assert "--profile smoke" in str(e.value)
+    assert "--profile toy" in str(e.value)
 
 
 # ------------------------------------------------------------------------------------------ CLS -> logits path
@@ -194,7 +195,7 @@ def test_preprocess_batch_errors(tiny):
 def test_device_preprocessing_same_predictions_as_pil(smoke_setup, pil_transforms):
     s = smoke_setup
     images, labels = s.test_set.images[:200], s.test_set.labels[:200]
-    _, transform = pil_transforms[vclip.TINY_MODEL]
+    _, transform = pil_transforms[s.clip.name]
     with torch.no_grad():
         ours = features.embedding_logits(features.encode_images(s.clip, images, amp=False)[1], s.head)
         ref = features.embedding_logits(s.clip.model.encode_image(pil_batch(images, transform)), s.head)
@@ -239,15 +240,15 @@ def test_cached_features_default_root_is_env(tiny, monkeypatch, tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------- pipeline
-def test_load_setup_smoke(smoke_setup):
-    s = smoke_setup
+def test_load_setup_toy(toy_setup):
+    s = toy_setup
     assert s.real is False
-    assert "NOT A REAL RESULT" in s.banner
-    assert s.dataset == "synthetic" and len(s.classnames) == 10
-    assert s.train.cls.shape == (400, 64) and s.test.cls.shape == (200, 64)
-    assert s.head.shape == (10, 64)
+    assert "NOT A REAL RESULT" in s.banner and "toy CLIP" in s.banner
+    assert s.dataset == "toy" and len(s.classnames) == 24
+    assert s.train.cls.shape == (12000, 64) and s.test.cls.shape == (2400, 64)
+    assert s.head.shape == (24, 64)
     logits = s.logits(s.test.cls)
-    assert logits.shape == (200, 10)
+    assert logits.shape == (2400, 24)
     assert torch.allclose(logits, features.embedding_logits(s.test.emb, s.head), atol=LOGIT_ATOL)
     assert s.accuracy(s.test.cls) == pytest.approx(
         100 * (logits.argmax(-1) == s.test.labels).float().mean().item())
@@ -256,6 +257,6 @@ def test_load_setup_smoke(smoke_setup):
 def test_load_setup_errors():
     with pytest.raises(ValueError, match=r"unknown dataset 'imagenet'.*cifar100"):
         load_setup("smoke", "imagenet", progress=False)
-    with pytest.raises(ValueError, match=r"unknown profile 'huge'.*smoke"):
+    with pytest.raises(ValueError, match=r"unknown profile 'huge'.*toy"):
         load_setup("huge", progress=False)
-    assert "synthetic" in DATASETS
+    assert "toy" in DATASETS

@@ -1,4 +1,5 @@
-"""A non-editable install (what the notebooks' Colab cell does) must carry the smoke model's config."""
+"""A non-editable install (what the notebooks' Colab cell does) must carry the offline models' configs and the toy
+CLIP's weights."""
 from __future__ import annotations
 
 import shutil
@@ -20,4 +21,6 @@ def test_wheel_contains_smoke_model_config(tmp_path):
     wheel = next(tmp_path.glob("vs2mini-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "vs2mini/model_configs/vs2mini-tiny.json" in names
+    assert "vs2mini/model_configs/vs2mini-toyclip.json" in names
+    assert {"vs2mini/toy_weights/vs2mini-toyclip.safetensors", "vs2mini/toy_weights/vs2mini-toyclip.json"} <= set(names)
     assert "vs2mini/sae.py" in names

@@ -1,7 +1,7 @@
-"""Command line: `python -m vs2mini {features,zeroshot,train-sae,reproduce} --profile smoke`.
+"""Command line: `python -m vs2mini {features,zeroshot,train-sae,reproduce,pretrain-toy} [--profile toy]`.
 
-Every command prints a readable table and can write JSON (`--json out.json`). Runs under the `smoke` profile
-print that their numbers are NOT real results.
+Every command prints a readable table and can write JSON (`--json out.json`). Runs under the offline `toy` profile
+(the default; `smoke` is its old name) say once that their numbers come from a toy model, not the paper's setting.
 """
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import json
 import sys
 from pathlib import Path
 
-from .profiles import PROFILE_ENV, PROFILES
+from .profiles import ALIASES, DEFAULT_PROFILE, PROFILE_ENV, PROFILES
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", choices=sorted(PROFILES), help=f"run profile (default: ${PROFILE_ENV} or smoke)")
-    p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | synthetic (default: the profile's first)")
+    p.add_argument("--profile", choices=sorted(PROFILES) + sorted(ALIASES),
+                   help=f"run profile (default: ${PROFILE_ENV} or {DEFAULT_PROFILE}; smoke = toy)")
+    p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | toy | toy-shifted "
+                                     "(default: the profile's first)")
     p.add_argument("--model", help="open_clip model name, e.g. ViT-B-16 (default: the profile's)")
     p.add_argument("--pretrained", default="", help="open_clip pretrained tag, e.g. openai (default: the profile's)")
     p.add_argument("--device", help="cpu | cuda (default: cuda when available)")
@@ -36,7 +38,7 @@ def _setup(args):
 
 
 def _warning(setup) -> dict:
-    """{"warning": ...} for results that are not real (smoke profile), else {}."""
+    """{"warning": ...} for results that are not real (toy profile), else {}."""
     return {} if setup.real else {"warning": setup.banner}
 
 
@@ -114,6 +116,25 @@ def cmd_reproduce(args):
     return results if len(results) > 1 else results[0]
 
 
+def cmd_pretrain_toy(args) -> dict:
+    """Rebuild the toy CLIP's weights (deterministic: the same code and torch give the same file)."""
+    from .pretrain import PretrainConfig, WEIGHTS_FILE, build_model, pretrain_toy_clip, save_toy_weights, \
+        zero_shot_accuracy
+    out = args.out or WEIGHTS_FILE
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    if out.suffix != ".safetensors":
+        raise ValueError(f"--out {out}: the weights file must end in .safetensors (its checksum record is written "
+                         f"beside it as {out.with_suffix('.json').name})")
+    config = PretrainConfig() if args.steps is None else PretrainConfig(steps=args.steps)
+    model, hist = pretrain_toy_clip(config, progress=not args.quiet)
+    acc = zero_shot_accuracy(model, build_model()[1], "base", "test")
+    record = save_toy_weights(model, hist["config"], out, extra={"zero_shot_test_top1": round(acc, 2)})
+    print(f"toy CLIP pretrained in {hist['seconds']:.0f} s ({config.steps} steps, final loss {hist['loss'][-1]:.3f}); "
+          f"zero-shot top-1 on the toy test split {acc:.2f}%  -> {out} (sha256 {record['sha256'][:12]})")
+    return {**record, "seconds": hist["seconds"], "loss": hist["loss"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vs2mini", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,9 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gate-q", type=float, default=0.95, help="FVU gate quantile")
     p.add_argument("--pass-variant", choices=["ratio", "eq7"],
                    help="PASS penalty: ratio (default) or eq7, the paper's eq. 7 literally (see vs2mini/prototype.py)")
+    p = sub.add_parser("pretrain-toy", help="rebuild the toy CLIP's weights (about 2 minutes on a CPU)")
+    p.add_argument("--out", type=Path, help="weights file (default: the one shipped in the package)")
+    p.add_argument("--steps", type=int, help="optimiser steps (default: the shipped model's)")
+    p.add_argument("--json", type=Path, help="also write the record and loss curve as JSON to this file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     run = {"features": cmd_features, "zeroshot": cmd_zeroshot, "train-sae": cmd_train_sae,
-           "reproduce": cmd_reproduce}[args.command]
+           "reproduce": cmd_reproduce, "pretrain-toy": cmd_pretrain_toy}[args.command]
     try:
         out = run(args)
     except (ValueError, FileNotFoundError, RuntimeError) as e:   # clear message, no traceback for user errors

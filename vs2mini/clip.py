@@ -2,7 +2,9 @@
 
 OpenAI CLIP weights were trained with QuickGELU. open_clip >= 2.29 builds `('ViT-B-32', 'openai')` with plain GELU
 and only warns, which costs accuracy (SAE_ANCHORS 3.13), so `load_clip` maps the OpenAI B/32 and B/16 requests to
-the `*-quickgelu` model names. `vs2mini-tiny` is a small random-weight model for the offline `smoke` profile.
+the `*-quickgelu` model names. `vs2mini-toyclip` with `pretrained="toy"` is the toy CLIP that vs2mini pretrains on its
+generated toy world (weights shipped in the package, see vs2mini.pretrain); it is the offline `toy` profile's model.
+`vs2mini-tiny` is a small random-weight model for tests.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import torch.nn.functional as F
 log = logging.getLogger(__name__)
 
 TINY_MODEL = "vs2mini-tiny"
+TOY_MODEL = "vs2mini-toyclip"     # pretrained by vs2mini on the toy world (vs2mini.pretrain)
+TOY_TAG = "toy"
 _CONFIG_DIR = Path(__file__).parent / "model_configs"
 
 # "a photo of a {}." is our reading of the paper's single-template CLIP_ZS baseline (SPEC 2.4: prompts NOT FOUND).
@@ -51,26 +55,34 @@ class Clip:
     pretrained: str | None
     device: torch.device
 
+    weights_sha256: str | None = None   # of the toy weights file
+
     @property
     def real(self) -> bool:
-        """False for random weights: results from such a model are not real results."""
-        return self.pretrained is not None
+        """False for random weights and for the toy CLIP: results from such a model are not real results."""
+        return self.pretrained is not None and self.pretrained != TOY_TAG
 
     @property
     def tag(self) -> str:
+        if self.pretrained == TOY_TAG:
+            return f"{self.name}/{TOY_TAG}-{self.weights_sha256[:12]}"     # a rebuilt model is a new cache key
         return f"{self.name}/{self.pretrained or f'random-seed{RANDOM_WEIGHTS_SEED}'}"
 
 
-def _register_local_configs() -> None:
+def register_local_configs() -> None:
+    """Make open_clip know vs2mini's model configs (`vs2mini-tiny`, `vs2mini-toyclip`)."""
     import open_clip
-    if TINY_MODEL not in open_clip.list_models():
+    if not {TINY_MODEL, TOY_MODEL} <= set(open_clip.list_models()):
         open_clip.add_model_config(_CONFIG_DIR)
+
+
+_register_local_configs = register_local_configs      # old name
 
 
 def resolve_model_name(name: str, pretrained: str | None) -> str:
     """Check the name against open_clip and apply the QuickGELU fix for OpenAI weights."""
     import open_clip
-    _register_local_configs()
+    register_local_configs()
     if pretrained == "openai" and name in QUICKGELU_ALIASES:
         log.info("using %s for OpenAI weights (they were trained with QuickGELU)", QUICKGELU_ALIASES[name])
         name = QUICKGELU_ALIASES[name]
@@ -78,8 +90,11 @@ def resolve_model_name(name: str, pretrained: str | None) -> str:
     if name not in models:
         close = difflib.get_close_matches(name, models, n=5)
         raise ValueError(f"unknown open_clip model {name!r}. Close matches: {close}. "
-                         f"See open_clip.list_models(); '{TINY_MODEL}' is the offline test model.")
-    if pretrained is not None:
+                         f"See open_clip.list_models(); '{TOY_MODEL}' (pretrained={TOY_TAG!r}) is the offline toy model.")
+    if name == TOY_MODEL or pretrained == TOY_TAG:
+        if (name, pretrained) not in ((TOY_MODEL, TOY_TAG), (TOY_MODEL, None)):
+            raise ValueError(f"the toy weights {TOY_TAG!r} belong to {TOY_MODEL!r} (got {name!r} with {pretrained!r})")
+    elif pretrained is not None:
         tags = open_clip.list_pretrained_tags_by_model(name)
         if pretrained not in tags:
             raise ValueError(f"unknown pretrained tag {pretrained!r} for {name}; available: {tags}")
@@ -125,6 +140,13 @@ def load_clip(name: str = "ViT-B-32", pretrained: str | None = "openai", device:
     import open_clip
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     name = resolve_model_name(name, pretrained)
+    if pretrained == TOY_TAG:                  # shipped in the package: no download, checksum-checked
+        from .pretrain import build_model, load_toy_weights
+        model, _ = build_model()
+        sha = load_toy_weights(model)
+        model = model.to(device).eval().requires_grad_(False)
+        check_vision_tower(model.visual)
+        return Clip(model, open_clip.get_tokenizer(name), name, pretrained, device, sha)
     try:
         # Random weights come from a fixed seed: the feature cache and the text head must see the same model.
         with _offline_if_unreachable(pretrained is not None), torch.random.fork_rng(devices=[]):
@@ -139,7 +161,7 @@ def load_clip(name: str = "ViT-B-32", pretrained: str | None = "openai", device:
         raise WeightsNotAvailable(
             f"could not load {name} weights {pretrained!r}: {type(e).__name__}: {e}\n"
             "These are downloaded from the Hugging Face hub on first use; this machine may be offline. "
-            "The 'smoke' profile works offline (--profile smoke or VS2MINI_PROFILE=smoke).") from e
+            "The 'toy' profile works offline (--profile toy or VS2MINI_PROFILE=toy).") from e
     model.eval().requires_grad_(False)
     check_vision_tower(model.visual)
     return Clip(model, open_clip.get_tokenizer(name), name, pretrained, device)

@@ -1,7 +1,7 @@
-"""Datasets: CIFAR-100, CUB-200-2011, Tiny-ImageNet and an offline synthetic set, all as uint8 images.
+"""Datasets: CIFAR-100, CUB-200-2011, Tiny-ImageNet and the generated toy world (offline), all as uint8 images.
 
 `load_dataset(name, split)` returns an `ImageDataset` whose items are `(image, label)` with `image` a uint8
-(3, H, W) RGB tensor. Fixed-size datasets keep their native size (CIFAR 32, Tiny-ImageNet 64, synthetic 32);
+(3, H, W) RGB tensor. Fixed-size datasets keep their native size (CIFAR 32, Tiny-ImageNet 64, toy 32);
 the device-side preprocessing resizes them. CUB images vary in size, so they are resized here exactly like
 open_clip's eval transform (PIL bicubic Resize of the shortest side, CenterCrop, convert("RGB")).
 """
@@ -21,12 +21,14 @@ from torchvision.datasets import CIFAR100
 from torchvision.datasets.utils import download_and_extract_archive
 from torchvision.transforms.functional import pil_to_tensor
 
+from . import toyworld
 from .paths import data_root
 
-DATASETS = ("cifar100", "cub200", "tinyimagenet", "synthetic")
-EVAL_SPLIT = {"cifar100": "test", "cub200": "test", "tinyimagenet": "val", "synthetic": "test"}
+DATASETS = ("cifar100", "cub200", "tinyimagenet", "toy", "toy-shifted")
+ALIASES = {"synthetic": "toy"}      # the old offline set's name
+EVAL_SPLIT = {"cifar100": "test", "cub200": "test", "tinyimagenet": "val", "toy": "test", "toy-shifted": "test"}
 SPLITS = {"cifar100": ("train", "test"), "cub200": ("train", "test"),
-          "tinyimagenet": ("train", "val"), "synthetic": ("train", "test")}
+          "tinyimagenet": ("train", "val"), "toy": ("train", "test"), "toy-shifted": ("train", "test")}
 # name -> (folder created by the archive, URL, archive file name, md5)
 SOURCES = {
     "cifar100": ("cifar-100-python", CIFAR100.url, CIFAR100.filename, CIFAR100.tgz_md5),
@@ -35,13 +37,8 @@ SOURCES = {
     "tinyimagenet": ("tiny-imagenet-200", "http://cs231n.stanford.edu/tiny-imagenet-200.zip",
                      "tiny-imagenet-200.zip", "90528d7ca1a48142e341f4ef8d21d0de"),
 }
-SMOKE_HINT = ("the `smoke` profile (synthetic data) works offline: "
-              "use --profile smoke or VS2MINI_PROFILE=smoke")
-SYNTH_COLOURS = {"red": (220, 30, 30), "green": (30, 190, 40), "blue": (30, 60, 220), "yellow": (235, 220, 30),
-                 "purple": (140, 40, 170), "cyan": (30, 210, 220), "orange": (245, 140, 20),
-                 "white": (245, 245, 245)}
-SYNTH_SHAPES = ("circle", "square", "triangle", "cross", "ring")   # 8 colours x 5 shapes (coprime): 40 classes
-SYNTH_SIZE = {"train": 400, "test": 200}
+SMOKE_HINT = ("the `toy` profile (a toy CLIP on generated images) works offline: "
+              "use --profile toy or VS2MINI_PROFILE=toy")
 
 
 class DatasetNotAvailable(FileNotFoundError):
@@ -74,7 +71,10 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def fingerprint(self) -> str:
         """Short stable cache key, e.g. `cifar100-test-all-s0-32px-n10000-1a2b3c4d` (last part: hash of labels)."""
-        h = hashlib.sha1(self.labels.numpy().tobytes() + self.indices.numpy().tobytes()).hexdigest()[:8]
+        h = hashlib.sha1(self.labels.numpy().tobytes() + self.indices.numpy().tobytes())
+        if self.synthetic and self.images is not None:      # generated pixels: a new world version is a new key
+            h.update(self.images.numpy().tobytes())
+        h = h.hexdigest()[:8]
         lim = "all" if self.limit is None else str(self.limit)
         return f"{self.name}-{self.split}-{lim}-s{self.seed}-{self.image_size}px-n{len(self)}-{h}"
 
@@ -260,80 +260,61 @@ def _tinyimagenet(root, split, download, limit, seed, **_) -> ImageDataset:
                         loader=_load_image, indices=idx, limit=limit, seed=seed, image_size=64)
 
 
-def _synth_names(n_classes: int) -> list[str]:
-    cols, n_max = list(SYNTH_COLOURS), len(SYNTH_COLOURS) * len(SYNTH_SHAPES)
-    if not 1 <= n_classes <= n_max:
-        raise ValueError(f"synthetic: n_classes must be in [1, {n_max}], got {n_classes}")
-    return [f"{cols[c % len(cols)]} {SYNTH_SHAPES[c % len(SYNTH_SHAPES)]}" for c in range(n_classes)]  # CRT: unique
+def _toy(root, split, download, limit, seed, domain="base", **_) -> ImageDataset:
+    """The toy world (vs2mini.toyworld): image i depends only on (seed, domain, split, i), so `limit` gives a prefix
+    (still class-balanced up to one image per class). Captions are kept in `.captions`."""
+    images, labels, captions = toyworld.render(domain, split, limit, seed=seed)
+    name = "toy" if domain == "base" else f"toy-{domain}"
+    ds = ImageDataset(name, split, toyworld.CLASSNAMES, torch.from_numpy(labels), images=torch.from_numpy(images),
+                      limit=limit, seed=seed, image_size=toyworld.SIZE, synthetic=True)
+    ds.captions = captions
+    return ds
 
 
-def _synth_image(name: str, rng: np.random.Generator, size: int = 32) -> np.ndarray:
-    """uint8 (3, size, size): filled shape of the named colour, jittered position/size, on a noisy background."""
-    colour, shape = name.split()
-    r = rng.uniform(0.2, 0.34) * size
-    cy, cx = rng.uniform(r, size - r, 2)
-    y, x = np.mgrid[:size, :size] + 0.5
-    dy, dx = y - cy, x - cx
-    d = np.hypot(dy, dx)
-    mask = {"circle": d <= r, "square": (abs(dx) <= 0.85 * r) & (abs(dy) <= 0.85 * r),
-            "triangle": (abs(dy) <= r) & (abs(dx) <= (dy + r) / 2),
-            "cross": ((abs(dx) <= r / 3) | (abs(dy) <= r / 3)) & (abs(dx) <= r) & (abs(dy) <= r),
-            "ring": (d <= r) & (d >= 0.55 * r)}[shape]
-    img = rng.uniform(70, 150) + rng.normal(0, 25, (3, size, size))
-    fg = np.array(SYNTH_COLOURS[colour], dtype=float)[:, None] + rng.normal(0, 12, (3, 1))
-    img[:, mask] = fg + rng.normal(0, 10, (3, int(mask.sum())))
-    return np.clip(img, 0, 255).round().astype(np.uint8)
+_LOADERS = {"cifar100": _cifar100, "cub200": _cub200, "tinyimagenet": _tinyimagenet, "toy": _toy,
+            "toy-shifted": partial(_toy, domain="shifted")}
 
 
-def _synthetic(root, split, download, limit, seed, n_classes=10, n_per_class=None, **_) -> ImageDataset:
-    """Image i (label i % n_classes) depends only on (seed, split, i): a smaller `limit` gives a prefix."""
-    names = _synth_names(n_classes)
-    n = SYNTH_SIZE[split] if n_per_class is None else n_per_class * n_classes
-    n = n if limit is None else limit if n_per_class is None else min(limit, n)
-    labels = torch.arange(n) % n_classes
-    code = SPLITS["synthetic"].index(split)
-    images = np.stack([_synth_image(names[int(labels[i])], np.random.default_rng([seed, code, i]))
-                       for i in range(n)]) if n else np.zeros((0, 3, 32, 32), np.uint8)
-    return ImageDataset("synthetic", split, names, labels, images=torch.from_numpy(images), limit=limit,
-                        seed=seed, image_size=32, synthetic=True)
-
-
-_LOADERS = {"cifar100": _cifar100, "cub200": _cub200, "tinyimagenet": _tinyimagenet, "synthetic": _synthetic}
-
-
-def _check(name: str, split: str | None = None) -> None:
+def _check(name: str, split: str | None = None) -> str:
+    """The canonical name of dataset `name` (aliases resolved); ValueError for an unknown name or split."""
+    name = ALIASES.get(name, name)
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
     if split is not None and split not in SPLITS[name]:
         hint = ' (its "test" split has no labels; use split="val", as the paper does)' \
             if name == "tinyimagenet" and split == "test" else ""
         raise ValueError(f"unknown split {split!r} for {name}; valid splits: {SPLITS[name]}{hint}")
+    return name
 
 
 def load_dataset(name: str, split: str = "train", root: str | Path | None = None, *, download: bool = True,
-                 limit: int | None = None, seed: int = 0, image_size: int = 224, n_classes: int = 10,
-                 n_per_class: int | None = None) -> ImageDataset:
-    """Dataset `name` ("cifar100", "cub200", "tinyimagenet", "synthetic"), split "train" or `EVAL_SPLIT[name]`.
+                 limit: int | None = None, seed: int = 0, image_size: int = 224) -> ImageDataset:
+    """Dataset `name` (one of `DATASETS`; "synthetic" is an old name of "toy"), split "train" or `EVAL_SPLIT[name]`.
 
     root: data folder (default `paths.data_root()`). limit: keep a seeded random subset of that many images
-    (in index order); for "synthetic" it sets how many images are generated (default 400 train / 200 test,
-    or n_per_class * n_classes). image_size: CUB output side (other datasets keep their native size).
+    (in index order); for "toy"/"toy-shifted" it is how many images are generated (a prefix; default
+    12,000 train / 2,400 test) and `seed` is the world's seed. image_size: CUB output side (other datasets keep
+    their native size).
     Missing files and no download -> `DatasetNotAvailable` (a FileNotFoundError) saying how to get them.
     """
-    _check(name, split)
+    name = _check(name, split)
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be None or >= 0, got {limit}")
     root = Path(root).expanduser() if root is not None else data_root()
-    return _LOADERS[name](root, split, download, limit, seed, image_size=image_size, n_classes=n_classes,
-                          n_per_class=n_per_class)
+    return _LOADERS[name](root, split, download, limit, seed, image_size=image_size)
 
 
-def classnames(name: str, root: str | Path | None = None, *, download: bool = True, n_classes: int = 10) -> list[str]:
+def superclasses(name: str) -> torch.Tensor | None:
+    """(C,) super-class index per class for datasets that define super-classes (the toy world), else None."""
+    return torch.from_numpy(toyworld.CLASS_SUPER) if _check(name) in ("toy", "toy-shifted") else None
+
+
+def classnames(name: str, root: str | Path | None = None, *, download: bool = True) -> list[str]:
     """Clean class names of `name` (index = label) without loading images."""
-    _check(name)
+    name = _check(name)
     root = Path(root).expanduser() if root is not None else data_root()
-    if name == "synthetic":
-        return _synth_names(n_classes)
+    if name in ("toy", "toy-shifted"):
+        return list(toyworld.CLASSNAMES)
     if name == "cifar100":
         return _cifar_names(root, download)[0]
     if name == "cub200":

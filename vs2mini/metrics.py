@@ -47,3 +47,14 @@ def most_confused(logits_or_preds: torch.Tensor, labels: torch.Tensor, classname
     vals, flat = cm.flatten().topk(min(top, cm.numel()))
     C = len(classnames)
     return [(classnames[i // C], classnames[i % C], int(v)) for v, i in zip(vals.tolist(), flat.tolist()) if v > 0]
+
+
+def errors_within_groups(logits_or_preds: torch.Tensor, labels: torch.Tensor, group_of: torch.Tensor) -> float | None:
+    """Percent of the errors whose predicted class lies in the true class's group (e.g. its super-class).
+    group_of: (C,) group index per class. None when there are no errors."""
+    p, y = _preds(logits_or_preds).cpu(), labels.cpu()
+    g = torch.as_tensor(group_of).cpu()
+    wrong = p != y
+    if not wrong.any():
+        return None
+    return 100.0 * (g[p[wrong]] == g[y[wrong]]).float().mean().item()

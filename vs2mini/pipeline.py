@@ -1,6 +1,6 @@
 """The shared set-up every command and notebook starts from: model, data, cached features, zero-shot head.
 
-    setup = load_setup("smoke")                  # or "lite" / "full", or $VS2MINI_PROFILE
+    setup = load_setup("toy")                    # or "lite" / "full", or $VS2MINI_PROFILE
     acc = setup.accuracy(setup.test.cls)         # CLIP zero-shot top-1 from CLS tokens
     sae, history = setup.train_sae()             # the profile's SAE on the train CLS tokens
 """
@@ -13,9 +13,9 @@ import torch
 
 from . import metrics, steer
 from .clip import Clip, load_clip, zeroshot_head
-from .data import DATASETS, EVAL_SPLIT, ImageDataset, load_dataset
+from .data import ALIASES, DATASETS, EVAL_SPLIT, ImageDataset, load_dataset
 from .features import Features, cached_features, cls_to_logits
-from .profiles import Profile, get_profile
+from .profiles import TOY_BANNER, Profile, get_profile
 from .sae import TopKSAE
 from .trainer import train_sae
 
@@ -34,12 +34,12 @@ class Setup:
 
     @property
     def real(self) -> bool:
-        """False when the numbers come from random weights or synthetic data."""
+        """False when the numbers come from random weights, the toy CLIP or generated data."""
         return self.profile.real and self.clip.real and not self.test_set.synthetic
 
     @property
     def banner(self) -> str:
-        return self.profile.banner if self.real else get_profile("smoke").banner
+        return self.profile.banner if self.real else TOY_BANNER
 
     def logits(self, cls: torch.Tensor) -> torch.Tensor:
         """cls: (N, d) CLS tokens (steered or not) -> (N, C) zero-shot logits on the CPU."""
@@ -83,7 +83,7 @@ def load_setup(profile: str | Profile | None = None, dataset: str | None = None,
     """Load the CLIP model, the dataset's train and eval splits, their (cached) features and the text head.
     `pretrained=""` means the profile's choice; None means random weights."""
     p = profile if isinstance(profile, Profile) else get_profile(profile)
-    dataset = dataset or p.datasets[0]
+    dataset = ALIASES.get(dataset, dataset) if dataset else p.datasets[0]
     if dataset not in DATASETS:   # fail before loading a model
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
     clip = load_clip(model or p.model, p.pretrained if pretrained == "" else pretrained, device)

@@ -24,10 +24,11 @@ from typing import Callable
 
 import torch
 
-from . import retrieval, steer, trainer
-from .data import load_dataset
+from . import metrics, retrieval, steer, trainer
+from .data import load_dataset, superclasses
 from .features import Features, cached_features
 from .pipeline import Setup, load_setup
+from .profiles import TOY_BANNER
 from .sae import TopKSAE
 
 # SPEC 8, Table 1a and Table 11: top-1 (%) by (dataset, backbone).
@@ -84,7 +85,7 @@ class Result:
 
     @property
     def warning(self) -> str | None:
-        return None if self.real else "SMOKE PROFILE: tiny random-weight model on synthetic images. NOT A REAL RESULT."
+        return None if self.real else TOY_BANNER
 
     def table(self) -> str:
         """A readable text table."""
@@ -104,9 +105,7 @@ class Result:
             lines.append(f"SAE {name}: {t['steps']} steps ({t['epochs']} epochs, selected epoch "
                          f"{t['selected_epoch']}), FVU train {t['train_fvu']:.4f} / held-out {held} / "
                          f"test {t['test_fvu']:.4f}{pap}")
-        if self.warning:
-            lines.append(f"*** {self.warning} ***")
-        return "\n".join(lines)
+        return "\n".join(lines)                # the toy warning is said once, at the top
 
     def to_frame(self):
         """The rows as a pandas DataFrame."""
@@ -393,4 +392,10 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
         acc = s.accuracy(out.cls)
         res.rows.append(Row(out.method, acc, acc - base, out.coverage,
                             paper_value(out.method, s.dataset, s.clip.name, s.clip.pretrained), out.note))
+    groups = superclasses(s.dataset)
+    if groups is not None:        # the toy world: how many zero-shot errors confuse classes of one super-class
+        within = metrics.errors_within_groups(s.logits(ctx.x), s.test.labels, groups)
+        res.settings["zs_errors_within_superclass"] = within
+        if within is not None:
+            res.rows[0].note += f"; {within:.0f}% of errors inside the true super-class"
     return res
