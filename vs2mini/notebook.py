@@ -7,7 +7,7 @@ import torch
 
 from . import __version__
 from .clip import hub_reachable
-from .profiles import PROFILE_ENV, get_profile
+from .profiles import DEFAULT_PROFILE, PROFILE_ENV, get_profile
 
 REPO = "https://github.com/vs2mini/vs2mini"
 # The tag the book was built from: the install in Colab is pinned to the same code as the page the reader opened.
@@ -30,11 +30,11 @@ PROFILE = start()   # full: GPU + internet; lite: CPU + internet; offline otherw
 
 
 def choose_profile() -> str:
-    """$VS2MINI_PROFILE if set; else `full` on a GPU with internet, `lite` on a CPU with internet, `smoke` offline."""
+    """$VS2MINI_PROFILE if set; else `full` on a GPU with internet, `lite` on a CPU with internet, `toy` offline."""
     if os.environ.get(PROFILE_ENV):
         return get_profile(os.environ[PROFILE_ENV]).name
     if not hub_reachable():
-        return "smoke"
+        return DEFAULT_PROFILE
     return "full" if torch.cuda.is_available() else "lite"
 
 
@@ -46,8 +46,8 @@ def start(verbose: bool = True) -> str:
         dev = f"GPU: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "CPU (no GPU found)"
         print(f"vs2mini profile: {name}   device: {dev}   torch {torch.__version__}")
         print(get_profile(name).banner)
-        if name == "smoke":
-            print("Offline smoke profile: numbers and figures below are NOT real results. "
+        if not get_profile(name).real:
+            print(f"Offline profile `{name}`: the numbers below come from the toy model, not from CLIP. "
                   f"Set {PROFILE_ENV}=full on a GPU with internet for the paper's setting.")
     return name
 
