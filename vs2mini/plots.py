@@ -1,5 +1,5 @@
 """Figures (matplotlib + seaborn). Every function returns the Figure; pass `real=False` for runs that are not real
-results (the smoke profile) and the figure is stamped "NOT A REAL RESULT"."""
+results (the offline toy profile) and the figure is stamped "TOY MODEL: NOT A REAL RESULT"."""
 from __future__ import annotations
 
 import re
@@ -10,7 +10,7 @@ import seaborn as sns
 import torch
 
 sns.set_theme(context="notebook", style="whitegrid")
-SMOKE_STAMP = "SMOKE PROFILE: NOT A REAL RESULT"
+SMOKE_STAMP = "TOY MODEL: NOT A REAL RESULT"    # (the name is older than the toy world)
 
 # Readable labels for the method keys of `vs2mini.reproduce` (the keys themselves stay as they are).
 DISPLAY_NAMES = {
@@ -37,12 +37,12 @@ def display_name(method: str) -> str:
 
 
 def stamp(fig, real: bool):
-    """Watermark a figure made from smoke-profile numbers."""
+    """Watermark a figure made from toy-model (offline profile) numbers."""
     if not real:
         fig.text(0.5, 0.5, SMOKE_STAMP, ha="center", va="center", fontsize=16, color="red", alpha=0.25,
                  rotation=20, transform=fig.transFigure, zorder=100)
         old = fig._suptitle.get_text() if fig._suptitle is not None else ""
-        fig.suptitle(f"{old}  [smoke profile: not a real result]".strip(), color="red")
+        fig.suptitle(f"{old}  [toy model: not a real result]".strip(), color="red")
         fig.tight_layout()                    # make room for the suptitle
     return fig
 
