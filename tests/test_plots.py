@@ -41,3 +41,45 @@ def test_heatmap_subtracts_baseline():
     annotations = sorted(t.get_text() for t in fig.axes[0].texts)
     assert annotations == sorted(["0.0", "2.0", "1.0", "-1.0"])
     plt.close("all")
+
+
+def test_display_names_are_readable():
+    assert plots.display_name("SAE^{F+g}_REC") == "SAE rec. ×γ"
+    assert plots.display_name("VS2") == "VS2"
+    assert plots.display_name("SAE^{X}_REC") == "SAE rec. X"
+    for key in ("CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "VS2 + FVU gate", "VS2++ (pseudo)"):
+        assert not set("^{}_") & set(plots.display_name(key)), key
+
+
+def test_method_bars_use_display_names():
+    from vs2mini.reproduce import Row
+    fig = plots.method_bars([Row("CLIP zero-shot", 50.0, 0.0), Row("SAE^{F+g}_REC", 52.0, 2.0, paper=62.69)])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["CLIP zero-shot", "SAE rec. ×γ"]
+    plt.close("all")
+
+
+def test_centroid_steering_draws_proposition_3_1():
+    alpha = 1.05
+    fig, p = plots.centroid_steering(alpha)
+    expected = p["x"] + alpha * (p["x"] - p["b_pre"]) + alpha * (p["x_tilde"] - p["x"])
+    assert abs(p["steered"] - expected).max() < 1e-12
+    x0, x1 = fig.axes[0].get_xlim()
+    assert x0 < p["steered"][0] < x1, "the steered point is inside the axes"
+    plt.close("all")
+
+
+def test_pipeline_diagram_stages_in_order():
+    fig = plots.pipeline_diagram()
+    shown = [t.get_text() for t in fig.axes[0].texts]
+    order = [shown.index(label) for label, _ in plots.PIPELINE_STAGES]
+    assert order == sorted(order)
+    assert [s[0].split("\n")[0] for s in plots.PIPELINE_STAGES][:3] == ["image", "ViT image", "CLS token x"]
+    plt.close("all")
+
+
+def test_book_figures_are_current(tmp_path):
+    """The committed SVGs are what save_book_figures draws now (re-run it after changing a figure)."""
+    from pathlib import Path
+    book = Path(__file__).resolve().parents[1] / "book" / "figures"
+    for path in plots.save_book_figures(tmp_path):
+        assert (book / path.name).exists(), f"book/figures/{path.name} missing: run plots.save_book_figures"

@@ -156,6 +156,16 @@ def weights_help(name: str, pretrained: str) -> str:
     return (f"Download {src} on a machine with internet and pass the file's path: --pretrained /path/to/file "
             f"(load_clip('{name}', '/path/to/file')); or copy a Hugging Face cache that holds it "
             "(~/.cache/huggingface/hub, or $HF_HOME) to this machine.")
+
+
+class _DropRandomInitWarning(logging.Filter):
+    """open_clip logs "No pretrained weights loaded ... initialized randomly" on the root logger whenever it builds a
+    model without a download; vs2mini asks for that on purpose (offline models, whose weights it loads itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
 def load_clip(name: str = "ViT-B-32", pretrained: str | None = "openai", device: str | torch.device | None = None,
               cache_dir: str | None = None) -> Clip:
     """Build an open_clip model in eval mode. `pretrained=None` gives random weights (offline)."""
@@ -173,7 +183,12 @@ def load_clip(name: str = "ViT-B-32", pretrained: str | None = "openai", device:
         # Random weights come from a fixed seed: the feature cache and the text head must see the same model.
         with _offline_if_unreachable(pretrained is not None), torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_WEIGHTS_SEED)
-            model = open_clip.create_model(name, pretrained=pretrained, device=device, cache_dir=cache_dir)
+            quiet = _DropRandomInitWarning()
+            logging.getLogger().addFilter(quiet)
+            try:
+                model = open_clip.create_model(name, pretrained=pretrained, device=device, cache_dir=cache_dir)
+            finally:
+                logging.getLogger().removeFilter(quiet)
     except Exception as e:  # hub/network errors come in many types; say what to do instead
         if pretrained is not None and os.path.isfile(pretrained):
             raise WeightsNotAvailable(f"{pretrained}: not an open_clip checkpoint for {name} "

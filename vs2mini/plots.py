@@ -1,6 +1,8 @@
 """Figures (matplotlib + seaborn). Every function returns the Figure; pass `real=False` for runs that are not real
-results (the smoke profile) and the figure is stamped "NOT A REAL RESULT"."""
+results (the offline toy profile) and the figure is stamped "TOY MODEL: NOT A REAL RESULT"."""
 from __future__ import annotations
+
+import re
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -8,16 +10,39 @@ import seaborn as sns
 import torch
 
 sns.set_theme(context="notebook", style="whitegrid")
-SMOKE_STAMP = "SMOKE PROFILE: NOT A REAL RESULT"
+SMOKE_STAMP = "TOY MODEL: NOT A REAL RESULT"    # (the name is older than the toy world)
+
+# Readable labels for the method keys of `vs2mini.reproduce` (the keys themselves stay as they are).
+DISPLAY_NAMES = {
+    "CLIP zero-shot": "CLIP zero-shot",
+    "SAE^F_REC": "SAE rec.",
+    "SAE^{F+g}_REC": "SAE rec. ×γ",
+    "VS2": "VS2",
+    "VS2 + FVU gate": "VS2 + FVU gate",
+    "VS2 + FVU gate (in-domain tau)": "VS2 + FVU gate (in-domain τ)",
+    "VS2++ (pseudo)": "VS2++ (pseudo-labels)",
+    "VS2++ (oracle)": "VS2++ (oracle)",
+    "VS2 + PASS": "VS2 + PASS",
+    "SAE^A_REC": "SAE rec. (all layers)",
+}
+
+
+def display_name(method: str) -> str:
+    """A method key of `reproduce` ("SAE^{F+g}_REC") -> a label for tables and charts ("SAE rec. ×γ").
+    Unknown keys keep their text with the TeX-like sub/superscripts spelled out."""
+    if method in DISPLAY_NAMES:
+        return DISPLAY_NAMES[method]
+    s = re.sub(r"SAE\^\{?([^}_]*)\}?_REC", lambda m: "SAE rec. " + m.group(1).replace("F+g", "×γ"), method)
+    return s.replace("{", "").replace("}", "").replace("^", " ").replace("_", " ").replace("  ", " ").strip()
 
 
 def stamp(fig, real: bool):
-    """Watermark a figure made from smoke-profile numbers."""
+    """Watermark a figure made from toy-model (offline profile) numbers."""
     if not real:
         fig.text(0.5, 0.5, SMOKE_STAMP, ha="center", va="center", fontsize=16, color="red", alpha=0.25,
                  rotation=20, transform=fig.transFigure, zorder=100)
         old = fig._suptitle.get_text() if fig._suptitle is not None else ""
-        fig.suptitle(f"{old}  [smoke profile: not a real result]".strip(), color="red")
+        fig.suptitle(f"{old}  [toy model: not a real result]".strip(), color="red")
         fig.tight_layout()                    # make room for the suptitle
     return fig
 
@@ -123,13 +148,14 @@ def tradeoff(x, fvu, acc, xlabel: str = "w_aux", real: bool = True):
 def method_bars(rows, title: str = "top-1 by method", real: bool = True):
     """Bars of reproduce.Row results, with the paper's value as a marker where known."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    names = [r.method for r in rows]
+    names = [display_name(r.method) for r in rows]
     ax.bar(names, [r.top1 for r in rows], color="C0", label="vs2mini")
     paper = [(i, r.paper) for i, r in enumerate(rows) if r.paper is not None]
     if paper:
         ax.scatter([i for i, _ in paper], [v for _, v in paper], color="C3", marker="D", zorder=3, label="paper")
     ax.set(ylabel="top-1 (%)", title=title)
     ax.tick_params(axis="x", rotation=35)
+    plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
     ax.legend()
     fig.tight_layout()
     return stamp(fig, real)
@@ -158,3 +184,129 @@ def neighbor_purity(purity: torch.Tensor, agreement: torch.Tensor | None = None,
            title="How pure are the neighbourhoods?")
     fig.tight_layout()
     return stamp(fig, real)
+
+
+def alpha_curve(alphas, acc, changed, baseline: float, real: bool = True):
+    """VS2 against the one number that matters, alpha = lambda (gamma - 1): top-1 (%) and the share of test images
+    whose prediction changes (%), both (len(alphas),). The zero-shot top-1 `baseline` is a dashed line."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    ax.plot(alphas, acc, marker="o", color="C0", label="VS2 top-1")
+    ax.axhline(baseline, color="C0", ls="--", lw=1, label="zero-shot top-1")
+    ax.set(xlabel="alpha = lambda (gamma - 1)", ylabel="top-1 (%)", title="How far to push: VS2 as alpha grows")
+    ax2 = ax.twinx()
+    ax2.plot(alphas, changed, marker="s", color="C1", label="predictions changed")
+    ax2.set_ylabel("predictions changed (%)", color="C1")
+    ax2.grid(False)
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="best", fontsize=8)
+    fig.tight_layout()
+    return stamp(fig, real)
+
+
+# Stages of the VS2 pipeline, in order, as the intro page's diagram draws them.
+PIPELINE_STAGES = [
+    ("image", "I"),
+    ("ViT image\nencoder", "frozen CLIP"),
+    ("CLS token x", "before LN_post"),
+    ("SAE encoder", "top-k codes c"),
+    ("amplify", "v = D(γc) − D(c)"),
+    ("steer", "x + λv, rescaled"),
+    ("LN_post,\nprojection P", "z = LN_post(x̂) P"),
+    ("text head", "ŷ = argmax cos(z, t_y)"),
+]
+
+
+def pipeline_diagram():
+    """The VS2 pipeline as boxes and arrows (image -> ViT -> CLS token -> SAE top-k -> amplify -> steer ->
+    LN_post, projection -> text head), in two rows so that it stays readable at page width. Pure matplotlib, so it
+    renders offline; the book ships it as an SVG."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    fig, ax = plt.subplots(figsize=(8.4, 4.4))
+    ax.set_xlim(0, 8)
+    ax.set_ylim(0, 4.3)
+    ax.axis("off")
+    colours = ["#dddddd", "#c6dbef", "#c6dbef", "#fdd0a2", "#fdd0a2", "#fdae6b", "#c6dbef", "#c7e9c0"]
+    arrow = dict(arrowstyle="-|>", mutation_scale=14, color="#333333", lw=1.2)
+    centres = []
+    for i, ((label, detail), colour) in enumerate(zip(PIPELINE_STAGES, colours)):
+        row, col = divmod(i, 4)
+        col = col if row == 0 else 3 - col            # a snake: the second row runs right to left
+        x0, y0 = 2 * col + 0.12, 2.35 - 2.05 * row
+        ax.add_patch(FancyBboxPatch((x0, y0), 1.72, 1.05, boxstyle="round,pad=0.04", fc=colour, ec="#333333"))
+        ax.text(x0 + 0.86, y0 + 0.68, label, ha="center", va="center", fontsize=10.5, weight="bold")
+        ax.text(x0 + 0.86, y0 + 0.22, detail, ha="center", va="center", fontsize=8.5, color="#333333")
+        centres.append((x0, y0))
+    for i in range(len(centres) - 1):
+        (xa, ya), (xb, yb) = centres[i], centres[i + 1]
+        if ya != yb:          # end of the first row: straight down
+            start, end = (xa + 0.86, ya - 0.04), (xb + 0.86, yb + 1.09)
+        elif xb > xa:
+            start, end = (xa + 1.76, ya + 0.52), (xb - 0.04, yb + 0.52)
+        else:
+            start, end = (xa - 0.04, ya + 0.52), (xb + 1.76, yb + 0.52)
+        ax.add_patch(FancyArrowPatch(start, end, **arrow))
+    ax.plot([0.1, 5.9], [3.62, 3.62], color="#08519c", lw=2.5)
+    ax.text(3.0, 3.78, "CLIP image encoder, unchanged", ha="center", fontsize=10, color="#08519c")
+    ax.plot([6.1, 7.9], [3.62, 3.62], color="#d94801", lw=2.5)
+    ax.text(7.0, 3.78, "VS2", ha="center", fontsize=10, color="#d94801", weight="bold")
+    ax.plot([4.1, 7.9], [0.15, 0.15], color="#d94801", lw=2.5)
+    ax.text(6.0, -0.12, "VS2: no labels, no gradients", ha="center", fontsize=10, color="#d94801")
+    ax.plot([0.1, 3.9], [0.15, 0.15], color="#08519c", lw=2.5)
+    ax.text(2.0, -0.12, "CLIP's last steps, unchanged", ha="center", fontsize=10, color="#08519c")
+    ax.set_ylim(-0.35, 4.1)
+    fig.tight_layout()
+    return fig
+
+
+def centroid_steering(alpha: float = 1.05, seed: int = 0):
+    """2-D picture of VS2 as centroid-deviation steering (paper v3 Prop. 3.1):
+    x + lambda v = x + alpha (x - b_pre) + alpha eps(x), eps(x) = x_tilde - x. Returns (fig, points) where
+    `points` holds the drawn 2-D vectors (x, b_pre, x_tilde, steered) so a test can check the geometry."""
+    gen = np.random.default_rng(seed)
+    cloud = gen.normal(size=(200, 2)) @ np.array([[1.0, 0.3], [0.0, 0.6]])
+    b_pre = cloud.mean(0)
+    x = b_pre + np.array([1.6, 0.9])
+    x_tilde = x + np.array([0.25, -0.35])                  # an imperfect reconstruction
+    eps = x_tilde - x
+    push = alpha * (x - b_pre)
+    steered = x + push + alpha * eps
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    ax.scatter(cloud[:, 0], cloud[:, 1], s=8, color="#bbbbbb", label="training CLS tokens")
+    ax.scatter(*b_pre, s=80, marker="X", color="k", zorder=3, label="centroid $b_{pre}$ (≈ mean μ)")
+    ax.scatter(*x, s=60, color="C0", zorder=3, label="token $x$")
+    ax.scatter(*x_tilde, s=40, color="C2", zorder=3, label=r"reconstruction $\tilde x$")
+    ax.scatter(*steered, s=70, marker="*", color="C3", zorder=3, label=r"steered $x + \lambda v$")
+    arrow = dict(arrowstyle="-|>", lw=1.6, mutation_scale=14)
+    ax.annotate("", xy=x, xytext=b_pre, arrowprops=dict(color="#555555", ls="--", **arrow))
+    ax.annotate("", xy=x + push, xytext=x, arrowprops=dict(color="C0", **arrow))
+    ax.annotate("", xy=steered, xytext=x + push, arrowprops=dict(color="C2", **arrow))
+    ax.annotate("", xy=x_tilde, xytext=x, arrowprops=dict(color="C2", lw=1, arrowstyle="-|>", ls=":"))
+    ax.text(*(b_pre + 0.5 * (x - b_pre) + np.array([-0.15, 0.2])), r"$x - b_{pre}$", color="#555555",
+            ha="right")
+    ax.text(*(x + 0.5 * push + np.array([-0.1, 0.2])), r"$\alpha\,(x - b_{pre})$", color="C0", ha="right")
+    ax.text(*(x + push + 0.5 * alpha * eps + np.array([0.15, 0.0])), r"$\alpha\,\varepsilon(x)$", color="C2")
+    ax.set(title=f"VS2 pushes x away from the SAE's centroid (alpha = {alpha:g})", xticks=[], yticks=[])
+    shown = np.stack([*cloud, x + push, steered])            # arrows do not enlarge the axes by themselves
+    lo, hi = shown.min(0) - 0.4, shown.max(0) + 0.4
+    ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
+    ax.set_aspect("equal")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig, {"x": x, "b_pre": b_pre, "x_tilde": x_tilde, "steered": steered}
+
+
+def save_book_figures(outdir) -> list:
+    """Write the book's static figures (pipeline.svg, centroid_steering.svg) to `outdir`; returns the paths.
+    Run `python -c "from vs2mini import plots; plots.save_book_figures('book/figures')"` after changing them."""
+    from pathlib import Path
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    plt.rcParams["svg.hashsalt"] = "vs2mini"          # stable ids: the committed SVGs change only with the drawing
+    paths = []
+    for name, fig in (("pipeline.svg", pipeline_diagram()), ("centroid_steering.svg", centroid_steering()[0])):
+        path = outdir / name
+        fig.savefig(path, metadata={"Date": None}, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(path)
+    return paths

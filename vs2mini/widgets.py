@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from . import plots, steer
+from . import metrics, plots, steer
 
 
 def steering_explorer(setup, sae, gamma=(1.0, 3.0), lam=(0.0, 6.0), top: int = 6):
@@ -26,7 +26,7 @@ def steering_explorer(setup, sae, gamma=(1.0, 3.0), lam=(0.0, 6.0), top: int = 6
         with out:
             out.clear_output(wait=True)
             print(f"zero-shot {base_acc:.2f}%  ->  VS2 {acc:.2f}%  ({acc - base_acc:+.2f})"
-                  + ("" if setup.real else "   [smoke profile: NOT A REAL RESULT]"))
+                  + ("" if setup.real else "   [toy model: NOT A REAL RESULT]"))
             fig = plots.class_gains(base_pc, pc, setup.classnames, top=top, real=setup.real,
                                     title=f"per-class change, gamma={g.value:.1f}, lambda={l.value:.1f}")
             display(fig)
@@ -38,8 +38,15 @@ def steering_explorer(setup, sae, gamma=(1.0, 3.0), lam=(0.0, 6.0), top: int = 6
     return W.VBox([W.HBox([g, l]), out])
 
 
-def static_explorer(setup, sae, gammas=(1.0, 1.5, 2.0, 2.5, 3.0), lams=(0.5, 1.0, 2.1, 3.0, 5.0)):
-    """What the explorer shows, as one figure: the gamma-lambda grid of gains over zero-shot."""
-    grid = setup.sweep_vs2(sae, gammas, lams)
-    return plots.heatmap(grid, gammas, lams, baseline=setup.accuracy(setup.test.cls),
-                         title="VS2 gain over zero-shot", real=setup.real)
+def static_explorer(setup, sae, alphas=(0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)):
+    """For the static page: what the sliders cannot show there. Only alpha = lambda (gamma - 1) matters
+    (paper v3 Prop. 3.1), so one curve replaces the grid: top-1 and the share of changed predictions against
+    alpha (gamma = 2, lambda = alpha)."""
+    x = setup.test.cls.to(setup.clip.device)
+    base_logits = setup.logits(x)
+    acc, changed = [], []
+    for a in alphas:
+        logits = setup.logits(steer.vs2(x, sae, 2.0, a))                 # gamma = 2: lambda = alpha
+        acc.append(metrics.top1(logits, setup.test.labels))
+        changed.append(100 * (logits.argmax(1) != base_logits.argmax(1)).float().mean().item())
+    return plots.alpha_curve(list(alphas), acc, changed, baseline=setup.accuracy(x), real=setup.real)
