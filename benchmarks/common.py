@@ -274,5 +274,5 @@ def vit_image_flops(visual) -> float:
     return 2.0 * macs
 
 
-# open_clip docs/model_profile.csv, image tower at 224 px (SAE_ANCHORS 5); used as a cross-check.
+# open_clip docs/model_profile.csv, image tower at 224 px; used as a cross-check.
 OPEN_CLIP_GFLOPS = {"ViT-B-32-quickgelu": 8.82, "ViT-B-16-quickgelu": 35.13}
