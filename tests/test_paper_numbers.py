@@ -117,3 +117,22 @@ def test_table_9_and_generalized_gains():
 def test_oracle_prototypes_beat_the_oracle_vs2pp():
     b32 = {ds: paper.TABLE_1A["VS2++ (oracle)"][COL[(ds, "ViT-B-32")]] for ds in paper.MAIN_DATASETS}
     assert all(paper.ORACLE_PROTOTYPES[ds] > b32[ds] for ds in paper.MAIN_DATASETS)
+
+
+def test_toy_table_quotes_the_papers_cifar_b32_number_marked_and_keeps_json_honest():
+    """A toy run's text table shows the paper's CIFAR-100 ViT-B/32 number beside a row, marked '*' and explained
+    once; the row itself (JSON) keeps paper = None. A real run's table shows only its own setting's number."""
+    import json
+
+    from vs2mini.reproduce import Result, Row
+    rows = [Row("VS2", 48.0, -2.0), Row("VS2 (generalized SAE)", 48.0, -2.0)]
+    toy = Result("toy", "vs2mini-toyclip", "toy", "toy", False, "clip", {}, rows)
+    lines = toy.table().splitlines()
+    vs2 = next(line for line in lines if line.startswith("VS2 "))
+    assert "64.52*" in vs2                                     # Table 1a, CIFAR-100 B/32 VS2
+    gen = next(line for line in lines if line.startswith("VS2 (generalized SAE)"))
+    assert "*" not in gen and gen.split()[-1] == "-"           # no published number for this row
+    assert sum(line.startswith("* the paper's number") for line in lines) == 1
+    assert all(r["paper"] is None for r in json.loads(toy.to_json())["rows"])
+    real = Result("cub200", "ViT-B-32-quickgelu", "openai", "full", True, "clip", {}, [Row("VS2", 52.0, 0.3)])
+    assert "*" not in real.table()
