@@ -83,3 +83,17 @@ def test_book_figures_are_current(tmp_path):
     book = Path(__file__).resolve().parents[1] / "book" / "figures"
     for path in plots.save_book_figures(tmp_path):
         assert (book / path.name).exists(), f"book/figures/{path.name} missing: run plots.save_book_figures"
+
+
+def test_stamp_covers_no_axes_or_labels():
+    """The toy stamp sits in the figure margin: its box overlaps no axes (with its ticks, labels and title)."""
+    figs = [plots.similarity_heatmap(torch.eye(3), ["a", "b", "c"], real=False),
+            plots.neighbor_purity(torch.tensor([0.0, 0.5, 1.0]), n_neighbors=50, real=False),
+            plots.heatmap(torch.tensor([[10.0, 12.0], [11.0, 9.0]]), [1.0, 1.5], [1.0, 2.0], baseline=10.0,
+                          real=False)]
+    for fig in figs:
+        renderer = fig.canvas.get_renderer()
+        stamp = next(t for t in fig.texts if t.get_text() == plots.SMOKE_STAMP).get_window_extent(renderer)
+        for ax in fig.axes:
+            assert not stamp.overlaps(ax.get_tightbbox(renderer)), ax.get_title()
+    plt.close("all")

@@ -39,11 +39,12 @@ def display_name(method: str) -> str:
 def stamp(fig, real: bool):
     """Watermark a figure made from toy-model (offline profile) numbers."""
     if not real:
-        fig.text(0.5, 0.5, SMOKE_STAMP, ha="center", va="center", fontsize=16, color="red", alpha=0.25,
-                 rotation=20, transform=fig.transFigure, zorder=100)
         old = fig._suptitle.get_text() if fig._suptitle is not None else ""
         fig.suptitle(f"{old}  [toy model: not a real result]".strip(), color="red")
-        fig.tight_layout()                    # make room for the suptitle
+        fig.tight_layout(rect=(0, 0.05, 1, 1))    # room for the suptitle, and a strip at the bottom for the stamp
+        # In the bottom-right margin, outside every axes: the stamp never covers data, ticks or labels.
+        fig.text(0.995, 0.008, SMOKE_STAMP, ha="right", va="bottom", fontsize=9, color="red",
+                 transform=fig.transFigure)
     return fig
 
 
