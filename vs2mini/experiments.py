@@ -25,7 +25,7 @@ from .features import cls_to_logits, embedding_logits
 from .pipeline import Setup, load_setup
 from .profiles import Profile, get_profile
 from .sae import TopKSAE
-from .reproduce import bank_directions, general_gate_data, pseudo_labels, vs2pp_eval
+from .reproduce import bank_directions, general_gate_data, neighbour_indices, vs2pp_eval, vs2pp_labels
 
 
 # ------------------------------------------------------------------------------------------------ result object
@@ -145,17 +145,11 @@ def _is_config(sae: TopKSAE | None, expansion: int, k: int) -> bool:
     return sae is not None and (sae.n_latents, sae.k) == (expansion * sae.d_in, k)
 
 
-def _neighbours(s: Setup, n: int) -> torch.Tensor:
-    """Indices (Q, n) of each test image's n nearest train images (CLIP embeddings, best first)."""
-    _, idx = retrieval.knn(s.test.emb.to(s.clip.device), s.train.emb.to(s.clip.device), n)
-    return idx.cpu()
-
-
-def _masks(s: Setup, nn_idx: torch.Tensor, rule: str = "query") -> dict[str, torch.Tensor]:
-    """S+ masks (Q, M) from CLIP pseudo-labels and from true labels (the oracle), as reproduce builds them."""
-    bank_pseudo, query_pseudo = pseudo_labels(s)
-    return {"pseudo": retrieval.positive_mask(bank_pseudo[nn_idx], query_pseudo, rule),
-            "oracle": retrieval.positive_mask(s.train.labels[nn_idx], s.test.labels, rule)}
+def _masks(labels: dict[str, tuple[torch.Tensor, torch.Tensor]], nn_idx: torch.Tensor,
+           rule: str = "query") -> dict[str, torch.Tensor]:
+    """S+ masks (Q, M) per label source, from `{kind: reproduce.vs2pp_labels(s, kind)}` (computed once by the
+    caller: the pseudo-labels are a forward pass over the whole bank), as reproduce's VS2++ rows build them."""
+    return {kind: retrieval.positive_mask(bank[nn_idx], query, rule) for kind, (bank, query) in labels.items()}
 
 
 # ------------------------------------------------------------------------------------------------ the tables
@@ -262,12 +256,13 @@ def sweep_neighbours(s: Setup, counts=paper.NEIGHBOUR_COUNTS, progress: bool = F
     counts = sorted({min(n, len(s.train.labels)) for n in counts})
     sae = _profile_sae(s, sae, progress)
     dirs = bank_directions(sae, s.train.cls.to(s.clip.device))
-    nn_all = _neighbours(s, max(counts))                       # best first: the first n are the n nearest
+    nn_all = neighbour_indices(s, max(counts))                 # best first: the first n are the n nearest
+    labels = {kind: vs2pp_labels(s, kind) for kind in ("pseudo", "oracle")}
     g, lam = s.profile.gamma, s.profile.lam
     for n in counts:
         nn_idx = nn_all[:, :n]
         ours = {}
-        for kind, mask in _masks(s, nn_idx).items():
+        for kind, mask in _masks(labels, nn_idx).items():
             steered = vs2pp_eval(s, sae, mask, nn_idx, g, lam, bank_dirs=dirs)
             ours[f"{kind} top-1"], ours[f"{kind} top-5"] = _accuracy(s, steered), _accuracy(s, steered, k=5)
         pv = {} if n != 50 else {f"{k} top-1": paper.PAPER[f"VS2++ ({k})"][key] for k in ("pseudo", "oracle")}
@@ -319,8 +314,8 @@ def baselines(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> T
     g, lam = s.profile.gamma, s.profile.lam
     n = min(s.profile.n_neighbors, len(s.train.labels))
     sae = _profile_sae(s, sae, progress)
-    nn_idx = _neighbours(s, n)
-    masks = _masks(s, nn_idx)
+    nn_idx = neighbour_indices(s, n)
+    masks = _masks({kind: vs2pp_labels(s, kind) for kind in ("pseudo", "oracle")}, nn_idx)
     dirs = bank_directions(sae, s.train.cls.to(s.clip.device))
     pv = lambda m: _table_1a(m, key, col)                                             # noqa: E731
     res.rows.append(TableRow("CLIP zero-shot", {col: _accuracy(s, s.test.cls)}, pv("CLIP zero-shot")))

@@ -111,6 +111,31 @@ def pseudo_labels(setup: Setup) -> tuple[torch.Tensor, torch.Tensor]:
     return setup.logits(setup.train.cls).argmax(-1), setup.logits(setup.test.cls).argmax(-1)  # as the ZS row
 
 
+def vs2pp_labels(setup: Setup, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The labels VS2++ splits neighbours by: (train bank (B,), test queries (Q,)). "pseudo": CLIP zero-shot
+    predictions (no labels used); "oracle": the true train and test labels."""
+    if kind == "pseudo":
+        return pseudo_labels(setup)
+    if kind == "oracle":
+        return setup.train.labels, setup.test.labels
+    raise ValueError(f"unknown VS2++ label source {kind!r}; choose 'pseudo' or 'oracle'")
+
+
+@torch.no_grad()
+def neighbour_indices(setup: Setup, n: int, features: str = "clip", progress: bool = False) -> torch.Tensor:
+    """(Q, n) indices into the train bank of each test image's n nearest train images (cosine, best first), by
+    CLIP image embeddings or DINOv2 features."""
+    dev = setup.clip.device
+    if features == "clip":
+        q_feat, bank_feat = setup.test.emb, setup.train.emb
+    elif features == "dinov2":
+        q_feat = retrieval.dinov2_features(setup.test_set, device=dev, progress=progress)
+        bank_feat = retrieval.dinov2_features(setup.train_set, device=dev, progress=progress)
+    else:
+        raise ValueError(f"unknown retrieval features {features!r}; choose 'clip' or 'dinov2'")
+    return retrieval.knn(q_feat.to(dev), bank_feat.to(dev), n)[1].cpu()
+
+
 @torch.no_grad()
 def bank_directions(sae, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
     """x: (N, d) bank CLS tokens -> their decoded SAE directions W_dec^T c (N, d), without b_pre."""
@@ -183,16 +208,8 @@ class Context:
     @cached_property
     def neighbours(self) -> torch.Tensor:
         """(N, M) indices into the train bank of each test query's M nearest neighbours (cosine)."""
-        s, dev = self.setup, self.setup.clip.device
-        if self.retrieval_features == "clip":
-            q_feat, bank_feat = s.test.emb, s.train.emb
-        elif self.retrieval_features == "dinov2":
-            q_feat = retrieval.dinov2_features(s.test_set, device=dev, progress=self.progress)
-            bank_feat = retrieval.dinov2_features(s.train_set, device=dev, progress=self.progress)
-        else:
-            raise ValueError(f"unknown retrieval features {self.retrieval_features!r}; choose 'clip' or 'dinov2'")
-        M = min(s.profile.n_neighbors, len(s.train.labels))
-        return retrieval.knn(q_feat.to(dev), bank_feat.to(dev), M)[1].cpu()
+        M = min(self.setup.profile.n_neighbors, len(self.setup.train.labels))
+        return neighbour_indices(self.setup, M, self.retrieval_features, self.progress)
 
     @cached_property
     def bank_dirs(self) -> torch.Tensor:
@@ -260,8 +277,8 @@ def row_gate_general(c: Context) -> Steered | None:
 def row_vs2pp_pseudo(c: Context) -> Steered:
     """VS2++ with S+/S- from CLIP zero-shot pseudo-labels of the neighbours and the query (no labels used)."""
     nn_idx = c.neighbours
-    bank_pseudo, query_pseudo = pseudo_labels(c.setup)
-    pos = retrieval.positive_mask(bank_pseudo[nn_idx], query_pseudo, c.positive_rule)
+    bank, query = vs2pp_labels(c.setup, "pseudo")
+    pos = retrieval.positive_mask(bank[nn_idx], query, c.positive_rule)
     s_minus = (~pos).any(1).float().mean().item()      # fraction of queries with a non-empty S- (eq. 4)
     return Steered("VS2++ (pseudo)", vs2pp_eval(c.setup, c.sae, pos, nn_idx, c.gamma, c.lam, bank_dirs=c.bank_dirs),
                    note=c.vs2pp_note() + f", S- non-empty for {100 * s_minus:.0f}% of queries",
@@ -271,7 +288,8 @@ def row_vs2pp_pseudo(c: Context) -> Steered:
 def row_vs2pp_oracle(c: Context) -> Steered:
     """VS2++ with S+/S- from the true labels of the neighbours (and, rule "query", of the query)."""
     nn_idx, s = c.neighbours, c.setup
-    pos = retrieval.positive_mask(s.train.labels[nn_idx], s.test.labels, c.positive_rule)
+    bank, query = vs2pp_labels(s, "oracle")
+    pos = retrieval.positive_mask(bank[nn_idx], query, c.positive_rule)
     who = "neighbours and query" if c.positive_rule == "query" else "neighbours"
     s_minus = (~pos).any(1).float().mean().item()
     return Steered("VS2++ (oracle)", vs2pp_eval(s, c.sae, pos, nn_idx, c.gamma, c.lam, bank_dirs=c.bank_dirs),
@@ -339,10 +357,8 @@ def training_report(sae: TopKSAE, hist: dict | None, x_test: torch.Tensor, paper
 def check_run_args(gamma: float | None, lam: float | None, gate_q: float, retrieval_features: str,
                    positive_rule: str) -> None:
     """Clear errors for run arguments, raised before anything expensive starts."""
-    import math
-    for name, v in (("gamma", gamma), ("lam", lam), ("gate_q", gate_q)):
-        if v is not None and not math.isfinite(v):
-            raise ValueError(f"{name} must be a finite number, got {v}")
+    steer.check_finite(**{name: v for name, v in (("gamma", gamma), ("lam", lam), ("gate_q", gate_q))
+                          if v is not None})
     if not 0.0 < gate_q <= 1.0:
         raise ValueError(f"gate_q must be in (0, 1], got {gate_q}")
     if retrieval_features not in ("clip", "dinov2"):

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from .sae import TopKSAE
 
 
-def _finite(**values: float) -> None:
+def check_finite(**values: float) -> None:
     """Clear errors for NaN/inf hyper-parameters (they would silently turn every output into NaN)."""
     for name, v in values.items():
         if not math.isfinite(float(v)):
@@ -36,7 +36,7 @@ def rescale_to(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def apply_steering(x: torch.Tensor, v: torch.Tensor, lam: float, rescale: bool = True) -> torch.Tensor:
     """x, v: (N, d) -> x + lam v, optionally rescaled to ||x||."""
-    _finite(lam=lam)
+    check_finite(lam=lam)
     _same_shape(x, v, "x and v")
     y = x + lam * v
     return rescale_to(y, x) if rescale else y
@@ -45,7 +45,7 @@ def apply_steering(x: torch.Tensor, v: torch.Tensor, lam: float, rescale: bool =
 @torch.no_grad()
 def vs2_vector(x: torch.Tensor, sae: TopKSAE, gamma: float) -> torch.Tensor:
     """x: (N, d) -> v = (gamma - 1) W_dec^T c: (N, d)."""
-    _finite(gamma=gamma)
+    check_finite(gamma=gamma)
     vals, idx = sae.select_topk(sae.pre_acts(x))
     return (gamma - 1.0) * sae.decode(vals, idx, bias=False)   # on the SAE's device
 
@@ -60,7 +60,7 @@ def vs2(x: torch.Tensor, sae: TopKSAE, gamma: float = 1.5, lam: float = 2.1, res
 @torch.no_grad()
 def sae_reconstruction(x: torch.Tensor, sae: TopKSAE, gamma: float = 1.0) -> torch.Tensor:
     """Baselines SAE^F_REC (gamma = 1): D(c), and SAE^{F+gamma}_REC: D(gamma c). x: (N, d) -> (N, d)."""
-    _finite(gamma=gamma)
+    check_finite(gamma=gamma)
     vals, idx = sae.select_topk(sae.pre_acts(x))
     return sae.decode(gamma * vals, idx)
 
@@ -89,7 +89,7 @@ def fvu_threshold(train_fvu: torch.Tensor, q: float) -> float:
 def gate(x: torch.Tensor, x_steered: torch.Tensor, fvu: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Keep x where FVU(x) > tau (reconstruction too poor to trust), else x_steered.
     Returns (output (N, d), steered mask (N,)); coverage = mask.float().mean()."""
-    _finite(tau=tau)
+    check_finite(tau=tau)
     _same_shape(x, x_steered, "x and x_steered")
     if fvu.shape != x.shape[:1]:
         raise ValueError(f"fvu must hold one value per row, shape ({x.shape[0]},); got {tuple(fvu.shape)}")
@@ -148,7 +148,7 @@ def vs2pp_from_directions(x: torch.Tensor, neighbor_dirs: torch.Tensor, pos_mask
     if neighbor_dirs.ndim != 3 or neighbor_dirs.shape[:2] != pos_mask.shape or neighbor_dirs.shape[0] != x.shape[0]:
         raise ValueError(f"neighbor_dirs (N, M, d) and pos_mask (N, M) must match x (N, d); got "
                          f"{tuple(neighbor_dirs.shape)}, {tuple(pos_mask.shape)}, {tuple(x.shape)}")
-    _finite(gamma=gamma, lam=lam)
+    check_finite(gamma=gamma, lam=lam)
     if neighbor_dirs.shape[2] != x.shape[1]:
         raise ValueError(f"neighbor_dirs (N, M, d) must have d = {x.shape[1]}, got {tuple(neighbor_dirs.shape)}")
     pos_mask = pos_mask.bool()
