@@ -1,158 +1,29 @@
-"""Every experiment of the paper beyond the main table, one small function per table, on a shared `Setup`.
+"""The paper's ablations beyond the main table, one small function per table on a shared `Setup`: prompt ensembles
+(Table 1b), SAE width x k (Tables 8, 16), the (gamma, lambda) grid (Figs. 3, 5), VS2++ neighbours (Fig. 7), depth
+(Table 7, SAE^A_REC), ViT-L/14 (Table 9), and the PASS trade-off (the shape of Table 12).
 
-    res = experiments.run_table("sweep-width-k", "smoke")       # or: python -m vs2mini reproduce --table sweep-width-k
-    print(res.table())                                          # ours beside the paper's numbers
+    res = registry.run_table("sweep-width-k", "toy")       # or: python -m vs2mini reproduce --table sweep-width-k
+    print(res.table())                                     # ours beside the paper's numbers
 
-Each function calls the package's own pieces (steer, retrieval, depth, prototype, reproduce's VS2++ evaluation)
-and returns a `TableResult` (text table, JSON). The paper's numbers come from `vs2mini.paper`. Offline profiles run
-small grids in seconds; real profiles run the paper's grids. Where the paper is silent the function says what it
-chose (in `notes`).
+Each returns a `TableResult` (vs2mini.tables.result). Offline profiles run small grids in seconds; real profiles
+run the paper's grids. Where the paper is silent the function says what it chose (in `notes`).
 """
 from __future__ import annotations
 
-import json
-from collections import defaultdict
-from dataclasses import asdict, dataclass, field, replace
-from typing import Callable
-
 import torch
 
-from . import depth as depth_mod
-from . import metrics, paper, prototype, retrieval, steer
-from .clip import zeroshot_head
-from .data import DATASETS
-from .features import cls_to_logits, embedding_logits
-from .pipeline import Setup, load_setup
-from .profiles import Profile, get_profile
-from .sae import TopKSAE
-from .reproduce import bank_directions, general_gate_data, neighbour_indices, vs2pp_eval, vs2pp_labels
+from .. import paper
+from ..clip import depth as depth_mod
+from ..clip.models import zeroshot_head
+from ..config import Profile
+from ..method import steer, train
+from ..method.pass_loss import pass_loss
+from ..method.sae import TopKSAE
+from ..pipeline import Setup
+from .result import Matrix, TableResult, TableRow, _paper_key, _result, _table_1a
+from .run import _accuracy, _is_config, _masks, _profile_sae, _train_on, neighbour_indices, vs2pp_eval, vs2pp_labels
 
 
-# ------------------------------------------------------------------------------------------------ result object
-@dataclass
-class TableRow:
-    label: str
-    ours: dict[str, float | None]                     # column -> our value
-    paper: dict[str, float | None] = field(default_factory=dict)   # column -> the paper's value (its setting)
-    note: str = ""
-
-
-@dataclass
-class Matrix:
-    """A labelled square or rectangular grid (Table 16's cosines, a sweep's grid)."""
-    title: str
-    row_labels: list[str]
-    col_labels: list[str]
-    values: list[list[float]]
-
-
-@dataclass
-class TableResult:
-    name: str                   # CLI name, e.g. "sweep-width-k"
-    source: str                 # the paper's table / figure
-    setting: str                # what this run used
-    paper_setting: str          # the setting the paper's numbers belong to
-    real: bool
-    columns: list[str]
-    rows: list[TableRow] = field(default_factory=list)
-    matrices: list[Matrix] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    banner: str = ""
-
-    @property
-    def warning(self) -> str | None:
-        return None if self.real else (self.banner or "TOY MODEL: not a real result, not the paper's numbers")
-
-    def table(self) -> str:
-        """Text table: each column as `ours` and `paper`, the toy-model warning once at the top."""
-        out = [f"vs2mini reproduce --table {self.name}: {self.source}", f"this run: {self.setting}",
-               f"paper:    {self.paper_setting}"]
-        if self.warning:
-            out.append(f"*** {self.warning} ***")
-        width = max([len(r.label) for r in self.rows] + [12])
-        cw = {c: max(8, len(c)) for c in self.columns}
-        has_paper = {c: any(r.paper.get(c) is not None for r in self.rows) for c in self.columns}
-        head = f"{'':<{width}} " + " ".join(f"{c:>{cw[c]}}" + (f" {'paper':>7}" if has_paper[c] else "")
-                                           for c in self.columns)
-        out += [head, "-" * len(head)]
-        fmt = lambda v, w: f"{v:{w}.2f}" if v is not None else f"{'-':>{w}}"   # noqa: E731
-        for r in self.rows:
-            cells = " ".join(fmt(r.ours.get(c), cw[c]) + (f" {fmt(r.paper.get(c), 7)}" if has_paper[c] else "")
-                             for c in self.columns)
-            out.append(f"{r.label:<{width}} {cells}" + (f"  {r.note}" if r.note else ""))
-        for m in self.matrices:
-            lw = max(len(x) for x in m.row_labels)
-            mw = max([9] + [len(c) + 1 for c in m.col_labels])
-            out += ["", m.title, " " * lw + "".join(f"{c:>{mw}}" for c in m.col_labels)]
-            out += [f"{lab:<{lw}}" + "".join(f"{v:{mw}.3f}" for v in vals) for lab, vals in zip(m.row_labels, m.values)]
-        out += [f"- {n}" for n in self.notes]
-        return "\n".join(out)
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "warning": self.warning}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
-
-# ------------------------------------------------------------------------------------------------ shared helpers
-def _accuracy(s: Setup, cls: torch.Tensor, head: torch.Tensor | None = None, k: int = 1) -> float:
-    """Top-k (%) of test CLS tokens (N, d) under `head` (default: the set-up's zero-shot head)."""
-    logits = cls_to_logits(s.clip, cls, s.head if head is None else head).cpu()
-    if k == 1:
-        return metrics.top1(logits, s.test.labels)
-    hits = (logits.topk(min(k, logits.shape[1]), dim=-1).indices == s.test.labels[:, None]).any(-1)
-    return 100.0 * hits.float().mean().item()
-
-
-def _paper_key(s: Setup, default: tuple[str, str] = ("cifar100", "ViT-B-32")) -> tuple[tuple[str, str], str]:
-    """The paper's (dataset, backbone) this run corresponds to, or `default` for other runs, with a description."""
-    key = (s.dataset, paper.paper_backbone(s.clip.name))
-    if s.real and s.clip.pretrained == "openai" and key in paper.PAPER_COLUMNS:
-        return key, f"{key[0]}, {key[1]} (this run's setting)"
-    return default, f"{default[0]}, {default[1]} (the paper's setting; not this run's)"
-
-
-def _table_1a(method: str, key: tuple[str, str], col: str) -> dict[str, float]:
-    """{col: Table 1a's number for `method` at the paper's (dataset, backbone) `key`}."""
-    return {col: paper.TABLE_1A[method][paper.PAPER_COLUMNS.index(key)]}
-
-
-def _setting(s: Setup, **extra) -> str:
-    more = "".join(f", {k} {v}" for k, v in extra.items())
-    return (f"{s.dataset}, {s.clip.name} ({s.clip.pretrained or 'random weights'}), profile {s.profile.name}, "
-            f"{len(s.train.labels)} train / {len(s.test.labels)} test{more}")
-
-
-def _result(name: str, s: Setup, columns, paper_setting: str, **extra) -> TableResult:
-    return TableResult(name, TABLES[name].source, _setting(s, **extra), paper_setting, s.real, list(columns),
-                       banner=s.banner)
-
-
-def _train_on(s: Setup, X: torch.Tensor, progress: bool = False, **overrides):
-    """The profile's SAE (Setup.train_sae, the one training path) on other activations X: (N, d)."""
-    other = replace(s, train=replace(s.train, cls=X))
-    return other.train_sae(progress=progress, **overrides)[0]
-
-
-def _profile_sae(s: Setup, sae: TopKSAE | None, progress: bool) -> TopKSAE:
-    """The profile's SAE on the train CLS tokens: `sae` when the caller already trained it (run_all, notebooks)."""
-    return sae if sae is not None else s.train_sae(progress=progress)[0]
-
-
-def _is_config(sae: TopKSAE | None, expansion: int, k: int) -> bool:
-    """Whether `sae` has `expansion` x d latents and k active ones (so a table can reuse it)."""
-    return sae is not None and (sae.n_latents, sae.k) == (expansion * sae.d_in, k)
-
-
-def _masks(labels: dict[str, tuple[torch.Tensor, torch.Tensor]], nn_idx: torch.Tensor,
-           rule: str = "query") -> dict[str, torch.Tensor]:
-    """S+ masks (Q, M) per label source, from `{kind: reproduce.vs2pp_labels(s, kind)}` (computed once by the
-    caller: the pseudo-labels are a forward pass over the whole bank), as reproduce's VS2++ rows build them."""
-    return {kind: retrieval.positive_mask(bank[nn_idx], query, rule) for kind, (bank, query) in labels.items()}
-
-
-# ------------------------------------------------------------------------------------------------ the tables
 def prompts(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> TableResult:
     """Table 1b: prompt ensembling (Ens, the CLIP paper's 18 CIFAR templates) alone and with VS2."""
     key, ps = _paper_key(s)
@@ -255,7 +126,7 @@ def sweep_neighbours(s: Setup, counts=paper.NEIGHBOUR_COUNTS, progress: bool = F
     res = _result("sweep-neighbours", s, cols, ps + "; Fig. 7 is ViT-B/16, numbers only at N = 50 (Table 1a)")
     counts = sorted({min(n, len(s.train.labels)) for n in counts})
     sae = _profile_sae(s, sae, progress)
-    dirs = bank_directions(sae, s.train.cls.to(s.clip.device))
+    dirs = steer.bank_directions(sae, s.train.cls.to(s.clip.device))
     nn_all = neighbour_indices(s, max(counts))                 # best first: the first n are the n nearest
     labels = {kind: vs2pp_labels(s, kind) for kind in ("pseudo", "oracle")}
     g, lam = s.profile.gamma, s.profile.lam
@@ -269,81 +140,6 @@ def sweep_neighbours(s: Setup, counts=paper.NEIGHBOUR_COUNTS, progress: bool = F
         res.rows.append(TableRow(f"N={n}", ours, pv))
     res.notes += ["CLIP-embedding retrieval from the train split (the paper: DINOv2), positives by eq. 4",
                   "the paper: CIFAR-100 and Tiny-ImageNet rise with N, diminishing beyond 50; CUB flat"]
-    return res
-
-
-def weighted_rag(s: Setup, nn_sims: torch.Tensor, nn_idx: torch.Tensor, alpha: float, k: int) -> torch.Tensor:
-    """App. D weighted RAG: E = alpha q + (1 - alpha) sum_j w_j r_j, w_j = s_j / sum_i s_i over the k nearest.
-    q, r: CLIP image embeddings (normalised); nn_sims, nn_idx: (Q, >= k) from knn. Returns E: (Q, D), to be
-    classified with the zero-shot head. Similarities are clamped at 0 (the paper does not say what negative
-    similarities do)."""
-    q = torch.nn.functional.normalize(s.test.emb.float(), dim=-1)
-    r = torch.nn.functional.normalize(s.train.emb.float(), dim=-1)[nn_idx[:, :k]]           # (Q, k, D)
-    w = nn_sims[:, :k].cpu().clamp_min(0)
-    w = w / w.sum(-1, keepdim=True).clamp_min(1e-12)
-    return alpha * q + (1 - alpha) * (w[..., None] * r).sum(1)
-
-
-def oracle_prototypes(s: Setup, sae, n_images: int = paper.ORACLE_PROTOTYPE_IMAGES) -> torch.Tensor:
-    """App. L oracle prototype steering: per class, the mean SAE code of the `n_images` train images of that class
-    with the highest zero-shot probability of it; each test image is steered with its TRUE class's prototype.
-    Returns steered test CLS tokens (N, d). The paper does not say which split or which probability; we use the
-    train split and the probability of the true class."""
-    probs = s.logits(s.train.cls).softmax(-1)
-    y = s.train.labels
-    own = probs[torch.arange(len(y)), y]
-    picks = torch.cat([(y == c).nonzero().flatten()[own[y == c].argsort(descending=True)[:n_images]]
-                       for c in range(len(s.classnames))])
-    protos = prototype.prototype_directions(sae, s.train.cls[picks].to(sae.device), y[picks].to(sae.device),
-                                            len(s.classnames))
-    v = (s.profile.gamma - 1.0) * protos[s.test.labels.to(protos.device)]
-    return steer.apply_steering(s.test.cls.to(protos.device), v, s.profile.lam)
-
-
-def rag_grid(s: Setup) -> tuple[list[float], list[int]]:
-    """Fig. 6's alpha and k values (real profiles) or a small grid offline; k capped by the train split."""
-    ks = paper.RAG_KS if s.profile.real else (5, 10, 20)
-    return list(paper.RAG_ALPHAS), sorted({min(k, len(s.train.labels)) for k in ks})
-
-
-def baselines(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> TableResult:
-    """App. D and L: CLIP Steering, weighted RAG (alpha x k sweep, Fig. 6), oracle prototype steering, beside VS2++."""
-    key, ps = _paper_key(s)
-    col = "top-1"
-    res = _result("baselines", s, [col], ps)
-    g, lam = s.profile.gamma, s.profile.lam
-    n = min(s.profile.n_neighbors, len(s.train.labels))
-    sae = _profile_sae(s, sae, progress)
-    nn_idx = neighbour_indices(s, n)
-    masks = _masks({kind: vs2pp_labels(s, kind) for kind in ("pseudo", "oracle")}, nn_idx)
-    dirs = bank_directions(sae, s.train.cls.to(s.clip.device))
-    pv = lambda m: _table_1a(m, key, col)                                             # noqa: E731
-    res.rows.append(TableRow("CLIP zero-shot", {col: _accuracy(s, s.test.cls)}, pv("CLIP zero-shot")))
-    for kind in ("oracle", "pseudo"):
-        # CLIP Steering = VS2++'s rule with the neighbours' raw CLS tokens instead of their SAE directions
-        clip_st = vs2pp_eval(s, sae, masks[kind], nn_idx, g, lam, bank_dirs=s.train.cls.to(s.clip.device))
-        res.rows.append(TableRow(f"CLIP Steering ({kind})", {col: _accuracy(s, clip_st)},
-                                 pv(f"CLIP Steering ({kind})")))
-        vs2pp = vs2pp_eval(s, sae, masks[kind], nn_idx, g, lam, bank_dirs=dirs)
-        res.rows.append(TableRow(f"VS2++ ({kind})", {col: _accuracy(s, vs2pp)}, pv(f"VS2++ ({kind})")))
-    alphas, ks = rag_grid(s)
-    sims, idx = retrieval.knn(s.test.emb.to(s.clip.device), s.train.emb.to(s.clip.device), max(ks))
-    rag = lambda a, k: metrics.top1(embedding_logits(weighted_rag(s, sims, idx.cpu(), a, k), s.head.cpu()),  # noqa
-                                    s.test.labels)
-    grid = [[rag(a, k) for k in ks] for a in alphas]
-    best = max((v, a, k) for a, row in zip(alphas, grid) for k, v in zip(ks, row))
-    res.rows.append(TableRow("Weighted RAG", {col: best[0]}, pv("Weighted RAG"),
-                             f"best: alpha {best[1]:g}, k {best[2]}"))
-    res.matrices.append(Matrix("Fig. 6: weighted RAG top-1 by alpha (rows) and k (columns)",
-                               [f"a={a:g}" for a in alphas], [f"k={k}" for k in ks], grid))
-    proto = oracle_prototypes(s, sae)
-    res.rows.append(TableRow("Oracle prototypes", {col: _accuracy(s, proto)},
-                             {col: paper.ORACLE_PROTOTYPES.get(key[0])}, "true class's prototype, App. L"))
-    res.notes += [f"N = {n} neighbours by CLIP image embedding (the paper: DINOv2); positives by eq. 4",
-                  "CLIP Steering: v = mean of S+ CLS tokens - mean of S- CLS tokens, applied like VS2++ "
-                  f"((gamma-1) lambda = {(g - 1) * lam:.2f}, norm kept); the paper does not state its space or scale",
-                  "Weighted RAG classifies the mixed CLIP embedding E with the zero-shot head; its paper number is "
-                  "listed under oracle labels though it uses none"]
     return res
 
 
@@ -371,14 +167,14 @@ def depth(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> Table
     pv = lambda m: _table_1a(m, key, col)                                             # noqa: E731
     res.rows.append(TableRow("CLIP zero-shot", {col: _accuracy(s, s.test.cls)}, pv("CLIP zero-shot")))
     for layers in depth_configs(n):
-        edits = {v: depth_mod.vs2_edit(saes[v], g, lam) for v in layers}
+        edits = {v: steer.vs2_edit(saes[v], g, lam) for v in layers}
         acc = _accuracy(s, depth_mod.edited_features(s.clip, s.test_set, edits, batch))
         paper_layers = tuple(12 - (n - v) for v in layers)          # ours relative to the last = ViT-B's names
         res.rows.append(TableRow(f"VS2 at layer{'s' * (len(layers) > 1)} {'+'.join(map(str, layers))}", {col: acc},
                                  {col: paper.TABLE_7.get(paper_layers)},
                                  f"blocks {', '.join(str(depth_mod.block_index(v)) for v in layers)} (0-indexed); "
                                  f"paper: layers {'+'.join(map(str, paper_layers))}"))
-    every = {v: depth_mod.reconstruction_edit(saes[v]) for v in range(1, n + 1)}
+    every = {v: steer.reconstruction_edit(saes[v]) for v in range(1, n + 1)}
     a_rec = depth_mod.edited_features(s.clip, s.test_set, every, batch)
     res.rows.append(TableRow("SAE^A_REC", {col: _accuracy(s, a_rec)},
                              pv("SAE^A_REC"),
@@ -416,154 +212,31 @@ def vit_l14(s: Setup, progress: bool = False) -> TableResult:
     return res
 
 
-def ood_gate_datasets(profile: Profile) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """(datasets whose train splits train the generalized SAE, those whose train FVU sets tau, evaluated datasets).
-    Real profiles: the paper's (the three main train splits; CIFAR-100 + Tiny-ImageNet for tau; all nine).
-    Offline: the toy base domain trains the SAE and sets tau; the base and the shifted domain are evaluated."""
-    if profile.real:
-        return paper.MAIN_DATASETS, ("cifar100", "tinyimagenet"), paper.TABLE_3_COLUMNS
-    toy = tuple(d for d in ("toy", "toy-shifted") if d in DATASETS) or ("synthetic",)
-    return toy[:1], toy[:1], toy
+PASS_TRADEOFF_W_AUX = (0.1, 0.5, 0.8, 1.0, 2.0)
 
 
-def ood_gate(profile: str | Profile | None = None, dataset: str | None = None, *, qs=paper.TABLE_3_GATE_Q,
-             model: str | None = None, pretrained: str | None = "", device: str | None = None,
-             progress: bool = False, setups: dict[str, Setup] | None = None,
-             saes: dict[str, TopKSAE] | None = None) -> TableResult:
-    """Table 3: VS2 with a generalized SAE (trained on a union of train splits) under distribution shift, ungated and
-    behind the FVU gate (tau = the q-quantile of per-sample FVU on unlabeled train tokens), with the coverage, beside
-    the target-domain SAE (each dataset's own train split). `dataset` evaluates that dataset only.
-    `setups` / `saes`: already loaded set-ups and trained target-domain SAEs by dataset, reused."""
-    p = profile if isinstance(profile, Profile) else get_profile(profile)
-    train_on, tau_on, evaluate = ood_gate_datasets(p)
-    evaluate = (dataset,) if dataset else evaluate
-    setups = dict(setups or {})
-    for ds in dict.fromkeys(train_on + tau_on + evaluate):        # each dataset loaded once, in order
-        if ds not in setups:
-            setups[ds] = load_setup(p, ds, model=model, pretrained=pretrained, device=device, progress=progress)
-    first = setups[evaluate[0]]
-    g, lam = p.gamma, p.lam
-    saes = dict(saes or {})
-    for ds in evaluate:
-        if ds not in saes:
-            saes[ds] = setups[ds].train_sae(progress=progress)[0]     # the target-domain SAE: its own train split
-    # The paper's gate data (the same function the main table's gate rows use). One training domain that is also
-    # evaluated: its target-domain SAE is that SAE (same tokens, same seed), so it is reused.
-    reuse = saes[train_on[0]] if len(train_on) == 1 and train_on[0] in saes else None
-    gd, _ = general_gate_data(first, reuse, train_datasets=train_on, tau_datasets=tau_on,
-                              train_features=lambda name: setups[name].train, progress=progress)
-    gen, mu = gd.sae, gd.mu
-    tau_fvu = steer.per_sample_fvu(gd.x_tau, gen, mu)
-    taus = {q: steer.fvu_threshold(tau_fvu, q) for q in qs}
-    cols = list(evaluate)
-    res = _result("ood-gate", first, cols, "Table 3: ViT-B/32, generalized SAE on the CIFAR-100 + CUB + Tiny-ImageNet "
-                  "train union, tau from the CIFAR-100 + Tiny-ImageNet train FVU")
-    res.setting = (f"{', '.join(evaluate)}; {first.clip.name} ({first.clip.pretrained or 'random weights'}), "
-                   f"profile {p.name}; generalized SAE on the train splits of {', '.join(train_on)}; "
-                   f"tau from {', '.join(tau_on)}")
-    ours: dict[str, dict[str, float]] = defaultdict(dict)            # row -> dataset -> value
-    for ds in evaluate:
-        s = setups[ds]
-        x = s.test.cls.to(s.clip.device)
-        target = saes[ds]
-        vs2_gen, fvu = steer.vs2(x, gen, g, lam), steer.per_sample_fvu(x, gen, mu)
-        ours["CLIP zero-shot"][ds] = _accuracy(s, x)
-        ours["VS2 (target-domain SAE)"][ds] = _accuracy(s, steer.vs2(x, target, g, lam))
-        ours["VS2 (generalized SAE)"][ds] = _accuracy(s, vs2_gen)
-        ours["test FVU (generalized SAE, median)"][ds] = fvu.median().item()
-        for q in qs:
-            gated, mask = steer.gate(x, vs2_gen, fvu, taus[q])
-            ours[f"VS2 + FVU gate (q={q:g})"][ds] = _accuracy(s, gated)
-            ours[f"  coverage % (q={q:g})"][ds] = 100.0 * mask.float().mean().item()
-    for label, values in ours.items():
-        res.rows.append(TableRow(label, values, _table_3(label, cols)))
-    res.notes += ["tau by q: " + ", ".join(f"{q:g}: {t:.3f}" for q, t in taus.items()),
-                  f"gamma {g}, lambda {lam}; the per-sample FVU uses the generalized SAE's training mean (paper §3.2)"]
-    if not set(cols) & set(paper.TABLE_3_COLUMNS):
-        rows = [label for label in ours if _table_3(label, paper.TABLE_3_COLUMNS)]
-        res.matrices.append(Matrix("the paper's Table 3 (ViT-B/32; coverage in %)", rows, list(paper.TABLE_3_COLUMNS),
-                                   [list(_table_3(r, paper.TABLE_3_COLUMNS).values()) for r in rows]))
-    return res
-
-
-def _table_3(label: str, cols) -> dict[str, float]:
-    """The paper's Table 3 entries of a row label (accuracy rows, gate rows, coverage rows) for known columns."""
-    j = {c: paper.TABLE_3_COLUMNS.index(c) for c in cols if c in paper.TABLE_3_COLUMNS}
-    if label in paper.TABLE_3:
-        return {c: paper.TABLE_3[label][i] for c, i in j.items()}
-    for q, cells in paper.TABLE_3_GATE.items():
-        if label == f"VS2 + FVU gate (q={q:g})":
-            return {c: cells[i][0] for c, i in j.items()}
-        if label == f"  coverage % (q={q:g})":
-            return {c: cells[i][1] for c, i in j.items()}
-    return {}
-
-
-# ------------------------------------------------------------------------------------------------ registry
-@dataclass(frozen=True)
-class Table:
-    name: str
-    source: str
-    run: Callable[..., TableResult]
-    help: str
-    per_dataset: bool = True        # False: the table spans several datasets (run(profile, dataset, ...))
-    shares_sae: bool = True         # run(setup, sae=...) accepts the profile's SAE instead of training it
-
-
-TABLES: dict[str, Table] = {t.name: t for t in (
-    Table("prompts", "Table 1b (prompt ensembles, TTA)", prompts, "Ens (18 CIFAR templates) and VS2 + Ens"),
-    Table("sweep-width-k", "Table 8 and Table 16 (App. F)", sweep_width_k,
-          "SAE width x k: VS2 top-1/top-5 and the cosine of steering vectors across configs"),
-    Table("sweep-gamma-lambda", "Figs. 3 and 5 (App. B)", sweep_gamma_lambda, "the (gamma, lambda) grid"),
-    Table("sweep-neighbours", "Fig. 7 (App. J)", sweep_neighbours, "VS2++ with N in {10, 25, 50, 100}"),
-    Table("baselines", "Table 1a RAG rows, App. D and App. L", baselines,
-          "CLIP Steering, weighted RAG (alpha x k, Fig. 6), oracle prototypes, beside VS2++"),
-    Table("depth", "Table 7 (App. E) and SAE^A_REC (Table 1a)", depth,
-          "steering at the last 1-3 layers with one SAE per layer; every layer reconstructed"),
-    Table("vit-l14", "Table 9 (App. H)", vit_l14, "ViT-L/14, layer 23, 10x width, k = 128", shares_sae=False),
-    Table("ood-gate", "Table 3 (§4.3)", ood_gate, "generalized SAE under shift, FVU gate with q in "
-          "{0.9, 0.95, 0.99, 0.995} and coverage, beside the target-domain SAE", per_dataset=False,
-          shares_sae=False),
-)}
-
-
-def run_table(name: str, profile: str | Profile | None = None, dataset: str | None = None, *, model: str | None = None,
-              pretrained: str | None = "", device: str | None = None, progress: bool = False,
-              setup: Setup | None = None, sae: TopKSAE | None = None) -> TableResult:
-    """Run one table by its CLI name on one dataset (the profile's first by default). `setup` and the profile's
-    `sae` are reused when given."""
-    if name not in TABLES:
-        raise ValueError(f"unknown table {name!r}; choose one of {sorted(TABLES)}")
-    p = profile if isinstance(profile, Profile) else get_profile(profile)
-    if not TABLES[name].per_dataset:
-        return TABLES[name].run(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
-    if name == "vit-l14" and setup is None:
-        m, pt = vit_l14_model(p)
-        model, pretrained = model or m, pt if pretrained == "" else pretrained
-    s = setup or load_setup(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
-    extra = {"sae": sae} if TABLES[name].shares_sae else {}
-    return TABLES[name].run(s, progress=progress, **extra)
-
-
-def run_all(profile: str | Profile | None = None, datasets: list[str] | None = None, *, model: str | None = None,
-            pretrained: str | None = "", device: str | None = None, progress: bool = False):
-    """Every table, in the registry's order. Per dataset (the profile's by default) one set-up and one profile SAE
-    serve every table that uses them; the multi-dataset tables run once at the end, reusing both.
-    Yields each `TableResult` as it finishes."""
-    p = profile if isinstance(profile, Profile) else get_profile(profile)
-    kw = dict(model=model, pretrained=pretrained, device=device, progress=progress)
-    setups, saes = {}, {}
-    for ds in datasets or p.datasets:
-        s = setups[ds] = load_setup(p, ds, **kw)
-        saes[ds] = s.train_sae(progress=progress)[0]
-        for name, t in TABLES.items():
-            if not t.per_dataset:
-                continue
-            if name == "vit-l14" and p.real:   # its own backbone
-                yield run_table(name, p, ds, **kw)
-            else:
-                yield run_table(name, setup=s, progress=progress, sae=saes[ds] if t.shares_sae else None)
-    for name, t in TABLES.items():
-        if not t.per_dataset:
-            ds = datasets[0] if datasets and len(datasets) == 1 else None
-            yield t.run(p, ds, setups=setups, saes=saes, **kw)
+def pass_tradeoff(setup: Setup, w_aux: tuple[float, ...] = PASS_TRADEOFF_W_AUX,
+                  variants: tuple[str, ...] = ("eq7", "ratio"), gamma: float | None = None, lam: float | None = None,
+                  progress: bool = False) -> list[dict]:
+    """Reconstruction vs class alignment as w_aux grows, for each PASS variant (the shape of paper v3 Table 12).
+    One PASS SAE per (variant, w_aux), trained like the table's (true train labels, the profile's budget); each row:
+    test FVU, held-out FVU, class alignment = the within-class fraction of test code variance (lower: codes closer
+    to their class mean), mean code norm (a collapse shows as codes shrinking to 0) and VS2 top-1 with that SAE.
+    w_aux = 0 (no PASS) is the first row of each variant for reference."""
+    p = setup.profile
+    gamma = p.gamma if gamma is None else gamma
+    lam = p.lam if lam is None else lam
+    x = setup.test.cls.to(setup.clip.device)
+    y = setup.test.labels.to(setup.clip.device)
+    out = []
+    for variant in variants:
+        for w in (0.0,) + tuple(w_aux):
+            sae, hist = setup.train_sae(labels=setup.train.labels if w > 0 else None, w_aux=w, pass_variant=variant,
+                                        progress=progress)
+            vals, idx = sae.encode_sparse(x)
+            out.append({"variant": variant, "w_aux": w, "test_fvu": sae.fvu(x),
+                        "heldout_fvu": train.summary(hist)["heldout_fvu"],
+                        "within_class_fraction": pass_loss(vals, idx, y, sae.n_latents, variant="ratio").item(),
+                        "code_norm": vals.norm(dim=1).mean().item(),
+                        "vs2_top1": setup.accuracy(steer.vs2(x, sae, gamma, lam))})
+    return out
