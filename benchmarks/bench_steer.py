@@ -5,11 +5,11 @@ Every figure has a baseline run interleaved with it in the same process (fp32 on
                  previous body: the next block is allocated while the last is still referenced). Same neighbours
                  required (exact equality of the indices); peak memory of each (GPU: allocator peak; CPU: peak RSS).
   VS2++ step     `steer.vs2pp_from_bank` (one sparse product over the bank: embedding_bag with the
-                 +1/|S+|, -1/|S-| weights)  vs  the previous `vs2pp_eval` body: chunks of 1024 queries gathering
+                 +1/|S+|, -1/|S-| weights)  vs  the previous VS2++ evaluation body: chunks of 1024 queries gathering
                  (1024, 50, d) direction blocks for `steer.vs2pp_from_directions`. Both from the same decoded bank
                  directions; outputs equal within 1e-5 required. Q queries, 50 neighbours, a 50k bank.
   VS2            `steer.vs2` (sparse decode of the top-k codes)  vs  a dense-code VS2 (z = scatter(topk), z W_dec).
-  VS2++ e2e      `reproduce.vs2pp_eval` without `bank_dirs` (bank decoded inside)  vs  the naive dense-code path
+  VS2++ e2e      `steer.vs2pp_from_bank` with the bank decoded inside (`steer.bank_directions`)  vs  the naive dense-code path
                  (`vs2pp_dense_codes`: dense bank codes (B, n), gathered (256, 50, n) code blocks, `steer.vs2pp`).
   logits         `features.cls_to_logits`  vs  re-encoding the images (GPU and full mode only).
 Random SAE weights and random tokens: the cost does not depend on the values.
@@ -17,15 +17,12 @@ Random SAE weights and random tokens: the cost does not depend on the values.
 from __future__ import annotations
 
 import sys
-from types import SimpleNamespace
 
 import common
 import torch
 import torch.nn.functional as F
 
-from vs2mini.tables import main as reproduce
 from vs2mini.method import steer
-from vs2mini.tables import run as trun
 from vs2mini.method import retrieval
 from vs2mini.method.sae import TopKSAE
 
@@ -47,7 +44,7 @@ def knn_two_blocks(queries, bank, k=50, chunk=4096):
 
 @torch.no_grad()
 def vs2pp_gathered(x, bank_dirs, nn_idx, pos_mask, gamma=1.5, lam=2.1, chunk=1024):
-    """The previous `reproduce.vs2pp_eval` body: gather (chunk, M, d) neighbour directions, masked means."""
+    """The previous VS2++ evaluation body: gather (chunk, M, d) neighbour directions, masked means."""
     dev = bank_dirs.device
     return torch.cat([steer.vs2pp_from_directions(x[s:s + chunk], bank_dirs[nn_idx[s:s + chunk].to(dev)],
                                                   pos_mask[s:s + chunk].to(dev), gamma, lam)
@@ -152,13 +149,12 @@ def main():
         err = (steer.vs2(xq, sae) - dense_vs2(xq, sae)).abs().max().item()
         add("VS2", t, "dense codes", n, k, Qd, max_abs_diff=err)
         checks.check(f"VS2 = dense n={n} k={k}", err <= 1e-4, f"max |diff| {err:.1e} <= 1e-4")
-        setup = SimpleNamespace(clip=SimpleNamespace(device=dev), train=SimpleNamespace(cls=train_cls),
-                                test=SimpleNamespace(cls=xq))
-        run = lambda: trun.vs2pp_eval(setup, sae, pos_mask[:Qd], nn_idx[:Qd], 1.5, 2.1)  # noqa: E731
+        run = lambda: steer.vs2pp_from_bank(  # noqa: E731
+            xq, steer.bank_directions(sae, train_cls), nn_idx[:Qd], pos_mask[:Qd], 1.5, 2.1)
         alt = lambda: vs2pp_dense_codes(train_cls, xq, sae, pos_mask[:Qd], nn_idx[:Qd])  # noqa: E731
         mem, out_new = peak_mb(run, dev)
         mem_alt, out_alt = peak_mb(alt, dev)
-        t = common.time_side_by_side({"vs2pp_eval": run, "dense codes": alt}, dev, 0, max(1, R - 1))
+        t = common.time_side_by_side({"vs2pp_from_bank": run, "dense codes": alt}, dev, 0, max(1, R - 1))
         err = (out_new - out_alt).abs().max().item()
         add("VS2++ e2e (bank decode incl.)", t, "dense codes", n, k, Qd, peak_mb=mem, base_peak_mb=mem_alt,
             max_abs_diff=err)

@@ -31,12 +31,6 @@ def toy_setup(_isolated_env):
     return load_setup("toy", progress=False)
 
 
-@pytest.fixture(scope="session")
-def smoke_setup(toy_setup):
-    """Old name of `toy_setup` (the `smoke` profile is now an alias of `toy`)."""
-    return toy_setup
-
-
 def make_hand_sae():
     """d=3, n=4, k=2 SAE with hand-set weights (used by the SAE and steering tests).
 

@@ -1,4 +1,4 @@
-"""Figures: smoke-profile figures carry the NOT-A-REAL-RESULT stamp, real ones do not."""
+"""Figures: toy-profile figures carry the NOT-A-REAL-RESULT stamp, real ones do not."""
 from __future__ import annotations
 
 import matplotlib
@@ -18,8 +18,8 @@ def test_stamp_only_when_not_real():
     S = torch.eye(3)
     real = plots.similarity_heatmap(S, ["a", "b", "c"], real=True)
     fake = plots.similarity_heatmap(S, ["a", "b", "c"], real=False)
-    assert plots.SMOKE_STAMP not in texts(real)
-    assert plots.SMOKE_STAMP in texts(fake)
+    assert plots.TOY_STAMP not in texts(real)
+    assert plots.TOY_STAMP in texts(fake)
     assert "not a real result" in fake._suptitle.get_text()
     plt.close("all")
 
@@ -31,7 +31,7 @@ def test_neighbor_purity_labels_and_stamp():
     assert ax.get_xlabel() == "fraction of the 50 neighbours"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "true-label purity (oracle view)", "pseudo-label agreement (what VS2++ sees)"]
-    assert plots.SMOKE_STAMP in texts(fig)
+    assert plots.TOY_STAMP in texts(fig)
     plt.close("all")
 
 
@@ -93,7 +93,7 @@ def test_stamp_covers_no_axes_or_labels():
                           real=False)]
     for fig in figs:
         renderer = fig.canvas.get_renderer()
-        stamp = next(t for t in fig.texts if t.get_text() == plots.SMOKE_STAMP).get_window_extent(renderer)
+        stamp = next(t for t in fig.texts if t.get_text() == plots.TOY_STAMP).get_window_extent(renderer)
         for ax in fig.axes:
             assert not stamp.overlaps(ax.get_tightbbox(renderer)), ax.get_title()
     plt.close("all")

@@ -2,7 +2,7 @@
 `python -m vs2mini reproduce --table NAME` runs any other table of the paper (`--help` lists them).
 
 Every command prints a readable table and can write JSON (`--json out.json`). Runs under the offline `toy` profile
-(the default; `smoke` is its old name) say once that their numbers come from a toy model, not the paper's setting.
+(the default) say once that their numbers come from a toy model, not the paper's setting.
 """
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ import sys
 import uuid
 from pathlib import Path
 
-from .config import ALIASES, DEFAULT_PROFILE, PROFILE_ENV, PROFILES
+from .config import DEFAULT_PROFILE, PROFILE_ENV, PROFILES
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", choices=sorted(PROFILES) + sorted(ALIASES),
-                   help=f"run profile (default: ${PROFILE_ENV} or {DEFAULT_PROFILE}; smoke = toy)")
+    p.add_argument("--profile", choices=sorted(PROFILES),
+                   help=f"run profile (default: ${PROFILE_ENV} or {DEFAULT_PROFILE})")
     p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | toy | toy-shifted (default: the profile's "
                    "first); reproduce takes several, comma-separated (default: the profile's datasets)")
     p.add_argument("--model", help="open_clip model name, e.g. ViT-B-16 (default: the profile's)")
@@ -104,12 +104,9 @@ def _check_writable(path: Path | None, flag: str) -> None:
 
 def _datasets(args, profile) -> list[str]:
     """--dataset a,b (comma-separated) or the profile's datasets; every name checked."""
-    from .data.registry import ALIASES as DATASET_ALIASES, DATASETS
+    from .data.registry import check_name
     names = [d.strip() for d in args.dataset.split(",") if d.strip()] if args.dataset else list(profile.datasets)
-    names = [DATASET_ALIASES.get(d, d) for d in names]
-    for d in names:
-        if d not in DATASETS:
-            raise ValueError(f"unknown dataset {d!r}; choose one of {DATASETS}")
+    names = [check_name(d) for d in names]
     if not names:
         raise ValueError("--dataset is empty; name at least one dataset")
     return names

@@ -1,6 +1,6 @@
 """Run profiles (which model, data sizes and SAE settings a run uses) and where data and caches live.
 
-`toy` (the default; `smoke` is its old name) runs offline on a CPU: the toy CLIP that vs2mini pretrains on its
+`toy` (the default) runs offline on a CPU: the toy CLIP that vs2mini pretrains on its
 generated toy world (vs2mini.data.toyworld, vs2mini.clip.pretrain), and every output it produces says so. `lite`
 uses real OpenAI weights on a few thousand CIFAR-100 images (CPU-friendly, needs the downloads once). `full` is the paper's
 setting (paper v3 §4.1 and App. C) and wants a GPU.
@@ -14,9 +14,8 @@ from pathlib import Path
 PROFILE_ENV = "VS2MINI_PROFILE"
 TOY_BANNER = ("TOY WORLD: a toy CLIP pretrained by vs2mini on synthetic images, not the paper's setting "
               "(NOT A REAL RESULT; the paper's numbers come from OpenAI CLIP on real datasets)")
-SMOKE_BANNER = TOY_BANNER          # old name
+TOY_STAMP = "TOY MODEL: NOT A REAL RESULT"      # the short form, on figures
 DEFAULT_PROFILE = "toy"
-ALIASES = {"smoke": "toy"}         # `smoke` was the random-weight offline profile that `toy` replaced
 
 
 @dataclass(frozen=True)
@@ -95,9 +94,8 @@ PROFILES: dict[str, Profile] = {
 
 
 def get_profile(name: str | None = None, **overrides) -> Profile:
-    """Profile by name, else $VS2MINI_PROFILE, else `toy` (the one that works offline). `smoke` means `toy`."""
+    """Profile by name, else $VS2MINI_PROFILE, else `toy` (the one that works offline)."""
     name = name or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
-    name = ALIASES.get(name, name)
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)} "
                          f"(set it with --profile or ${PROFILE_ENV})")

@@ -21,7 +21,7 @@ from ..method.pass_loss import pass_loss
 from ..method.sae import TopKSAE
 from ..pipeline import Setup
 from .result import Matrix, TableResult, TableRow, _paper_key, _result, _table_1a
-from .run import _accuracy, _is_config, _masks, _profile_sae, _train_on, neighbour_indices, vs2pp_eval, vs2pp_labels
+from .run import _accuracy, _is_config, _masks, _profile_sae, _train_on, neighbour_indices, vs2pp_labels
 
 
 def prompts(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> TableResult:
@@ -126,6 +126,7 @@ def sweep_neighbours(s: Setup, counts=paper.NEIGHBOUR_COUNTS, progress: bool = F
     res = _result("sweep-neighbours", s, cols, ps + "; Fig. 7 is ViT-B/16, numbers only at N = 50 (Table 1a)")
     counts = sorted({min(n, len(s.train.labels)) for n in counts})
     sae = _profile_sae(s, sae, progress)
+    x = s.test.cls.to(s.clip.device)
     dirs = steer.bank_directions(sae, s.train.cls.to(s.clip.device))
     nn_all = neighbour_indices(s, max(counts))                 # best first: the first n are the n nearest
     labels = {kind: vs2pp_labels(s, kind) for kind in ("pseudo", "oracle")}
@@ -134,7 +135,7 @@ def sweep_neighbours(s: Setup, counts=paper.NEIGHBOUR_COUNTS, progress: bool = F
         nn_idx = nn_all[:, :n]
         ours = {}
         for kind, mask in _masks(labels, nn_idx).items():
-            steered = vs2pp_eval(s, sae, mask, nn_idx, g, lam, bank_dirs=dirs)
+            steered = steer.vs2pp_from_bank(x, dirs, nn_idx, mask, g, lam)
             ours[f"{kind} top-1"], ours[f"{kind} top-5"] = _accuracy(s, steered), _accuracy(s, steered, k=5)
         pv = {} if n != 50 else {f"{k} top-1": paper.PAPER[f"VS2++ ({k})"][key] for k in ("pseudo", "oracle")}
         res.rows.append(TableRow(f"N={n}", ours, pv))

@@ -11,7 +11,7 @@ from ..method.pass_loss import prototype_directions
 from ..method.sae import TopKSAE
 from ..pipeline import Setup
 from .result import Matrix, TableResult, TableRow, _paper_key, _result, _table_1a
-from .run import _accuracy, _masks, _profile_sae, neighbour_indices, vs2pp_eval, vs2pp_labels
+from .run import _accuracy, _masks, _profile_sae, neighbour_indices, vs2pp_labels
 
 
 def weighted_rag(s: Setup, nn_sims: torch.Tensor, nn_idx: torch.Tensor, alpha: float, k: int) -> torch.Tensor:
@@ -58,15 +58,16 @@ def baselines(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> T
     sae = _profile_sae(s, sae, progress)
     nn_idx = neighbour_indices(s, n)
     masks = _masks({kind: vs2pp_labels(s, kind) for kind in ("pseudo", "oracle")}, nn_idx)
-    dirs = steer.bank_directions(sae, s.train.cls.to(s.clip.device))
+    x, x_train = s.test.cls.to(s.clip.device), s.train.cls.to(s.clip.device)
+    dirs = steer.bank_directions(sae, x_train)
     pv = lambda m: _table_1a(m, key, col)                                             # noqa: E731
     res.rows.append(TableRow("CLIP zero-shot", {col: _accuracy(s, s.test.cls)}, pv("CLIP zero-shot")))
     for kind in ("oracle", "pseudo"):
         # CLIP Steering = VS2++'s rule with the neighbours' raw CLS tokens instead of their SAE directions
-        clip_st = vs2pp_eval(s, sae, masks[kind], nn_idx, g, lam, bank_dirs=s.train.cls.to(s.clip.device))
+        clip_st = steer.vs2pp_from_bank(x, x_train, nn_idx, masks[kind], g, lam)
         res.rows.append(TableRow(f"CLIP Steering ({kind})", {col: _accuracy(s, clip_st)},
                                  pv(f"CLIP Steering ({kind})")))
-        vs2pp = vs2pp_eval(s, sae, masks[kind], nn_idx, g, lam, bank_dirs=dirs)
+        vs2pp = steer.vs2pp_from_bank(x, dirs, nn_idx, masks[kind], g, lam)
         res.rows.append(TableRow(f"VS2++ ({kind})", {col: _accuracy(s, vs2pp)}, pv(f"VS2++ ({kind})")))
     alphas, ks = rag_grid(s)
     sims, idx = retrieval.knn(s.test.emb.to(s.clip.device), s.train.emb.to(s.clip.device), max(ks))

@@ -30,8 +30,7 @@ from ..method import metrics, retrieval, steer
 from ..method.sae import TopKSAE
 from ..paper import PAPER, paper_value
 from ..pipeline import Setup, load_setup
-from .run import GateData, general_gate_data, neighbour_indices, paper_fvu, train_pass, training_report, vs2pp_eval, \
-    vs2pp_labels
+from .run import GateData, general_gate_data, neighbour_indices, paper_fvu, train_pass, training_report, vs2pp_labels
 
 # The published setting a toy run's table quotes for orientation (see Result.table).
 TOY_REFERENCE = ("cifar100", "ViT-B-32")
@@ -209,7 +208,7 @@ def row_vs2pp_pseudo(c: Context) -> Steered:
     bank, query = vs2pp_labels(c.setup, "pseudo")
     pos = retrieval.positive_mask(bank[nn_idx], query, c.positive_rule)
     s_minus = (~pos).any(1).float().mean().item()      # fraction of queries with a non-empty S- (eq. 4)
-    return Steered("VS2++ (pseudo)", vs2pp_eval(c.setup, c.sae, pos, nn_idx, c.gamma, c.lam, bank_dirs=c.bank_dirs),
+    return Steered("VS2++ (pseudo)", steer.vs2pp_from_bank(c.x, c.bank_dirs, nn_idx, pos, c.gamma, c.lam),
                    note=c.vs2pp_note() + f", S- non-empty for {100 * s_minus:.0f}% of queries",
                    info={"s_minus_nonempty": s_minus})
 
@@ -221,7 +220,7 @@ def row_vs2pp_oracle(c: Context) -> Steered:
     pos = retrieval.positive_mask(bank[nn_idx], query, c.positive_rule)
     who = "neighbours and query" if c.positive_rule == "query" else "neighbours"
     s_minus = (~pos).any(1).float().mean().item()
-    return Steered("VS2++ (oracle)", vs2pp_eval(s, c.sae, pos, nn_idx, c.gamma, c.lam, bank_dirs=c.bank_dirs),
+    return Steered("VS2++ (oracle)", steer.vs2pp_from_bank(c.x, c.bank_dirs, nn_idx, pos, c.gamma, c.lam),
                    note=c.vs2pp_note() + f", true labels of {who}, S- non-empty for {100 * s_minus:.0f}%",
                    info={"s_minus_nonempty": s_minus})
 

@@ -10,7 +10,7 @@ import torch
 
 from ..clip.features import Features, cached_features, cls_to_logits, dinov2_features
 from ..data.registry import load_dataset
-from ..method import metrics, retrieval, steer, train
+from ..method import metrics, retrieval, train
 from ..method.sae import TopKSAE
 from ..paper import TABLE_6_FVU, paper_backbone
 from ..pipeline import Setup
@@ -53,19 +53,6 @@ def neighbour_indices(setup: Setup, n: int, features: str = "clip", progress: bo
     else:
         raise ValueError(f"unknown retrieval features {features!r}; choose 'clip' or 'dinov2'")
     return retrieval.knn(q_feat.to(dev), bank_feat.to(dev), n)[1].cpu()
-
-
-@torch.no_grad()
-def vs2pp_eval(setup: Setup, sae, pos_mask: torch.Tensor, nn_idx: torch.Tensor, gamma: float, lam: float,
-               chunk: int = 1024, bank_dirs: torch.Tensor | None = None) -> torch.Tensor:
-    """VS2++ over the whole test set; returns steered CLS tokens (N, d).
-    pos_mask, nn_idx: (N, M) from retrieval; `bank_dirs` (from `bank_directions`) can be passed to reuse it
-    (run_reproduce decodes the bank once for the pseudo and the oracle rows). One sparse product over the bank
-    (`steer.vs2pp_from_bank`); `chunk` is kept for callers and no longer needed (nothing of size (N, M, d) is built)."""
-    dev = setup.clip.device
-    if bank_dirs is None:
-        bank_dirs = steer.bank_directions(sae, setup.train.cls.to(dev))
-    return steer.vs2pp_from_bank(setup.test.cls.to(dev), bank_dirs, nn_idx, pos_mask, gamma, lam)
 
 
 @dataclass
