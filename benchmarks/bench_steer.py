@@ -43,7 +43,7 @@ def knn_two_blocks(queries, bank, k=50, chunk=4096):
 
 
 @torch.no_grad()
-def vs2pp_gathered(x, bank_dirs, nn_idx, pos_mask, gamma=1.5, lam=2.1, chunk=1024):
+def vs2pp_gathered(x, bank_dirs, nn_idx, pos_mask, gamma=steer.GAMMA, lam=steer.LAM, chunk=1024):
     """The previous VS2++ evaluation body: gather (chunk, M, d) neighbour directions, masked means."""
     dev = bank_dirs.device
     return torch.cat([steer.vs2pp_from_directions(x[s:s + chunk], bank_dirs[nn_idx[s:s + chunk].to(dev)],
@@ -51,7 +51,7 @@ def vs2pp_gathered(x, bank_dirs, nn_idx, pos_mask, gamma=1.5, lam=2.1, chunk=102
                       for s in range(0, len(x), chunk)])
 
 
-def dense_vs2(x, sae, gamma=1.5, lam=2.1):
+def dense_vs2(x, sae, gamma=steer.GAMMA, lam=steer.LAM):
     """Naive VS2 through dense codes."""
     pre = sae.pre_acts(x)
     vals, idx = pre.topk(sae.k, dim=-1)
@@ -59,7 +59,7 @@ def dense_vs2(x, sae, gamma=1.5, lam=2.1):
     return steer.apply_steering(x, (gamma - 1.0) * (z @ sae.W_dec), lam)
 
 
-def vs2pp_dense_codes(train_cls, test_cls, sae, pos_mask, nn_idx, gamma=1.5, lam=2.1, chunk=256):
+def vs2pp_dense_codes(train_cls, test_cls, sae, pos_mask, nn_idx, gamma=steer.GAMMA, lam=steer.LAM, chunk=256):
     """Naive VS2++: dense bank codes (B, n), gathered per query chunk (Q, M, n), then steer.vs2pp."""
     dev = test_cls.device
     bank = torch.cat([sae.encode(c) for c in train_cls.split(8192)])
@@ -85,14 +85,14 @@ def main():
     p.add_argument("--dense-queries", type=int, default=None,
                    help="queries for the dense-code baselines (default 10000; --cpu 2000)")
     p.add_argument("--bank", type=int, default=None, help="train bank size (default 50000; quick 2048)")
-    p.add_argument("--neighbors", type=int, default=50)
+    p.add_argument("--neighbours", "--neighbors", dest="neighbours", type=int, default=50)
     p.add_argument("--repeats", type=int, default=None, help="timed rounds (default 5; --cpu 3; quick 2)")
     p.add_argument("--model", default=None, help="CLIP for cls_to_logits (default ViT-B-32-quickgelu; quick tiny)")
     a = p.parse_args()
     dev, q = common.get_device(a.device, a.cpu), a.quick
     configs = [tuple(map(int, c.split(":"))) for c in
                (a.configs or ("3072:64" if q or a.cpu else "3072:64,3072:256,24576:64")).split(",")]
-    Q, NB, M = a.queries or (256 if q else 10000), a.bank or (2048 if q else 50000), a.neighbors
+    Q, NB, M = a.queries or (256 if q else 10000), a.bank or (2048 if q else 50000), a.neighbours
     Qd = a.dense_queries or (256 if q else 2000 if a.cpu else 10000)
     R = a.repeats or (2 if q else 3 if a.cpu else 5)
     info, roof = common.device_info(dev), common.rooflines(dev, q or a.cpu)
@@ -150,7 +150,7 @@ def main():
         add("VS2", t, "dense codes", n, k, Qd, max_abs_diff=err)
         checks.check(f"VS2 = dense n={n} k={k}", err <= 1e-4, f"max |diff| {err:.1e} <= 1e-4")
         run = lambda: steer.vs2pp_from_bank(  # noqa: E731
-            xq, steer.bank_directions(sae, train_cls), nn_idx[:Qd], pos_mask[:Qd], 1.5, 2.1)
+            xq, steer.bank_directions(sae, train_cls), nn_idx[:Qd], pos_mask[:Qd])
         alt = lambda: vs2pp_dense_codes(train_cls, xq, sae, pos_mask[:Qd], nn_idx[:Qd])  # noqa: E731
         mem, out_new = peak_mb(run, dev)
         mem_alt, out_alt = peak_mb(alt, dev)

@@ -24,9 +24,9 @@ def test_stamp_only_when_not_real():
     plt.close("all")
 
 
-def test_neighbor_purity_labels_and_stamp():
+def test_neighbour_purity_labels_and_stamp():
     purity = torch.tensor([0.0, 0.5, 1.0, 1.0])
-    fig = plots.neighbor_purity(purity, torch.tensor([1.0, 1.0, 0.0, 0.5]), n_neighbors=50, real=False)
+    fig = plots.neighbour_purity(purity, torch.tensor([1.0, 1.0, 0.0, 0.5]), n_neighbours=50, real=False)
     ax = fig.axes[0]
     assert ax.get_xlabel() == "fraction of the 50 neighbours"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
@@ -88,7 +88,7 @@ def test_book_figures_are_current(tmp_path):
 def test_stamp_covers_no_axes_or_labels():
     """The toy stamp sits in the figure margin: its box overlaps no axes (with its ticks, labels and title)."""
     figs = [plots.similarity_heatmap(torch.eye(3), ["a", "b", "c"], real=False),
-            plots.neighbor_purity(torch.tensor([0.0, 0.5, 1.0]), n_neighbors=50, real=False),
+            plots.neighbour_purity(torch.tensor([0.0, 0.5, 1.0]), n_neighbours=50, real=False),
             plots.heatmap(torch.tensor([[10.0, 12.0], [11.0, 9.0]]), [1.0, 1.5], [1.0, 2.0], baseline=10.0,
                           real=False)]
     for fig in figs:

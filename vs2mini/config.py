@@ -2,14 +2,16 @@
 
 `toy` (the default) runs offline on a CPU: the toy CLIP that vs2mini pretrains on its
 generated toy world (vs2mini.data.toyworld, vs2mini.clip.pretrain), and every output it produces says so. `lite`
-uses real OpenAI weights on a few thousand CIFAR-100 images (CPU-friendly, needs the downloads once). `full` is the paper's
-setting (paper v3 §4.1 and App. C) and wants a GPU.
+uses real OpenAI weights on a few thousand CIFAR-100 images (CPU-friendly, needs the downloads once). `full` is
+the paper's setting (paper v3 §4.1 and App. C) and wants a GPU.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from .method.steer import GAMMA, LAM
 
 PROFILE_ENV = "VS2MINI_PROFILE"
 TOY_BANNER = ("TOY WORLD: a toy CLIP pretrained by vs2mini on synthetic images, not the paper's setting "
@@ -38,9 +40,9 @@ class Profile:
     patience: int | None = None     # optimiser steps without a held-out improvement before stopping; None: run all
     batch_size: int = 4096          # SAE batch (MSAE's CLIP recipe; the paper does not state it)
     lr: float = 5e-4                # v3 App. C: "warmup from 5e-4"
-    gamma: float = 1.5              # v3 App. B: CIFAR-100 B/32 optimum
-    lam: float = 2.1
-    n_neighbors: int = 50           # VS2++ N (v3 §4.2)
+    gamma: float = GAMMA            # v3 App. B: CIFAR-100 B/32 optimum (method/steer.py)
+    lam: float = LAM
+    n_neighbours: int = 50           # VS2++ N (v3 §4.2)
     w_aux: float = 0.8              # PASS weight (paper v3 App. K/L)
     # The paper's gate (v3 §4.3): a generalized SAE on the union of these datasets' train splits (None: `datasets`)
     # and tau from the union of `gate_tau_datasets`' train splits (None: the same datasets; the paper: CIFAR-100 +

@@ -23,8 +23,8 @@ SPLITS = {"cifar100": ("train", "test"), "cub200": ("train", "test"),
           "tinyimagenet": ("train", "val"), "toy": ("train", "test"), "toy-shifted": ("train", "test")}
 
 def _toy(root, split, download, limit, seed, domain="base", **_) -> ImageDataset:
-    """The toy world (vs2mini.data.toyworld): image i depends only on (seed, domain, split, i), so `limit` gives a prefix
-    (still class-balanced up to one image per class). Captions are kept in `.captions`."""
+    """The toy world (vs2mini.data.toyworld): image i depends only on (seed, domain, split, i), so `limit` gives a
+    prefix (still class-balanced up to one image per class). Captions are kept in `.captions`."""
     images, labels, captions = toyworld.render(domain, split, limit, seed=seed)
     name = "toy" if domain == "base" else f"toy-{domain}"
     ds = ImageDataset(name, split, toyworld.CLASSNAMES, torch.from_numpy(labels), images=torch.from_numpy(images),

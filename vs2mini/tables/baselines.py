@@ -54,7 +54,7 @@ def baselines(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> T
     col = "top-1"
     res = _result("baselines", s, [col], ps)
     g, lam = s.profile.gamma, s.profile.lam
-    n = min(s.profile.n_neighbors, len(s.train.labels))
+    n = min(s.profile.n_neighbours, len(s.train.labels))
     sae = _profile_sae(s, sae, progress)
     nn_idx = neighbour_indices(s, n)
     masks = _masks({kind: vs2pp_labels(s, kind) for kind in ("pseudo", "oracle")}, nn_idx)

@@ -30,7 +30,8 @@ from ..method import metrics, retrieval, steer
 from ..method.sae import TopKSAE
 from ..paper import PAPER, paper_value
 from ..pipeline import Setup, load_setup
-from .run import GateData, general_gate_data, neighbour_indices, paper_fvu, train_pass, training_report, vs2pp_labels
+from .run import (RETRIEVAL_FEATURES, GateData, general_gate_data, neighbour_indices, paper_fvu, train_pass,
+                  training_report, vs2pp_labels)
 
 # The published setting a toy run's table quotes for orientation (see Result.table).
 TOY_REFERENCE = ("cifar100", "ViT-B-32")
@@ -116,8 +117,8 @@ class Context:
     sae: TopKSAE                     # target-domain SAE (trained on this dataset's train split)
     pass_sae: TopKSAE                # PASS SAE (trained with this dataset's train labels)
     general: GateData | None = None  # generalized SAE for the paper's gate (None: gate rows skipped)
-    gamma: float = 1.5
-    lam: float = 2.1
+    gamma: float = steer.GAMMA
+    lam: float = steer.LAM
     gate_q: float = 0.95
     retrieval_features: str = "clip"
     positive_rule: str = "query"
@@ -136,7 +137,7 @@ class Context:
     @cached_property
     def neighbours(self) -> torch.Tensor:
         """(N, M) indices into the train bank of each test query's M nearest neighbours (cosine)."""
-        M = min(self.setup.profile.n_neighbors, len(self.setup.train.labels))
+        M = min(self.setup.profile.n_neighbours, len(self.setup.train.labels))
         return neighbour_indices(self.setup, M, self.retrieval_features, self.progress)
 
     @cached_property
@@ -244,8 +245,8 @@ def check_run_args(gamma: float | None, lam: float | None, gate_q: float, retrie
                           if v is not None})
     if not 0.0 < gate_q <= 1.0:
         raise ValueError(f"gate_q must be in (0, 1], got {gate_q}")
-    if retrieval_features not in ("clip", "dinov2"):
-        raise ValueError(f"unknown retrieval features {retrieval_features!r}; choose 'clip' or 'dinov2'")
+    if retrieval_features not in RETRIEVAL_FEATURES:
+        raise ValueError(f"unknown retrieval features {retrieval_features!r}; choose one of {RETRIEVAL_FEATURES}")
     if positive_rule not in retrieval.POSITIVE_RULES:
         raise ValueError(f"unknown positive rule {positive_rule!r}; choose one of {retrieval.POSITIVE_RULES}")
 
@@ -269,7 +270,7 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     lam = p.lam if lam is None else lam
     res = Result(s.dataset, s.clip.name, s.clip.pretrained, p.name, s.real, retrieval_features,
                  {"gamma": gamma, "lam": lam, "epochs": p.epochs, "min_steps": p.min_steps, "holdout": p.holdout,
-                  "gate_q": gate_q, "neighbors": p.n_neighbors, "positive_rule": positive_rule,
+                  "gate_q": gate_q, "neighbors": p.n_neighbours, "positive_rule": positive_rule,
                   "templates": p.templates, "n_train": len(s.train.labels), "n_test": len(s.test.labels),
                   "w_aux": p.w_aux, "pass_variant": p.pass_variant,
                   "sae_bf16": p.bf16, "feature_amp": p.feature_amp, "device": str(dev)})

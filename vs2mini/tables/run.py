@@ -15,6 +15,8 @@ from ..method.sae import TopKSAE
 from ..paper import TABLE_6_FVU, paper_backbone
 from ..pipeline import Setup
 
+RETRIEVAL_FEATURES = ("clip", "dinov2")      # VS2++ retrieval: CLIP image embeddings (default) or DINOv2 (the paper's)
+
 # Paper v3 Table 6 (in vs2mini/paper.py): FVU of the dataset-specific SAEs by (dataset, backbone).
 PAPER_FVU = {(ds, bb): v for ds, vals in TABLE_6_FVU.items() for bb, v in zip(("ViT-B-32", "ViT-B-16"), vals)}
 
@@ -51,7 +53,7 @@ def neighbour_indices(setup: Setup, n: int, features: str = "clip", progress: bo
         q_feat = dinov2_features(setup.test_set, device=dev, progress=progress)
         bank_feat = dinov2_features(setup.train_set, device=dev, progress=progress)
     else:
-        raise ValueError(f"unknown retrieval features {features!r}; choose 'clip' or 'dinov2'")
+        raise ValueError(f"unknown retrieval features {features!r}; choose one of {RETRIEVAL_FEATURES}")
     return retrieval.knn(q_feat.to(dev), bank_feat.to(dev), n)[1].cpu()
 
 
@@ -112,11 +114,7 @@ def training_report(sae: TopKSAE, hist: dict | None, x_test: torch.Tensor, paper
 
 def _accuracy(s: Setup, cls: torch.Tensor, head: torch.Tensor | None = None, k: int = 1) -> float:
     """Top-k (%) of test CLS tokens (N, d) under `head` (default: the set-up's zero-shot head)."""
-    logits = cls_to_logits(s.clip, cls, s.head if head is None else head).cpu()
-    if k == 1:
-        return metrics.top1(logits, s.test.labels)
-    hits = (logits.topk(min(k, logits.shape[1]), dim=-1).indices == s.test.labels[:, None]).any(-1)
-    return 100.0 * hits.float().mean().item()
+    return metrics.accuracy(cls_to_logits(s.clip, cls, s.head if head is None else head).cpu(), s.test.labels, k)
 
 
 def _train_on(s: Setup, X: torch.Tensor, progress: bool = False, **overrides):

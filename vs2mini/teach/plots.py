@@ -174,7 +174,7 @@ def similarity_heatmap(sim: torch.Tensor, labels=None, title: str = "cosine simi
     return stamp(fig, real)
 
 
-def neighbor_purity(purity: torch.Tensor, agreement: torch.Tensor | None = None, n_neighbors: int | None = None,
+def neighbour_purity(purity: torch.Tensor, agreement: torch.Tensor | None = None, n_neighbours: int | None = None,
                     real: bool = True):
     """Histogram per query of the fraction of its neighbours with its true label (and with its pseudo-label)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
@@ -182,7 +182,7 @@ def neighbor_purity(purity: torch.Tensor, agreement: torch.Tensor | None = None,
     if agreement is not None:
         data["pseudo-label agreement (what VS2++ sees)"] = agreement.cpu().numpy()
     sns.histplot(data, bins=20, binrange=(0, 1), element="step", ax=ax)
-    ax.set(xlabel=f"fraction of the {n_neighbors or ''} neighbours".replace("  ", " "), ylabel="test images",
+    ax.set(xlabel=f"fraction of the {n_neighbours or ''} neighbours".replace("  ", " "), ylabel="test images",
            title="How pure are the neighbourhoods?")
     fig.tight_layout()
     return stamp(fig, real)

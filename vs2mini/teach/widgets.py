@@ -18,8 +18,8 @@ def steering_explorer(setup, sae, gamma=(1.0, 3.0), lam=(0.0, 6.0), top: int = 6
         return None
     x = setup.test.cls.to(setup.clip.device)
     base_acc, base_pc = setup.accuracy(x), setup.per_class(x)
-    g = W.FloatSlider(value=1.5, min=gamma[0], max=gamma[1], step=0.1, description="gamma")
-    l = W.FloatSlider(value=2.1, min=lam[0], max=lam[1], step=0.1, description="lambda")
+    g = W.FloatSlider(value=steer.GAMMA, min=gamma[0], max=gamma[1], step=0.1, description="gamma")
+    l = W.FloatSlider(value=steer.LAM, min=lam[0], max=lam[1], step=0.1, description="lambda")
     out = W.Output()
 
     def update(_=None):
