@@ -13,7 +13,7 @@ REPO = "https://github.com/vs2mini/vs2mini"
 # The tag the book was built from: the install in Colab is pinned to the same code as the page the reader opened.
 PIN = f"v{__version__}"
 
-# The first code cell of every notebook, verbatim (tests/test_notebooks_contract.py checks it). It installs vs2mini
+# The first code cell of every notebook, verbatim (tests/teach/test_notebooks_contract.py checks it). It installs vs2mini
 # without extras: Colab already has torch, ipywidgets and ipykernel, and pip keeps what satisfies the ranges.
 # Colab runs ipywidgets 8 only through its custom widget manager, so that is switched on there.
 COLAB_CELL = f"""\

@@ -80,7 +80,7 @@ def test_pipeline_diagram_stages_in_order():
 def test_book_figures_are_current(tmp_path):
     """The committed SVGs are what save_book_figures draws now (re-run it after changing a figure)."""
     from pathlib import Path
-    book = Path(__file__).resolve().parents[1] / "book" / "figures"
+    book = Path(__file__).resolve().parents[2] / "book" / "figures"
     for path in plots.save_book_figures(tmp_path):
         assert (book / path.name).exists(), f"book/figures/{path.name} missing: run plots.save_book_figures"
 

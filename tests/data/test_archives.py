@@ -36,7 +36,7 @@ def assert_offline_hint(msg: str):
 
 # ------------------------------------------------------------------------------------------------ public API
 def test_constants():
-    from vs2mini.data.ood import OOD_DATASETS  # Table 3's shifted datasets (tested in test_ood_datasets.py)
+    from vs2mini.data.ood import OOD_DATASETS  # Table 3's shifted datasets (tested in tests/data/test_ood.py)
     assert tuple(d for d in DATASETS if d not in OOD_DATASETS) == ("cifar100", "cub200", "tinyimagenet", "toy",
                                                                     "toy-shifted")
     assert {k: v for k, v in EVAL_SPLIT.items() if k not in OOD_DATASETS} == \
