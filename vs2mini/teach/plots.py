@@ -41,7 +41,7 @@ def stamp(fig, real: bool):
     """Watermark a figure made from toy-model (offline profile) numbers."""
     if not real:
         old = fig._suptitle.get_text() if fig._suptitle is not None else ""
-        fig.suptitle(f"{old}  [{TOY_STAMP}]".strip(), color="red")
+        fig.suptitle(f"{old}  [{TOY_STAMP.lower()}]".strip(), color="red")
         fig.tight_layout(rect=(0, 0.05, 1, 1))    # room for the suptitle, and a strip at the bottom for the stamp
         # In the bottom-right margin, outside every axes: the stamp never covers data, ticks or labels.
         fig.text(0.995, 0.008, TOY_STAMP, ha="right", va="bottom", fontsize=9, color="red",
