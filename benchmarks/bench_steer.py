@@ -19,53 +19,13 @@ from __future__ import annotations
 import sys
 
 import common
+from baselines import dense_vs2, knn_two_blocks, vs2pp_dense_codes, vs2pp_gathered
 import torch
 import torch.nn.functional as F
 
 from vs2mini.method import steer
 from vs2mini.method import retrieval
 from vs2mini.method.sae import TopKSAE
-
-
-@torch.no_grad()
-def knn_two_blocks(queries, bank, k=50, chunk=4096):
-    """The previous `retrieval.knn` body (kept as the baseline): `s` of the last block is still referenced while
-    the next block is allocated, so two (chunk, B) blocks are alive at once."""
-    bank = F.normalize(bank.float(), dim=-1)
-    sims, idx = [], []
-    for start in range(0, queries.shape[0], chunk):
-        q = F.normalize(queries[start:start + chunk].float().to(bank.device), dim=-1)
-        s = q @ bank.T
-        v, i = s.topk(k, dim=-1)
-        sims.append(v)
-        idx.append(i)
-    return torch.cat(sims), torch.cat(idx)
-
-
-@torch.no_grad()
-def vs2pp_gathered(x, bank_dirs, nn_idx, pos_mask, gamma=steer.GAMMA, lam=steer.LAM, chunk=1024):
-    """The previous VS2++ evaluation body: gather (chunk, M, d) neighbour directions, masked means."""
-    dev = bank_dirs.device
-    return torch.cat([steer.vs2pp_from_directions(x[s:s + chunk], bank_dirs[nn_idx[s:s + chunk].to(dev)],
-                                                  pos_mask[s:s + chunk].to(dev), gamma, lam)
-                      for s in range(0, len(x), chunk)])
-
-
-def dense_vs2(x, sae, gamma=steer.GAMMA, lam=steer.LAM):
-    """Naive VS2 through dense codes."""
-    pre = sae.pre_acts(x)
-    vals, idx = pre.topk(sae.k, dim=-1)
-    z = torch.zeros_like(pre).scatter(1, idx, vals)
-    return steer.apply_steering(x, (gamma - 1.0) * (z @ sae.W_dec), lam)
-
-
-def vs2pp_dense_codes(train_cls, test_cls, sae, pos_mask, nn_idx, gamma=steer.GAMMA, lam=steer.LAM, chunk=256):
-    """Naive VS2++: dense bank codes (B, n), gathered per query chunk (Q, M, n), then steer.vs2pp."""
-    dev = test_cls.device
-    bank = torch.cat([sae.encode(c) for c in train_cls.split(8192)])
-    out = [steer.vs2pp(test_cls[s:s + chunk], sae, bank[nn_idx[s:s + chunk].to(dev)], pos_mask[s:s + chunk].to(dev),
-                       gamma, lam) for s in range(0, len(test_cls), chunk)]
-    return torch.cat(out)
 
 
 def peak_mb(fn, dev):
