@@ -91,8 +91,9 @@ class Result:
         for name, t in self.settings.get("sae_training", {}).items():
             pap = f", paper (Table 6) {t['paper_fvu']:.4f}" if t.get("paper_fvu") is not None else ""
             held = f"{t['heldout_fvu']:.4f}" if t.get("heldout_fvu") is not None else "-"
+            by = f" by {t['selected_by'].replace('_', ' ')}" if t.get("selected_by") else ""
             lines.append(f"SAE {name}: {t['steps']} steps ({t['epochs']} epochs, selected epoch "
-                         f"{t['selected_epoch']}), FVU train {t['train_fvu']:.4f} / held-out {held} / "
+                         f"{t['selected_epoch']}{by}), FVU train {t['train_fvu']:.4f} / held-out {held} / "
                          f"test {t['test_fvu']:.4f}{pap}")
         return "\n".join(lines)
 
