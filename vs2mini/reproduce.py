@@ -3,9 +3,12 @@
 Rows: CLIP zero-shot, SAE reconstruction baselines, VS2, the FVU gate (the paper's generalized-SAE gate and the
 in-domain variant), VS2++ (pseudo-label and oracle), PASS. Each row is a small function of a `Context` (which SAE,
 which split, which labels) returning the steered test CLS tokens it is scored on; `run_reproduce` builds the context
-and scores the rows in `ROWS`. SAE^A_REC (one SAE per layer) is not reproduced: vs2mini trains the final-layer SAE.
+and scores the rows in `ROWS`. SAE^A_REC (one SAE per layer, every layer reconstructed) is not a row of this table:
+it needs a forward pass through the tower per layer and lives in the depth table (`--table depth`, experiments.depth).
 Documented choices where the paper is silent:
 - gamma, lam: the CIFAR-100 B/32 optimum (1.5, 2.1) for every method (paper v3 App. B; per-dataset values not given).
+  SAE^{F+g}_REC uses the paper's fixed gamma = 1.5 (v3 §4.1, `paper.SAE_REC_GAMMA`) whatever gamma VS2 runs at,
+  unless `rec_gamma` asks for another.
 - FVU gate, as the paper runs it (v3 §4.3): a generalized SAE trained on the union of the profile's datasets' train
   splits; tau = the q-quantile of per-sample FVU over an unlabelled train union (`Profile.gate_tau_datasets`,
   CIFAR-100 + Tiny-ImageNet in `full`), mu = the generalized SAE's training mean; q = 0.95. The in-domain row takes
@@ -27,7 +30,8 @@ import torch
 from . import metrics, retrieval, steer, trainer
 from .data import load_dataset, superclasses
 from .features import Features, cached_features
-from .paper import PAPER, PAPER_COLUMNS, PAPER_ROWS, TABLE_6_FVU, paper_backbone, paper_value  # noqa: F401
+from .paper import (PAPER, PAPER_COLUMNS, PAPER_ROWS, SAE_REC_GAMMA, TABLE_6_FVU, paper_backbone,  # noqa: F401
+                    paper_value)
 from .pipeline import Setup, load_setup
 from .profiles import TOY_BANNER
 from .sae import TopKSAE
@@ -195,6 +199,7 @@ class Context:
     retrieval_features: str = "clip"
     positive_rule: str = "query"
     progress: bool = False
+    rec_gamma: float = SAE_REC_GAMMA  # SAE^{F+g}_REC's gamma: the paper's fixed 1.5 (v3 §4.1), not the run's gamma
 
     @cached_property
     def x(self) -> torch.Tensor:
@@ -238,8 +243,8 @@ def row_sae_rec(c: Context) -> Steered:
 
 
 def row_sae_rec_gamma(c: Context) -> Steered:
-    """SAE^{F+gamma}_REC: the amplified reconstruction D(gamma c)."""
-    return Steered("SAE^{F+g}_REC", steer.sae_reconstruction(c.x, c.sae, c.gamma), note=f"gamma {c.gamma}")
+    """SAE^{F+gamma}_REC: the amplified reconstruction D(gamma c), gamma = `rec_gamma` (the paper's fixed 1.5)."""
+    return Steered("SAE^{F+g}_REC", steer.sae_reconstruction(c.x, c.sae, c.rec_gamma), note=f"gamma {c.rec_gamma}")
 
 
 def row_vs2(c: Context) -> Steered:
@@ -372,12 +377,15 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
                   device: str | None = None, retrieval_features: str = "clip", positive_rule: str = "query",
                   gate_q: float = 0.95, gamma: float | None = None, lam: float | None = None,
                   pass_variant: str | None = None, progress: bool = True, setup: Setup | None = None, sae=None,
-                  pass_sae=None, general=None) -> Result:
+                  pass_sae=None, general=None, rec_gamma: float | None = None) -> Result:
     """Run every row of the table on one dataset/backbone; returns a `Result` (print `result.table()`).
     Pass trained `sae` / `pass_sae` (and `general`: a GateData) to reuse them; otherwise they are trained with the
-    profile's settings (`pass_variant` overrides the profile's PASS variant)."""
+    profile's settings (`pass_variant` overrides the profile's PASS variant). `rec_gamma` (default the paper's 1.5)
+    is SAE^{F+g}_REC's gamma; `gamma` and `lam` (default the profile's) steer VS2 and the other rows."""
     check_run_args(gamma=gamma, lam=lam, gate_q=gate_q, retrieval_features=retrieval_features,
                    positive_rule=positive_rule)                       # before any model, feature or training
+    rec_gamma = SAE_REC_GAMMA if rec_gamma is None else rec_gamma
+    steer.check_finite(rec_gamma=rec_gamma)
     s = setup or load_setup(profile, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
     if pass_variant is not None:
         from dataclasses import replace
@@ -386,7 +394,7 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     gamma = p.gamma if gamma is None else gamma
     lam = p.lam if lam is None else lam
     res = Result(s.dataset, s.clip.name, s.clip.pretrained, p.name, s.real, retrieval_features,
-                 {"gamma": gamma, "lam": lam, "epochs": p.epochs, "min_steps": p.min_steps, "holdout": p.holdout,
+                 {"gamma": gamma, "lam": lam, "rec_gamma": rec_gamma, "epochs": p.epochs, "min_steps": p.min_steps, "holdout": p.holdout,
                   "gate_q": gate_q, "neighbors": p.n_neighbors, "positive_rule": positive_rule,
                   "templates": p.templates, "n_train": len(s.train.labels), "n_test": len(s.test.labels),
                   "w_aux": p.w_aux, "pass_variant": p.pass_variant,
@@ -411,7 +419,7 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     res.settings["gate_datasets"] = {"sae": list(general.train_datasets), "tau": list(general.tau_datasets)}
     res.settings["sae_training"] = reports
 
-    ctx = Context(s, sae, pass_sae, general, gamma, lam, gate_q, retrieval_features, positive_rule, progress)
+    ctx = Context(s, sae, pass_sae, general, gamma, lam, gate_q, retrieval_features, positive_rule, progress, rec_gamma)
     base = s.accuracy(ctx.x)
     for row in ROWS:
         out = row(ctx)
