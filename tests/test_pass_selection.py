@@ -3,6 +3,8 @@ objective, its labels follow the held-out split, the firing bookkeeping and AuxK
 reshuffle, and the optional dead-feature pruning. Class-structured synthetic data: Gaussian clusters by class."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -182,3 +184,12 @@ def test_train_sae_prune_below_is_off_by_default():
     assert pruned.n_latents == int((counts >= 3).sum()) == 128 - hp["pruned"] and hp["pruned"] > 0
     with pytest.raises(ValueError, match="prune_below"):
         train_sae(X, prune_below=0, **kw)
+
+
+def test_profile_prune_below_reaches_the_trainer():
+    from vs2mini.pipeline import Setup
+    from vs2mini.profiles import get_profile
+    clip = SimpleNamespace(device=torch.device("cpu"), name="ViT-B-32")
+    assert get_profile("full").prune_below is None
+    s = Setup(get_profile("toy", prune_below=100), clip, "toy", [], None, None, None, None, None)
+    assert s.train_kwargs()["prune_below"] == 100
