@@ -1,10 +1,10 @@
-"""The table of open defaults (vs2mini/defaults.py): every location exists and holds the recorded value, and the
+"""The table of open defaults (vs2mini/teach/defaults.py): every location exists and holds the recorded value, and the
 method page carries exactly the generated table."""
 from __future__ import annotations
 
 import pytest
 
-from vs2mini import defaults
+from vs2mini.teach import defaults
 
 
 @pytest.mark.parametrize("entry", defaults.OPEN_DEFAULTS, ids=lambda e: e.topic)
@@ -27,7 +27,7 @@ def test_method_page_shows_exactly_the_generated_table():
     text = defaults.METHOD_PAGE.read_text()
     assert text.count(defaults.BEGIN) == 1 and text.count(defaults.END) == 1
     section = text.split(defaults.BEGIN, 1)[1].split(defaults.END, 1)[0]
-    assert section == "\n" + defaults.defaults_markdown() + "\n", "run: python -m vs2mini.defaults"
+    assert section == "\n" + defaults.defaults_markdown() + "\n", "run: python -m vs2mini.teach.defaults"
 
 
 def test_update_page_rewrites_only_the_section(tmp_path):

@@ -1,4 +1,4 @@
-"""How train_sae judges, indexes and counts (vs2mini/trainer.py): a PASS SAE is selected by its own held-out
+"""How train_sae judges, indexes and counts (vs2mini/method/train.py): a PASS SAE is selected by its own held-out
 objective, its labels follow the held-out split, the firing bookkeeping and AuxK's dead test, the per-epoch
 reshuffle, and the optional dead-feature pruning. Class-structured synthetic data: Gaussian clusters by class."""
 from __future__ import annotations
@@ -8,11 +8,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import vs2mini.sae  # noqa: F401  (import order: see test_trainer.test_trainer_imports_on_its_own)
-from vs2mini import trainer
-from vs2mini.prototype import pass_loss
-from vs2mini.sae import TopKSAE
-from vs2mini.trainer import FiringStats, split_holdout, summary, train_sae
+from vs2mini.method import train as trainer
+from vs2mini.method.pass_loss import pass_loss
+from vs2mini.method.sae import TopKSAE
+from vs2mini.method.train import FiringStats, split_holdout, summary, train_sae
 
 N, D, C = 600, 16, 6
 PASS_KW = dict(n_latents=64, k=4, epochs=40, batch_size=100, lr=1e-2, holdout=0.2, min_steps=0, progress=False,
@@ -188,7 +187,7 @@ def test_train_sae_prune_below_is_off_by_default():
 
 def test_profile_prune_below_reaches_the_trainer():
     from vs2mini.pipeline import Setup
-    from vs2mini.profiles import get_profile
+    from vs2mini.config import get_profile
     clip = SimpleNamespace(device=torch.device("cpu"), name="ViT-B-32")
     assert get_profile("full").prune_below is None
     s = Setup(get_profile("toy", prune_below=100), clip, "toy", [], None, None, None, None, None)

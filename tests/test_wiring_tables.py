@@ -1,9 +1,9 @@
 """Which SAE, split, head, statistics and settings feed each row of every table beyond the main one
-(vs2mini/experiments.py), and the main table's SAE^{F+g}_REC gamma (vs2mini/reproduce.py).
+(vs2mini/tables/ablations.py, baselines.py, shift.py), and the main table's SAE^{F+g}_REC gamma (tables/main.py).
 
 A hand-built world in the style of tests/test_reproduce_wiring.py: d = D = C = 8; the stub CLIP's visual tower has
 an identity ln_post and proj = I, and the text head is e_0 .. e_7, so the zero-shot prediction of a CLS token x is
-argmax(x). Each dataset is its own shifted copy of the world. Rows are scored through `experiments._accuracy`; the
+argmax(x). Each dataset is its own shifted copy of the world. Rows are scored through `tables.run._accuracy`; the
 tests replace it by a spy that records WHICH tokens, head and top-k each row was scored on (a row's value is then
 the index of its call), so a wrong wiring is caught even where two wirings happen to give the same accuracy.
 """
@@ -16,15 +16,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import vs2mini.sae  # noqa: F401  (import order: see test_trainer.test_trainer_imports_on_its_own)
-from vs2mini import experiments as E
-from vs2mini import paper, retrieval, steer, trainer
-from vs2mini import reproduce as R
-from vs2mini.clip import Clip
-from vs2mini.features import Features, cls_to_logits
+from vs2mini import paper
+from vs2mini.clip.features import Features
+from vs2mini.clip.models import Clip
+from vs2mini.config import get_profile
+from vs2mini.method import retrieval, steer
+from vs2mini.method import train as trainer
+from vs2mini.method.sae import TopKSAE
 from vs2mini.pipeline import Setup
-from vs2mini.profiles import get_profile
-from vs2mini.sae import TopKSAE
+from vs2mini.tables import ablations as A
+from vs2mini.tables import baselines as B
+from vs2mini.tables import main as R
+from vs2mini.tables import run as T
+from vs2mini.tables import shift as S
 
 D = C = 8
 N_TRAIN, N_TEST = 48, 24
@@ -75,14 +79,16 @@ def random_sae(seed, b_pre=None, n=16, k=2):
 
 @pytest.fixture
 def spy(monkeypatch):
-    """Replace experiments._accuracy: record each call, return its index as the row's value."""
+    """Replace tables.run._accuracy (where each table module imported it): record each call, return its index as
+    the row's value."""
     calls = []
 
     def fake(s, cls, head=None, k=1):
         calls.append(SimpleNamespace(ds=s.dataset, cls=cls.detach().cpu().float().clone(), head=head, k=k))
         return float(len(calls) - 1)
 
-    monkeypatch.setattr(E, "_accuracy", fake)
+    for module in (T, A, B, S):
+        monkeypatch.setattr(module, "_accuracy", fake)
     return calls
 
 
@@ -108,16 +114,16 @@ def test_top5_is_top5_by_hand():
     x[0] = torch.tensor([5., 4, 3, 0, 0, 0, 0, 0])           # label 2: rank 3
     x[1] = torch.tensor([8., 7, 6, 5, 4, 3, 2, 1])           # label 6: rank 7
     s = replace(s, test=Features(x, x, torch.tensor([2, 6])))
-    assert E._accuracy(s, x) == 0.0 and E._accuracy(s, x, k=5) == 50.0 and E._accuracy(s, x, k=8) == 100.0
+    assert T._accuracy(s, x) == 0.0 and T._accuracy(s, x, k=5) == 50.0 and T._accuracy(s, x, k=8) == 100.0
 
 
 # ------------------------------------------------------------------------------------------ prompts (Table 1b)
 def test_vs2_plus_ens_is_classified_with_the_ensembled_head(spy, monkeypatch):
     s = make_setup()
     ens = F.normalize(torch.eye(C, D) + 0.7 * torch.eye(C, D).roll(1, 0), dim=-1)
-    monkeypatch.setattr(E, "zeroshot_head", lambda clip, names, templates: ens if templates == "cifar18" else None)
+    monkeypatch.setattr(A, "zeroshot_head", lambda clip, names, templates: ens if templates == "cifar18" else None)
     sae = random_sae(1)
-    res = E.prompts(s, sae=sae)
+    res = A.prompts(s, sae=sae)
     vs2_x = steer.vs2(s.test.cls, sae, s.profile.gamma, s.profile.lam)
     got = {label: fed(spy, res, label, "top-1") for label in ("CLIP zero-shot", "Ens", "VS2", "VS2 + Ens")}
     assert got["CLIP zero-shot"].head is None and close(got["CLIP zero-shot"].cls, s.test.cls)
@@ -130,7 +136,7 @@ def test_vs2_plus_ens_is_classified_with_the_ensembled_head(spy, monkeypatch):
 def test_width_k_top5_column_and_table_16_from_steering_vectors(spy):
     s = make_setup()
     configs = [(2, 2), (2, 4)]
-    res = E.sweep_width_k(s, configs=configs)
+    res = A.sweep_width_k(s, configs=configs)
     g, lam = s.profile.gamma, s.profile.lam
     saes = [s.train_sae(progress=False, expansion=e, k=k)[0] for e, k in configs]
     for (e, k), sae in zip(configs, saes):
@@ -148,10 +154,10 @@ def test_width_k_top5_column_and_table_16_from_steering_vectors(spy):
 # -------------------------------------------------------------------------------- gamma x lambda (Figs. 3, 5)
 def test_gamma_lambda_grids_contain_the_papers_optimum():
     for real in (True, False):
-        gammas, lams = E.gamma_lambda_grid(make_setup(real=real))
+        gammas, lams = A.gamma_lambda_grid(make_setup(real=real))
         assert paper.SENSITIVITY_OPTIMUM["gamma"] in gammas and paper.SENSITIVITY_OPTIMUM["lam"] in lams, real
         assert 1.0 in gammas                                            # the identity, for reference
-    gammas, lams = E.gamma_lambda_grid(make_setup(real=True))
+    gammas, lams = A.gamma_lambda_grid(make_setup(real=True))
     assert min(gammas) == 1.0 and max(gammas) == 3.0 and max(lams) == 10.0      # the figures' axes
 
 
@@ -159,18 +165,18 @@ def test_gamma_lambda_grids_contain_the_papers_optimum():
 def test_clip_steering_uses_raw_cls_tokens_and_its_own_label_source(spy):
     s = make_setup()
     sae = random_sae(2)
-    res = E.baselines(s, sae=sae)
+    res = B.baselines(s, sae=sae)
     g, lam = s.profile.gamma, s.profile.lam
-    nn_idx = R.neighbour_indices(s, 5)
+    nn_idx = T.neighbour_indices(s, 5)
     for kind in ("pseudo", "oracle"):
-        bank, query = R.vs2pp_labels(s, kind)
+        bank, query = T.vs2pp_labels(s, kind)
         mask = retrieval.positive_mask(bank[nn_idx], query, "query")
         want = steer.vs2pp_from_bank(s.test.cls, s.train.cls, nn_idx, mask, g, lam)
-        vs2pp = steer.vs2pp_from_bank(s.test.cls, R.bank_directions(sae, s.train.cls), nn_idx, mask, g, lam)
+        vs2pp = steer.vs2pp_from_bank(s.test.cls, steer.bank_directions(sae, s.train.cls), nn_idx, mask, g, lam)
         assert not close(want, vs2pp)                                    # SAE directions: VS2++ again
         assert close(fed(spy, res, f"CLIP Steering ({kind})", "top-1").cls, want), kind
         assert close(fed(spy, res, f"VS2++ ({kind})", "top-1").cls, vs2pp), kind
-    bank, query = R.vs2pp_labels(s, "oracle")
+    bank, query = T.vs2pp_labels(s, "oracle")
     oracle = steer.vs2pp_from_bank(s.test.cls, s.train.cls, nn_idx,
                                    retrieval.positive_mask(bank[nn_idx], query, "query"), g, lam)
     assert not close(fed(spy, res, "CLIP Steering (pseudo)", "top-1").cls, oracle)   # not always oracle masks
@@ -181,17 +187,17 @@ def test_weighted_rag_oracle_cell_and_heldout_choice():
     g = torch.Generator().manual_seed(7)                     # noisy embeddings: the grid's cells disagree
     s = replace(s, train=replace(s.train, emb=s.train.emb + 3.0 * torch.randn(N_TRAIN, D, generator=g)),
                 test=replace(s.test, emb=s.test.emb + 3.0 * torch.randn(N_TEST, D, generator=g)))
-    res = E.baselines(s, sae=random_sae(2))
+    res = B.baselines(s, sae=random_sae(2))
     rows = {r.label: r for r in res.rows}
-    alphas, ks = E.rag_grid(s)
-    grid = E.rag_top1_grid(s.test.emb, s.test.labels, s.train.emb, s.head, alphas, ks)
+    alphas, ks = B.rag_grid(s)
+    grid = B.rag_top1_grid(s.test.emb, s.test.labels, s.train.emb, s.head, alphas, ks)
     assert res.matrices[0].values == grid
     oracle = rows["Weighted RAG (oracle: tuned on test labels)"]
     assert oracle.ours["top-1"] == max(max(r) for r in grid) and "TEST labels" in oracle.note
     assert oracle.paper["top-1"] == paper.TABLE_1A["Weighted RAG"][0]
     # the held-out choice: a seeded 10% of the train split as queries against the rest, train labels
     bank, val = trainer.split_holdout(N_TRAIN, round(0.1 * N_TRAIN), 0)
-    vgrid = E.rag_top1_grid(s.train.emb[val], s.train.labels[val], s.train.emb[bank], s.head, alphas, ks)
+    vgrid = B.rag_top1_grid(s.train.emb[val], s.train.labels[val], s.train.emb[bank], s.head, alphas, ks)
     _, a, k = max((v, a, k) for a, row in zip(alphas, vgrid) for k, v in zip(ks, row))
     held = rows["Weighted RAG (held-out choice)"]
     assert held.ours["top-1"] == grid[alphas.index(a)][ks.index(k)] and f"alpha {a:g}, k {k}" in held.note
@@ -199,9 +205,9 @@ def test_weighted_rag_oracle_cell_and_heldout_choice():
     # test labels that the cell (alpha 0, smallest k) predicts perfectly move the oracle cell there, and never move
     # the held-out choice
     sims, idx = retrieval.knn(s.test.emb, s.train.emb, ks[0])
-    made = E.embedding_logits(E.rag_mix(s.test.emb, s.train.emb, sims, idx, 0.0, ks[0]), s.head).argmax(-1)
+    made = B.embedding_logits(B.rag_mix(s.test.emb, s.train.emb, sims, idx, 0.0, ks[0]), s.head).argmax(-1)
     other = replace(s, test=Features(s.test.cls, s.test.emb, made))
-    rows2 = {r.label: r for r in E.baselines(other, sae=random_sae(2)).rows}
+    rows2 = {r.label: r for r in B.baselines(other, sae=random_sae(2)).rows}
     assert rows2["Weighted RAG (oracle: tuned on test labels)"].note != oracle.note
     assert rows2["Weighted RAG (held-out choice)"].note == held.note
 
@@ -222,18 +228,18 @@ def fake_tower(monkeypatch):
         log.edits.append(dict(edits))
         return torch.randn(N_TEST, D)
 
-    monkeypatch.setattr(E, "_train_on", train_on)
-    monkeypatch.setattr(E.depth_mod, "n_layers", lambda clip: 3)
-    monkeypatch.setattr(E.depth_mod, "layer_features", lambda clip, ds, layers, batch, progress=False: feats)
-    monkeypatch.setattr(E.depth_mod, "edited_features", edited)
-    monkeypatch.setattr(E.depth_mod, "vs2_edit", lambda sae, g, lam: ("vs2", sae.layer, g, lam))
-    monkeypatch.setattr(E.depth_mod, "reconstruction_edit", lambda sae: ("rec", sae.layer))
+    monkeypatch.setattr(A, "_train_on", train_on)
+    monkeypatch.setattr(A.depth_mod, "n_layers", lambda clip: 3)
+    monkeypatch.setattr(A.depth_mod, "layer_features", lambda clip, ds, layers, batch, progress=False: feats)
+    monkeypatch.setattr(A.depth_mod, "edited_features", edited)
+    monkeypatch.setattr(A.steer, "vs2_edit", lambda sae, g, lam: ("vs2", sae.layer, g, lam))
+    monkeypatch.setattr(A.steer, "reconstruction_edit", lambda sae: ("rec", sae.layer))
     return log
 
 
 def test_depth_one_sae_per_layer_on_that_layers_tokens(fake_tower):
     s = make_setup()
-    res = E.depth(s)
+    res = A.depth(s)
     assert sorted(layer for layer, _ in fake_tower.trained) == [1, 2, 3]
     assert all(over == {} for _, over in fake_tower.trained)           # offline: the profile's SAE shape
     g, lam = s.profile.gamma, s.profile.lam
@@ -244,13 +250,13 @@ def test_depth_one_sae_per_layer_on_that_layers_tokens(fake_tower):
 
 
 def test_depth_real_runs_use_table_7s_sae_and_only_matching_paper_numbers(fake_tower):
-    b32 = E.depth(make_setup(real=True))
+    b32 = A.depth(make_setup(real=True))
     assert all(over == {"expansion": 4, "k": 128} for _, over in fake_tower.trained) and fake_tower.trained
     rows = {r.label: r for r in b32.rows}
     assert all(rows[f"VS2 at layer{s}"].paper["top-1"] is None for s in (" 3", "s 2+3", "s 1+2+3"))
     assert rows["CLIP zero-shot"].paper["top-1"] == 61.07 and rows["SAE^A_REC"].paper["top-1"] == 58.01  # B/32
     assert any("no Table 7 number matches" in n for n in b32.notes)
-    b16 = {r.label: r for r in E.depth(make_setup(real=True, model="ViT-B-16-quickgelu")).rows}
+    b16 = {r.label: r for r in A.depth(make_setup(real=True, model="ViT-B-16-quickgelu")).rows}
     assert b16["VS2 at layer 3"].paper["top-1"] == 68.08 and b16["VS2 at layers 1+2+3"].paper["top-1"] == 59.36
     assert b16["CLIP zero-shot"].paper["top-1"] == 63.96 and b16["SAE^A_REC"].paper["top-1"] == 64.05
 
@@ -264,11 +270,11 @@ def test_vit_l14_sae_is_table_9s_on_real_runs(monkeypatch):
         return random_sae(3, n=16, k=2), {}
 
     monkeypatch.setattr(Setup, "train_sae", fake_train)
-    monkeypatch.setattr(E.depth_mod, "n_layers", lambda clip: 24)
-    E.vit_l14(make_setup(real=True, model="ViT-L-14-quickgelu"))
+    monkeypatch.setattr(A.depth_mod, "n_layers", lambda clip: 24)
+    A.vit_l14(make_setup(real=True, model="ViT-L-14-quickgelu"))
     assert (asked[-1]["expansion"], asked[-1]["k"]) == (10, 128)
     toy = make_setup()
-    E.vit_l14(toy)
+    A.vit_l14(toy)
     assert (asked[-1]["expansion"], asked[-1]["k"]) == (10, toy.profile.k_for(toy.clip.name))
 
 
@@ -281,7 +287,7 @@ def ood_world():
 
 
 def test_full_profile_tau_union_excludes_cub():
-    train_on, tau_on, evaluate = E.ood_gate_datasets(get_profile("full"))
+    train_on, tau_on, evaluate = S.ood_gate_datasets(get_profile("full"))
     assert train_on == ("cifar100", "cub200", "tinyimagenet") and tau_on == ("cifar100", "tinyimagenet")
     assert evaluate == paper.TABLE_3_COLUMNS
     assert get_profile("full").gate_tau_datasets == ("cifar100", "tinyimagenet")   # the main table's gate too
@@ -290,7 +296,7 @@ def test_full_profile_tau_union_excludes_cub():
 def test_ood_gate_rows_use_the_right_sae_tau_and_mu(spy, ood_world):
     setups, saes = ood_world
     qs = (0.3, 0.7)
-    res = E.ood_gate(get_profile("full", **SMALL), qs=qs, setups=setups, saes=saes)
+    res = S.ood_gate(get_profile("full", **SMALL), qs=qs, setups=setups, saes=saes)
     first = setups["cifar100"]
     union = torch.cat([setups[d].train.cls for d in ("cifar100", "cub200", "tinyimagenet")])
     gen, _ = trainer.train_sae(union, progress=False, **first.train_kwargs())
@@ -337,7 +343,7 @@ def test_sae_rec_gamma_row_uses_the_papers_fixed_gamma(monkeypatch):
     assert close(asked.cls, steer.sae_reconstruction(s.test.cls, sae, 2.5))
     seen = []
     monkeypatch.setattr(R, "ROWS", (lambda c: seen.append(c),))
-    general = R.GateData(sae, s.train.cls.mean(0), s.train.cls, ("cifar100",), ("cifar100",))
+    general = T.GateData(sae, s.train.cls.mean(0), s.train.cls, ("cifar100",), ("cifar100",))
     res = R.run_reproduce(setup=s, sae=sae, pass_sae=sae, general=general, gamma=2.5, progress=False)
     assert seen[-1].rec_gamma == 1.5 and seen[-1].gamma == 2.5 and res.settings["rec_gamma"] == 1.5
     R.run_reproduce(setup=s, sae=sae, pass_sae=sae, general=general, rec_gamma=3.0, progress=False)

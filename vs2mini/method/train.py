@@ -23,7 +23,7 @@ seed or the AuxK weight; our documented choices:
   (the fix of sparsify #132), residual detached, normalised by the batch total variance (sparsify). A latent is
   dead after `dead_threshold` samples without firing (default: one epoch, since sparsify's 10M-token threshold
   never fires on a 50k-image cache).
-- PASS (labels given, w_aux > 0): loss + w_aux * prototype.pass_loss(..., variant=pass_variant).
+- PASS (labels given, w_aux > 0): loss + w_aux * pass_loss.pass_loss(..., variant=pass_variant).
 - Dead-feature pruning (paper v3 App. C: "dead feature threshold 100", "any feature seldom activated is pruned"):
   `prune_below=m` removes, after training, every latent that fires on fewer than m of the fit vectors
   (`prune_rare_latents`). Default None (no pruning), and why: the paper says neither on which data nor when it
@@ -40,7 +40,9 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from .prototype import DEFAULT_PASS_VARIANT, PASS_VARIANTS, pass_loss
+from .judge import heldout_objective, holdout_size, selection_key, split_holdout, summary  # noqa: F401 (train.*)
+from .pass_loss import DEFAULT_PASS_VARIANT, PASS_VARIANTS, pass_loss
+from .prune import firing_counts, prune_rare_latents  # noqa: F401
 from .sae import TopKSAE
 
 
@@ -183,18 +185,6 @@ def n_batches(n: int, batch_size: int) -> int:
     return q + (1 if r >= max(1, batch_size // 2) else 0)
 
 
-def holdout_size(n: int, holdout: float) -> int:
-    """How many of n train vectors the held-out slice takes: round(holdout * n), at least 2 when holdout > 0."""
-    if not 0.0 <= holdout < 1.0:
-        raise ValueError(f"holdout must be a fraction in [0, 1), got {holdout}")
-    if holdout == 0.0:
-        return 0
-    m = max(2, round(holdout * n))
-    if n - m < 2:
-        raise ValueError(f"holdout={holdout} leaves {n - m} of {n} vectors to train on; use a smaller holdout")
-    return m
-
-
 @dataclass(frozen=True)
 class Schedule:
     """The optimisation plan of one `train_sae` run (computed from sizes alone)."""
@@ -222,73 +212,6 @@ def training_schedule(n: int, *, epochs: int = 30, batch_size: int = 4096, min_s
         epochs = max(epochs, math.ceil(min_steps / spe))
     total = epochs * spe
     return Schedule(n_fit, n_held, bs, spe, epochs, total, max(1, round(warmup_frac * total)))
-
-
-def split_holdout(n: int, n_heldout: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed random split of range(n): (fit indices, held-out indices), both sorted."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 7919))   # not the batch-order stream
-    return perm[n_heldout:].sort().values, perm[:n_heldout].sort().values
-
-
-def selection_key(hist: dict[str, list[float]]) -> str | None:
-    """The history entry the checkpoint is selected by: `heldout_objective` for a PASS run (FVU + w_aux * PASS
-    term on the held-out slice), `heldout_fvu` for a plain one, None without a held-out slice (the last epoch)."""
-    return next((key for key in ("heldout_objective", "heldout_fvu") if hist.get(key)), None)
-
-
-def summary(hist: dict[str, list[float]]) -> dict:
-    """What a run achieved: steps, epochs and the selected epoch (lowest held-out objective, `selection_key`, else
-    the last) with its train and held-out FVU (and held-out objective for PASS). JSON-able."""
-    if not hist["fvu"]:
-        return {"steps": 0, "epochs": 0, "selected_epoch": None, "train_fvu": None, "heldout_fvu": None}
-    key = selection_key(hist)
-    best = min(range(len(hist[key])), key=hist[key].__getitem__) if key else len(hist["fvu"]) - 1
-    held = hist.get("heldout_fvu")
-    out = {"steps": int(hist["step"][-1]), "epochs": len(hist["fvu"]), "selected_epoch": best + 1,
-           "selected_step": int(hist["step"][best]), "train_fvu": hist["fvu"][best],
-           "heldout_fvu": held[best] if held else None, "selected_by": key}
-    if hist.get("heldout_objective"):
-        out["heldout_objective"] = hist["heldout_objective"][best]
-    return out
-
-
-@torch.no_grad()
-def heldout_objective(sae: TopKSAE, X: torch.Tensor, y: torch.Tensor | None, w_aux: float,
-                      pass_variant: str) -> tuple[float, float]:
-    """(FVU, FVU + w_aux * PASS term) of the SAE on a held-out slice X: (M, d) with labels y: (M,); the PASS term
-    takes its class means over the whole slice. Without labels or w_aux the objective is the FVU."""
-    fvu = sae.fvu(X)
-    if y is None or w_aux <= 0:
-        return fvu, fvu
-    vals, idx = sae.encode_sparse(X, check=False)
-    return fvu, fvu + w_aux * pass_loss(vals.float(), idx, y, sae.n_latents, variant=pass_variant).item()
-
-
-@torch.no_grad()
-def firing_counts(sae: TopKSAE, X: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
-    """(n,) on how many rows of X: (N, d) each latent fires (selected by top-k with a positive value)."""
-    counts = torch.zeros(sae.n_latents, dtype=torch.long, device=sae.device)
-    for c in X.split(chunk):
-        vals, idx = sae.encode_sparse(c.to(sae.device), check=False)
-        counts.index_add_(0, idx.flatten(), (vals > 0).flatten().long())
-    return counts
-
-
-@torch.no_grad()
-def prune_rare_latents(sae: TopKSAE, X: torch.Tensor, min_count: int) -> tuple[TopKSAE, torch.Tensor]:
-    """The paper's dead-feature pruning: a copy of `sae` without the latents that fire on fewer than `min_count`
-    rows of X: (N, d) (always keeping at least k latents, the most frequent). Returns (SAE, kept indices).
-    A latent that never fires on X is never selected with a positive value, so removing only such latents
-    (min_count = 1) leaves every reconstruction of X unchanged."""
-    counts = firing_counts(sae, X)
-    keep = (counts >= min_count).nonzero().flatten()
-    if len(keep) < sae.k:
-        keep = counts.argsort(descending=True, stable=True)[:sae.k].sort().values
-    out = TopKSAE(sae.d_in, len(keep), sae.k).to(sae.device)
-    for name in ("W_enc", "b_enc", "W_dec"):
-        getattr(out, name).copy_(getattr(sae, name)[keep])
-    out.b_pre.copy_(sae.b_pre)
-    return out.eval().requires_grad_(False), keep
 
 
 def _check_options(k_aux, dead_threshold, w_aux, labels, pass_variant, prune_below=None) -> None:
@@ -325,7 +248,7 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
     held-out slice the returned SAE is the epoch with the lowest held-out objective (FVU; PASS: its own objective,
     see the module docstring); `patience` (steps without a held-out improvement) stops early.
     `prune_below=m` removes the latents that fire on fewer than m fit vectors after training (default None: off;
-    `history["pruned"]` = how many). `labels: (N,)` with `w_aux > 0` trains a PASS SAE (`pass_variant`, prototype.py).
+    `history["pruned"]` = how many). `labels: (N,)` with `w_aux > 0` trains a PASS SAE (`pass_variant`, method/pass_loss.py).
     `bf16` runs the encoder GEMM under bf16 autocast (weights, loss and Adam stay fp32).
     `sae=` continues training that SAE: its weights, b_pre included, are kept (no re-initialisation), and
     `n_latents`/`k` must be None or equal to its own. The same seed gives the same SAE (same device and versions).
