@@ -14,8 +14,10 @@ seed or the AuxK weight; our documented choices:
   `heldout_objective` = held-out FVU + w_aux * pass_loss(held-out codes, held-out labels) (the class means taken
   over the whole held-out slice). Our choice, the paper states no selection rule: judging PASS by FVU alone
   silently undoes it, because the PASS term trades reconstruction for class alignment, so the FVU is lowest at
-  the first epochs, before the codes are aligned (on class-structured data the FVU rule returned epoch 1 of 40
-  with a within-class fraction of ~0.85 against ~0.15 at the end; tests/test_pass_selection.py). The labels are
+  the first epochs, before the codes are aligned. Measured on the Gaussian class clusters of
+  tests/test_pass_selection.py (3 seeds, 40 epochs, w_aux 0.8): the FVU rule returns epoch 1, whose held-out codes
+  keep 0.57-0.66 of their variance inside the classes (a plain SAE: 0.20-0.27); the PASS objective returns
+  epoch 40, 0.03-0.04, at a held-out FVU of 0.58-0.62 instead of 0.45-0.49. The labels are
   re-indexed with the split: the fit slice trains with labels[fit], the held-out slice is judged with
   labels[held].
 - b_pre = mean of the training (fit) vectors (the paper's "empirical mean"; sparsify used the first batch).
