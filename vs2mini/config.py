@@ -50,6 +50,8 @@ class Profile:
     gate_sae_datasets: tuple[str, ...] | None = None
     gate_tau_datasets: tuple[str, ...] | None = None
     pass_variant: str = "eq7"       # PASS penalty: "eq7" (the paper's eq. 7) or "ratio" (scale-free; method/pass_loss.py)
+    prune_below: int | None = None  # the paper's dead-feature pruning (App. C, threshold 100): drop latents firing on
+                                    # fewer fit vectors after training; None: off (why: method/train.py's docstring)
     image_batch: int = 256          # images per feature-extraction batch
     bf16: bool = False              # SAE encoder GEMM under bf16 autocast (sparsify's forward ran in bf16); CLI --bf16
     feature_amp: bool = False       # CLIP feature extraction under bf16 autocast (off: fp32 CLIP, as published)

@@ -125,9 +125,10 @@ def test_baselines_rows_and_rag_grid(small_setup):
     res = tbaselines.baselines(small_setup)
     r = rows(res)
     assert {"CLIP zero-shot", "CLIP Steering (oracle)", "VS2++ (oracle)", "CLIP Steering (pseudo)", "VS2++ (pseudo)",
-            "Weighted RAG", "Oracle prototypes"} == set(r)
+            "Weighted RAG (oracle: tuned on test labels)", "Weighted RAG (held-out choice)",
+            "Oracle prototypes"} == set(r)
     grid = res.matrices[0].values
-    assert r["Weighted RAG"].ours["top-1"] == max(max(row) for row in grid)
+    assert r["Weighted RAG (oracle: tuned on test labels)"].ours["top-1"] == max(max(row) for row in grid)
     assert r["Oracle prototypes"].paper["top-1"] == 97.5 and r["CLIP Steering (oracle)"].paper["top-1"] == 81.85
 
 
@@ -185,9 +186,12 @@ def test_ood_gate_on_the_offline_domains(small_setup):
     zs, gen = r["CLIP zero-shot"].ours[ds], r["VS2 (generalized SAE)"].ours[ds]
     assert zs == pytest.approx(small_setup.accuracy(small_setup.test.cls))
     cov = [r[f"  coverage % (q={q:g})"].ours[ds] for q in qs]
-    assert cov == sorted(cov) and cov[0] == 0.0 and cov[-1] > 50.0    # a higher quantile steers more
-    assert r["VS2 + FVU gate (q=1e-06)"].ours[ds] == zs                 # nothing steered: zero-shot
+    # a higher quantile steers more; tau at the train minimum still lets through the few test tokens whose FVU is
+    # below every train token's, so coverage at q = 1e-6 is small, not necessarily 0
+    assert cov == sorted(cov) and cov[0] < 5.0 and cov[-1] > 50.0
     for q, c in zip(qs, cov):
+        if c == 0.0:                                                     # nothing steered: zero-shot
+            assert r[f"VS2 + FVU gate (q={q:g})"].ours[ds] == zs
         if c == 100.0:                                                   # everything steered: ungated
             assert r[f"VS2 + FVU gate (q={q:g})"].ours[ds] == gen
     assert res.matrices or r["CLIP zero-shot"].paper                    # the paper's Table 3 is shown

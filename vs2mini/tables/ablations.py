@@ -157,6 +157,12 @@ def depth(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> Table
     over = ({"expansion": paper.TABLE_7_SETTING["expansion"], "k": paper.TABLE_7_SETTING["k"]}
             if s.profile.real else {})
     res = _result("depth", s, [col], ps + "; Table 7 is CIFAR-100 ViT-B/16, 4x, k = 128", layers=n)
+    # Table 7's numbers are ViT-B/16 CIFAR-100: beside a real run of another backbone or dataset they would compare
+    # two settings, so there only the matching Table 1a column (zero-shot, SAE^A_REC) is printed
+    t7 = key == (paper.TABLE_7_SETTING["dataset"], paper.TABLE_7_SETTING["model"])
+    if not t7:
+        res.notes.append(f"Table 7 is CIFAR-100 ViT-B/16: no Table 7 number matches this run ({key[0]}, {key[1]}); "
+                         "for them run --table depth --dataset cifar100 --model ViT-B-16-quickgelu")
     batch = s.profile.image_batch
     feats = depth_mod.layer_features(s.clip, s.train_set, range(1, n + 1), batch, progress=progress)
     # the last layer's tokens are the set-up's train tokens: a given profile SAE of the same shape serves there
@@ -172,7 +178,7 @@ def depth(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> Table
         acc = _accuracy(s, depth_mod.edited_features(s.clip, s.test_set, edits, batch))
         paper_layers = tuple(12 - (n - v) for v in layers)          # ours relative to the last = ViT-B's names
         res.rows.append(TableRow(f"VS2 at layer{'s' * (len(layers) > 1)} {'+'.join(map(str, layers))}", {col: acc},
-                                 {col: paper.TABLE_7.get(paper_layers)},
+                                 {col: paper.TABLE_7.get(paper_layers) if t7 else None},
                                  f"blocks {', '.join(str(depth_mod.block_index(v)) for v in layers)} (0-indexed); "
                                  f"paper: layers {'+'.join(map(str, paper_layers))}"))
     every = {v: steer.reconstruction_edit(saes[v]) for v in range(1, n + 1)}
