@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_wheel_contains_smoke_model_config(tmp_path):
     src = tmp_path / "src"            # build from a clean copy: no stale build/ folder can hide a missing file
     shutil.copytree(ROOT / "vs2mini", src / "vs2mini", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(tmp_path), str(src)], check=True, cwd=tmp_path)
@@ -24,3 +24,8 @@ def test_wheel_contains_smoke_model_config(tmp_path):
     assert "vs2mini/model_configs/vs2mini-toyclip.json" in names
     assert {"vs2mini/toy_weights/vs2mini-toyclip.safetensors", "vs2mini/toy_weights/vs2mini-toyclip.json"} <= set(names)
     assert "vs2mini/sae.py" in names
+    meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    metadata = zipfile.ZipFile(wheel).read(meta).decode()
+    assert "License-Expression: MIT" in metadata.splitlines()              # SPDX (PEP 639), not the deprecated table
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert "Project-URL: Repository, https://github.com/vs2mini/vs2mini" in metadata.splitlines()
