@@ -28,6 +28,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, help="SAE active latents (default: 64 for ViT-B/32, 256 for ViT-B/16)")
     p.add_argument("--json", type=Path, help="also write the result as JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--seed", type=int, help="seed of every SAE the run trains (initialisation, batch order, held-out "
+                   "split; default: the profile's, 0); dataset subsets and the toy world keep their own fixed seeds")
     p.add_argument("--bf16", choices=["none", "sae", "features", "all"], help="bf16 autocast for the SAE's encoder "
                    "GEMM and/or CLIP feature extraction (default: the profile's; measured speed and accuracy: "
                    "benchmarks/RESULTS.md)")
@@ -59,7 +61,7 @@ def _profile(args):
     from .profiles import get_profile
     bf16 = getattr(args, "bf16", None)
     amp = {} if bf16 is None else {"bf16": bf16 in ("sae", "all"), "feature_amp": bf16 in ("features", "all")}
-    return get_profile(args.profile, k=args.k, **amp)
+    return get_profile(args.profile, k=args.k, seed=getattr(args, "seed", None), **amp)
 
 
 def _setup(args):
@@ -247,7 +249,7 @@ def cmd_reproduce(args):
         print(r.table() + "\n")
         results.append(json.loads(r.to_json()))
         # each dataset's result is on disk as soon as it is done: a later failure loses nothing
-        _write_json(args.json, results if len(datasets) > 1 else results[0], quiet=True)
+        _write_json(args.json, _stamp(args, results if len(datasets) > 1 else results[0]), quiet=True)
     return results if len(results) > 1 else results[0]
 
 
@@ -301,7 +303,9 @@ def cmd_pretrain_toy(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import __version__
     parser = argparse.ArgumentParser(prog="python -m vs2mini", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"vs2mini {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("features", help="extract and cache CLS tokens and image embeddings")
     _common(p)
@@ -340,5 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, RuntimeError) as e:   # clear message, no traceback for user errors
         print(f"error: {e}", file=sys.stderr)
         return 2
-    _write_json(args.json, out)
+    _write_json(args.json, _stamp(args, out))
     return 0
+
+
+def _stamp(args, out):
+    """The result with its provenance (versions, profile, seed, commit, units; vs2mini.provenance)."""
+    from .provenance import provenance, stamp
+    if isinstance(out, str) or not hasattr(args, "profile"):
+        return out
+    p = _profile(args)
+    return stamp(out, provenance(p.name, p.seed))

@@ -64,7 +64,7 @@ class Setup:
         p = self.profile
         kw = dict(expansion=p.expansion, k=p.k_for(self.clip.name), epochs=p.epochs, min_steps=p.min_steps,
                   holdout=p.holdout, patience=p.patience, batch_size=p.batch_size, lr=p.lr, bf16=p.bf16,
-                  pass_variant=p.pass_variant, device=self.clip.device)
+                  pass_variant=p.pass_variant, seed=p.seed, device=self.clip.device)
         kw.update(overrides)
         return kw
 

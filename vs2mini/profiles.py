@@ -55,6 +55,7 @@ class Profile:
     # (benchmarks/RESULTS.md); `--bf16 all` turns it on where the CPU has AVX512-BF16/AMX.
     cpu_threads: int | None = None  # torch threads for CLI runs on a CPU (None: torch's default, one per core);
                                     # unless OMP_NUM_THREADS or --threads is set (benchmarks/RESULTS.md, threads)
+    seed: int = 0                   # SAE initialisation, batch order and held-out split (trainer.train_sae); CLI --seed
     real: bool = True               # False: every output says "NOT A REAL RESULT"
     extra: dict = field(default_factory=dict)
 
