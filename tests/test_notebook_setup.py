@@ -13,8 +13,8 @@ import nbformat
 import pytest
 import yaml
 
-from vs2mini import notebook
-from vs2mini.notebook import COLAB_CELL, colab_cell
+from vs2mini.teach import notebook
+from vs2mini.teach.notebook import COLAB_CELL, colab_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -90,7 +90,7 @@ def test_colab_cell_installs_only_what_colab_lacks():
 def test_a_failed_install_stops_with_one_line_that_says_what_to_do(tmp_path):
     """Run the cell's install branch (as where vs2mini is not importable) with a repository that does not exist."""
     cell = colab_cell("main", "file://" + str(tmp_path / "no-such-repo.git"))
-    code = cell.split("from vs2mini.notebook import start")[0]
+    code = cell.split("from vs2mini.teach.notebook import start")[0]
     assert 'if importlib.util.find_spec("vs2mini") is None:' in code
     code = code.replace('importlib.util.find_spec("vs2mini") is None', "True")     # vs2mini IS installed here
     r = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path,
@@ -102,7 +102,7 @@ def test_a_failed_install_stops_with_one_line_that_says_what_to_do(tmp_path):
 
 
 def test_offline_model_build_logs_no_random_init_warning(caplog):
-    from vs2mini.clip import load_clip
+    from vs2mini.clip.models import load_clip
     with caplog.at_level(logging.WARNING):
         load_clip("vs2mini-tiny", None, device="cpu")
     assert not [r for r in caplog.records if "No pretrained weights" in r.getMessage()]
@@ -112,7 +112,7 @@ def test_offline_model_build_logs_no_random_init_warning(caplog):
 
 def test_prepare_sets_the_first_cell_and_gpu_metadata(tmp_path):
     import nbformat
-    from vs2mini.notebook import prepare
+    from vs2mini.teach.notebook import prepare
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t"),
                                          nbformat.v4.new_code_cell("print('old set-up')"),
                                          nbformat.v4.new_code_cell("x = 1")])

@@ -20,10 +20,12 @@ def test_wheel_contains_smoke_model_config(tmp_path):
                     str(tmp_path), str(src)], check=True, cwd=tmp_path)
     wheel = next(tmp_path.glob("vs2mini-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "vs2mini/model_configs/vs2mini-tiny.json" in names
-    assert "vs2mini/model_configs/vs2mini-toyclip.json" in names
-    assert {"vs2mini/toy_weights/vs2mini-toyclip.safetensors", "vs2mini/toy_weights/vs2mini-toyclip.json"} <= set(names)
-    assert "vs2mini/sae.py" in names
+    assert "vs2mini/clip/model_configs/vs2mini-tiny.json" in names
+    assert "vs2mini/clip/model_configs/vs2mini-toyclip.json" in names
+    assert {"vs2mini/clip/toy_weights/vs2mini-toyclip.safetensors", "vs2mini/clip/toy_weights/vs2mini-toyclip.json"} <= set(names)
+    assert "vs2mini/method/sae.py" in names
+    for wing in ("method", "data", "clip", "tables", "teach"):          # every subpackage ships
+        assert f"vs2mini/{wing}/__init__.py" in names
     meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
     metadata = zipfile.ZipFile(wheel).read(meta).decode()
     assert "License-Expression: MIT" in metadata.splitlines()              # SPDX (PEP 639), not the deprecated table
@@ -48,7 +50,7 @@ def test_every_third_party_import_of_the_package_is_declared():
                  for reqs in proj["optional-dependencies"].values() for r in reqs}
     dists = packages_distributions()
     missing = {}
-    for path in sorted((ROOT / "vs2mini").glob("*.py")):
+    for path in sorted((ROOT / "vs2mini").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                      [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vs2mini import paths
+from vs2mini import config as paths
 
 
 @pytest.fixture

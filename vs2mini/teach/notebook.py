@@ -6,8 +6,8 @@ import re
 
 import torch
 
-from .clip import hub_reachable
-from .profiles import DEFAULT_PROFILE, PROFILE_ENV, get_profile
+from ..clip.models import hub_reachable
+from ..config import DEFAULT_PROFILE, PROFILE_ENV, get_profile
 
 # The repository, written once for the package (tests/test_notebook_setup.py checks it against _config.yml's
 # repository.url and pyproject.toml's URLs, which jupyter-book and pip read).
@@ -39,7 +39,7 @@ if importlib.util.find_spec("vs2mini") is None:
     if subprocess.run(pip).returncode:
         raise SystemExit(f"Installing {{url}} failed (pip says why above): "
                          "check the internet connection, then run this cell again.")
-from vs2mini.notebook import start
+from vs2mini.teach.notebook import start
 PROFILE = start()   # full: GPU + internet; lite: CPU + internet; offline otherwise"""
 
 
@@ -93,11 +93,11 @@ def pin_launch_links(config, ref: str) -> None:
 
 
 def main(argv=None) -> None:
-    """`python -m vs2mini.notebook [--config _config.yml] NOTEBOOK...`: write the first cell for $VS2MINI_REF
+    """`python -m vs2mini.teach.notebook [--config _config.yml] NOTEBOOK...`: write the first cell for $VS2MINI_REF
     (default main) into each notebook and, with --config, pin the launch links to the same ref. The committed
     files use main (run it without $VS2MINI_REF, then strip outputs); the book's workflow pins its commit."""
     import argparse
-    ap = argparse.ArgumentParser(prog="python -m vs2mini.notebook", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m vs2mini.teach.notebook", description=main.__doc__)
     ap.add_argument("--config", help="a jupyter-book _config.yml whose repository.branch is pinned too")
     ap.add_argument("notebooks", nargs="*")
     args = ap.parse_args(argv)
