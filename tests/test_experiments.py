@@ -78,6 +78,16 @@ def test_sweep_width_k_cosines(small_setup):
     assert ablations.width_k_grid(replace(small_setup, profile=get_profile("full"))) == list(paper.TABLE_8)
 
 
+def test_lite_trains_a_subset_of_table_8_that_fits_the_book_build(small_setup):
+    """lite's grid: configurations of the paper's Table 8 only, the profile's own SAE among them (reused, not
+    retrained), and at most a third of the width-cost of all 13 (SAE step cost grows with the width)."""
+    lite = get_profile("lite")
+    grid = ablations.width_k_grid(replace(small_setup, profile=lite))
+    assert grid == list(lite.width_k_grid) and set(grid) <= set(paper.TABLE_8) and len(set(grid)) == len(grid)
+    assert (lite.expansion, lite.k_for(lite.model)) in grid
+    assert sum(e for e, _ in grid) <= sum(e for e, _ in paper.TABLE_8) / 3
+
+
 def test_sweep_gamma_lambda_gamma_one_is_zero_shot(small_setup):
     res = ablations.sweep_gamma_lambda(small_setup, gammas=[1.0, 2.0], lams=[0.5, 3.0])
     zs = small_setup.accuracy(small_setup.test.cls)
