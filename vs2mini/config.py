@@ -89,9 +89,9 @@ PROFILES: dict[str, Profile] = {
         name="lite", model="ViT-B-32-quickgelu", pretrained="openai", datasets=("cifar100",),
         n_train=3000, n_test=1000, epochs=60, batch_size=512, image_batch=64,
         # The online book build (4 vCPU, 1,200 s per cell) cannot train all 13 SAEs of Table 8 in one cell: measured
-        # on one core, a 1,000-step SAE costs ~122 CPU s at 4x/k=64 and grows with the width, ~3,700 CPU s for the
-        # 13. Five configurations (k <= 128, 4-16x wide: ~1,100 CPU s) were chosen by cost alone, before any lite
-        # result was seen; `full` trains all 13.
+        # on one core, a 1,000-step SAE costs ~122 CPU s at 4x/k=64, 467 at 16x/k=64, 801 at 16x/k=512: ~4,500 CPU s
+        # for the 13. Five configurations (k <= 128, 4-16x wide: ~1,050 CPU s, the profile's own SAE reused) were
+        # chosen by cost alone, before any lite result was seen; `full` trains all 13.
         width_k_grid=((4, 64), (8, 64), (16, 64), (4, 128), (8, 128)),
     ),
     "full": Profile(
