@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "vs2mini"
 # floor of each wing or root module: an import may go to the same floor or below, never above
-FLOORS = {"vs2mini": 0, "config": 0, "disk": 0, "paper": 0, "method": 1, "data": 2, "clip": 3, "pipeline": 4,
+FLOORS = {"vs2mini": 0, "config": 0, "disk": 0, "paper": 0, "provenance": 0, "method": 1, "data": 2, "clip": 3, "pipeline": 4,
           "tables": 5, "teach": 6, "cli": 7, "__main__": 8}
 
 
