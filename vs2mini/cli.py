@@ -14,7 +14,9 @@ import sys
 import uuid
 from pathlib import Path
 
+from . import __version__
 from .config import ALIASES, DEFAULT_PROFILE, PROFILE_ENV, PROFILES
+from .provenance import stamp
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -28,8 +30,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, help="SAE active latents (default: 64 for ViT-B/32, 256 for ViT-B/16)")
     p.add_argument("--json", type=Path, help="also write the result as JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--seed", type=int, help="seed of every SAE the run trains (initialisation, batch order, held-out "
-                   "split; default: the profile's, 0); dataset subsets and the toy world keep their own fixed seeds")
+    p.add_argument("--seed", type=int, help="seed of every SAE the run trains (default: the profile's, 0)")
     p.add_argument("--bf16", choices=["none", "sae", "features", "all"], help="bf16 autocast for the SAE's encoder "
                    "GEMM and/or CLIP feature extraction (default: the profile's; measured speed and accuracy: "
                    "benchmarks/RESULTS.md)")
@@ -251,7 +252,7 @@ def cmd_reproduce(args):
         print(r.table() + "\n")
         results.append(json.loads(r.to_json()))
         # each dataset's result is on disk as soon as it is done: a later failure loses nothing
-        _write_json(args.json, _stamp(args, results if len(datasets) > 1 else results[0]), quiet=True)
+        _write_json(args.json, stamp(results if len(datasets) > 1 else results[0], profile), quiet=True)
     return results if len(results) > 1 else results[0]
 
 
@@ -305,7 +306,6 @@ def cmd_pretrain_toy(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import __version__
     parser = argparse.ArgumentParser(prog="python -m vs2mini", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"vs2mini {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -346,14 +346,5 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, RuntimeError) as e:   # clear message, no traceback for user errors
         print(f"error: {e}", file=sys.stderr)
         return 2
-    _write_json(args.json, _stamp(args, out))
+    _write_json(args.json, stamp(out, _profile(args) if hasattr(args, "profile") else None))
     return 0
-
-
-def _stamp(args, out):
-    """The result with its provenance (versions, profile, seed, commit, units; vs2mini.provenance)."""
-    from .provenance import provenance, stamp
-    if isinstance(out, str) or not hasattr(args, "profile"):
-        return out
-    p = _profile(args)
-    return stamp(out, provenance(p.name, p.seed))

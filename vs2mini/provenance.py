@@ -29,10 +29,14 @@ def provenance(profile: str | None, seed: int | None) -> dict:
             "units": UNITS}
 
 
-def stamp(obj, prov: dict):
-    """A command's JSON result with `provenance` added: to a dict, or to each dict of a list (the shape is kept)."""
+def stamp(obj, profile=None, prov: dict | None = None):
+    """A command's JSON result with the provenance of a run of `profile` (a config.Profile) added: to a dict, or to
+    each dict of a list (the shape is kept). Without a profile (pretrain-toy) or for text, `obj` unchanged."""
+    if profile is None and prov is None:
+        return obj
+    prov = prov or provenance(profile.name, profile.seed)
     if isinstance(obj, dict):
         return {**obj, "provenance": prov}
     if isinstance(obj, list):
-        return [stamp(o, prov) for o in obj]
+        return [stamp(o, prov=prov) for o in obj]
     return obj
