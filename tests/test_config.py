@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from vs2mini.config import PROFILES, TOY_BANNER, cache_root, data_root, get_profile
+from vs2mini.config import PROFILES, TOY_BANNER, cache_root, data_root, get_profile, user_cache
 
 
 def test_k_by_backbone_and_explicit_k_wins():
@@ -30,6 +30,6 @@ def test_toy_label_only_for_toy_runs():
 def test_roots_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("VS2MINI_DATA", str(tmp_path / "d"))
     monkeypatch.setenv("VS2MINI_CACHE", "")                              # empty: the default
-    assert data_root() == tmp_path / "d" and cache_root() == Path(".vs2mini/cache")
+    assert data_root() == tmp_path / "d" and cache_root() == user_cache() / "features"
     with pytest.raises(ValueError, match="unknown profile 'huge'"):
         get_profile("huge")

@@ -32,8 +32,9 @@ def test_unwritable_cache_keeps_the_result_with_one_clear_line(tmp_path, caplog)
 
 
 def test_empty_env_means_default(monkeypatch):
+    from vs2mini.config import user_cache
     monkeypatch.setenv("VS2MINI_CACHE", "")
-    assert str(cache_root()) == ".vs2mini/cache"
+    assert cache_root() == user_cache() / "features" and cache_root().is_absolute()
 
 
 def test_stale_tmp_files_of_dead_processes_are_cleaned(tmp_path):

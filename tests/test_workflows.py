@@ -35,7 +35,9 @@ def test_triggers_and_jobs():
     on = wf.get("on", wf.get(True))             # YAML 1.1 reads a bare `on` as True
     assert "push" in on and "workflow_dispatch" in on
     assert set(wf["jobs"]) == {"build", "deploy"} and wf["jobs"]["deploy"]["needs"] == "build"
-    assert wf["permissions"]["pages"] == "write"
+    assert wf["permissions"] == {}                                   # nothing by default ...
+    assert wf["jobs"]["build"]["permissions"] == {"contents": "read"}
+    assert wf["jobs"]["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}   # ... deploy publishes
     build = wf["jobs"]["build"]
     assert build["env"]["VS2MINI_PROFILE"] == "lite" and "lite" in PROFILES
     uses = [s.get("uses", "") for s in build["steps"]]
@@ -74,3 +76,18 @@ def test_book_build_fails_on_warnings_and_installs_from_requirements():
     assert (ROOT / "_config.yml").exists() and (ROOT / "_toc.yml").exists()
     pip = [c for c in commands() if c[:4] == ["python", "-m", "pip", "install"]]
     assert any("-r" in c and (ROOT / c[c.index("-r") + 1]).exists() for c in pip)
+
+
+def test_checkout_keeps_no_credentials_and_the_book_pins_its_commit():
+    build = workflow()["jobs"]["build"]
+    checkout = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["persist-credentials"] is False
+    assert build["env"]["VS2MINI_REF"] == "${{ github.sha }}"
+    pin = next(c for c in commands() if c[:3] == ["python", "-m", "vs2mini.teach.notebook"])
+    assert pin[3:5] == ["--config", "_config.yml"]
+    assert sorted(pin[5:]) == sorted(f"notebooks/{p.name}" for p in (ROOT / "notebooks").glob("*.ipynb"))
+    steps = [s.get("run", "") for s in build["steps"]]
+    at = lambda text: next(i for i, r in enumerate(steps) if text in r)      # noqa: E731
+    assert at("vs2mini.teach.notebook") < at("jupyter-book build")          # pinned before the pages are built
+    subprocess.run([sys.executable, "-m", "vs2mini.teach.notebook", "--help"], cwd=ROOT, check=True,
+                   capture_output=True)

@@ -12,11 +12,13 @@ import math
 import sys
 from pathlib import Path
 
+from . import __version__
 from .clip.models import TEMPLATES
 from .config import DEFAULT_PROFILE, PROFILE_ENV, PROFILES
 from .disk import atomic_write_text, unique_tmp
 from .method.pass_loss import PASS_VARIANTS
 from .method.retrieval import POSITIVE_RULES
+from .provenance import stamp
 from .tables.run import RETRIEVAL_FEATURES
 
 
@@ -31,6 +33,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, help="SAE active latents (default: 64 for ViT-B/32, 256 for ViT-B/16)")
     p.add_argument("--json", type=Path, help="also write the result as JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--seed", type=int, help="seed of every SAE the run trains (default: the profile's, 0)")
     p.add_argument("--bf16", choices=["none", "sae", "features", "all"], help="bf16 autocast for the SAE's encoder "
                    "GEMM and/or CLIP feature extraction (default: the profile's; measured speed and accuracy: "
                    "benchmarks/RESULTS.md)")
@@ -62,7 +65,7 @@ def _profile(args):
     from .config import get_profile
     bf16 = getattr(args, "bf16", None)
     amp = {} if bf16 is None else {"bf16": bf16 in ("sae", "all"), "feature_amp": bf16 in ("features", "all")}
-    return get_profile(args.profile, k=args.k, **amp)
+    return get_profile(args.profile, k=args.k, seed=getattr(args, "seed", None), **amp)
 
 
 def _setup(args):
@@ -243,7 +246,7 @@ def cmd_reproduce(args):
         print(r.table() + "\n")
         results.append(json.loads(r.to_json()))
         # each dataset's result is on disk as soon as it is done: a later failure loses nothing
-        _write_json(args.json, results if len(datasets) > 1 else results[0], quiet=True)
+        _write_json(args.json, stamp(results if len(datasets) > 1 else results[0], profile), quiet=True)
     return results if len(results) > 1 else results[0]
 
 
@@ -298,6 +301,7 @@ def cmd_pretrain_toy(args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vs2mini", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"vs2mini {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("features", help="extract and cache CLS tokens and image embeddings")
     _common(p)
@@ -337,5 +341,5 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, RuntimeError) as e:   # clear message, no traceback for user errors
         print(f"error: {e}", file=sys.stderr)
         return 2
-    _write_json(args.json, out)
+    _write_json(args.json, stamp(out, _profile(args) if hasattr(args, "profile") else None))
     return 0

@@ -65,7 +65,7 @@ class Setup:
         p = self.profile
         kw = dict(expansion=p.expansion, k=p.k_for(self.clip.name), epochs=p.epochs, min_steps=p.min_steps,
                   holdout=p.holdout, patience=p.patience, batch_size=p.batch_size, lr=p.lr, bf16=p.bf16,
-                  pass_variant=p.pass_variant, prune_below=p.prune_below, device=self.clip.device)
+                  pass_variant=p.pass_variant, prune_below=p.prune_below, seed=p.seed, device=self.clip.device)
         kw.update(overrides)
         return kw
 

@@ -214,3 +214,13 @@ def test_clip_local_file_that_is_not_a_checkpoint(tmp_path):
     bad.write_bytes(b"<html>rate limited</html>")
     with pytest.raises(vclip.WeightsNotAvailable, match=f"{bad}: not an open_clip checkpoint"):
         vclip.load_clip(toyclip.TINY_MODEL, str(bad), device="cpu")
+
+
+def test_download_shows_progress_in_bytes(tmp_path, server, capsys):
+    base, files = server
+    files["/big.bin"] = body = bytes(range(256)) * 4096                  # 1 MiB: the bar's total is that size
+    net.download(f"{base}/big.bin", tmp_path / "big.bin", chunk=1 << 16)
+    err = capsys.readouterr().err
+    assert "downloading big.bin" in err and "1.00M/1.00M" in err and (tmp_path / "big.bin").read_bytes() == body
+    net.download(f"{base}/big.bin", tmp_path / "quiet.bin", progress=False)
+    assert capsys.readouterr().err == ""

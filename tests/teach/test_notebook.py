@@ -4,22 +4,101 @@ from __future__ import annotations
 import logging
 import re
 
-import vs2mini
-from vs2mini.teach.notebook import COLAB_CELL, PIN
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from vs2mini.teach import notebook
+from vs2mini.teach.notebook import COLAB_CELL, colab_cell
+
+ROOT = Path(__file__).resolve().parents[2]
+SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
-def test_colab_cell_is_pinned_to_the_package_version():
-    pins = re.findall(r"git\+https://github\.com/vs2mini/vs2mini@([\w.\-]+)", COLAB_CELL)
-    assert pins == [f"v{vs2mini.__version__}"] == [PIN]
+def installs(cell: str) -> list[str]:
+    """The pip requirement the cell installs, rebuilt from its `ref = ...` and `url = ...` lines."""
+    ref = re.search(r'^    ref = "([^"]+)"', cell, re.M).group(1)
+    base = re.search(r'^    url = "(git\+[^"]+@)" \+ ref$', cell, re.M).group(1)
+    return [base + ref]
+
+
+def test_the_repository_url_is_written_once():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["repository"]["url"] == notebook.REPO          # jupyter-book's launch buttons read _config.yml
+    urls = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
+    assert urls["Repository"] == urls["Homepage"] == notebook.REPO
+    assert notebook.REPO in (ROOT / "CITATION.cff").read_text()
+
+
+def test_colab_cell_installs_the_ref_it_is_given():
+    assert installs(COLAB_CELL) == [f"git+{notebook.REPO}@main"]            # committed notebooks: main exists
+    assert installs(colab_cell(SHA)) == [f"git+{notebook.REPO}@{SHA}"]
+    assert installs(colab_cell("main", "file:///tmp/r.git")) == ["git+file:///tmp/r.git@main"]
+    assert max(len(line) for line in colab_cell(SHA).splitlines()) <= 88    # a full commit id still fits
+
+
+def test_book_ref_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv(notebook.REF_ENV, raising=False)
+    assert notebook.book_ref() == "main"                                    # a local build
+    monkeypatch.setenv(notebook.REF_ENV, "")
+    assert notebook.book_ref() == "main"
+    monkeypatch.setenv(notebook.REF_ENV, SHA)                               # the book's workflow: github.sha
+    assert notebook.book_ref() == SHA
+    for bad in ("a b", "../x", "-rf", 'x"; import os'):
+        monkeypatch.setenv(notebook.REF_ENV, bad)
+        with pytest.raises(ValueError, match=notebook.REF_ENV):
+            notebook.book_ref()
+
+
+def test_the_workflow_pins_cells_and_launch_links_to_its_commit(tmp_path, monkeypatch):
+    """What .github/workflows/book.yml runs, on copies: every first cell and repository.branch get github.sha."""
+    nbs = []
+    for src in sorted((ROOT / "notebooks").glob("*.ipynb"))[:2]:
+        nbs.append(tmp_path / src.name)
+        nbs[-1].write_bytes(src.read_bytes())
+    config = tmp_path / "_config.yml"
+    config.write_text((ROOT / "_config.yml").read_text())
+    monkeypatch.setenv(notebook.REF_ENV, SHA)
+    notebook.main(["--config", str(config), *map(str, nbs)])
+    for path in nbs:
+        first = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert installs(first.source) == [f"git+{notebook.REPO}@{SHA}"]
+    pinned = yaml.safe_load(config.read_text())
+    assert pinned["repository"]["branch"] == SHA
+    assert pinned == {**yaml.safe_load((ROOT / "_config.yml").read_text()), "repository": pinned["repository"]}
+    assert pinned["repository"]["url"] == notebook.REPO
+    bad = tmp_path / "bad.yml"
+    bad.write_text("title: x\n")
+    with pytest.raises(ValueError, match="bad.yml.*branch"):
+        notebook.pin_launch_links(bad, SHA)
 
 
 def test_colab_cell_installs_only_what_colab_lacks():
-    install = next(line for line in COLAB_CELL.splitlines() if "git+" in line)
-    assert "[" not in install, "no extras: [notebooks] would force ipywidgets 8 and ipykernel"
-    assert "torch" not in install.replace("open_clip_torch", "")
+    install = next(line for line in COLAB_CELL.splitlines() if "pip\", \"install" in line)
+    assert "[" not in install.replace("[sys.executable", ""), "no extras: they would replace Colab's ipywidgets"
+    assert "torch" not in install
     assert "--upgrade" not in COLAB_CELL and "-U" not in COLAB_CELL.split()
-    assert "enable_custom_widget_manager()" in COLAB_CELL
+    assert "enable_custom_widget_manager" not in COLAB_CELL      # Colab renders core ipywidgets without it
     assert max(len(line) for line in COLAB_CELL.splitlines()) <= 88
+
+
+def test_a_failed_install_stops_with_one_line_that_says_what_to_do(tmp_path):
+    """Run the cell's install branch (as where vs2mini is not importable) with a repository that does not exist."""
+    cell = colab_cell("main", "file://" + str(tmp_path / "no-such-repo.git"))
+    code = cell.split("from vs2mini.teach.notebook import start")[0]
+    assert 'if importlib.util.find_spec("vs2mini") is None:' in code
+    code = code.replace('importlib.util.find_spec("vs2mini") is None', "True")     # vs2mini IS installed here
+    r = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                       env={"PATH": "/usr/bin:/bin", "PIP_NO_INDEX": "1"})
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Installing git+file://{tmp_path}/no-such-repo.git@main failed")
+    assert "run this cell again" in last and "Traceback" not in r.stderr
 
 
 def test_offline_model_build_logs_no_random_init_warning(caplog):

@@ -66,7 +66,7 @@ def test_notebook_hygiene(path):
     nb = nbformat.read(path, as_version=4)
     code = cells(path)
     assert all(not c.outputs and c.execution_count is None for c in code), "commit notebooks with outputs stripped"
-    assert code[0].source == COLAB_CELL, "first cell: vs2mini.notebook.COLAB_CELL (python -m vs2mini.notebook FILE)"
+    assert code[0].source == COLAB_CELL, "first cell: vs2mini.teach.notebook.COLAB_CELL (python -m vs2mini.teach.notebook FILE)"
     assert nb.metadata.get("accelerator") == "GPU", "Colab should open the notebook on a GPU runtime"
     for c in nb.cells:
         for word in FORBIDDEN:

@@ -21,9 +21,9 @@ from tqdm.auto import tqdm
 
 from .. import disk
 from ..config import cache_root
-from .features import _batches
+from .features import _batches, encode_images
 from .models import Clip
-from .preprocess import preprocess_batch, preprocess_config
+from .preprocess import preprocess_config
 
 Edit = Callable[[torch.Tensor], torch.Tensor]       # (B, d) CLS tokens -> (B, d); the steering edits: method/steer.py
 DEPTH_VERSION = 1
@@ -68,25 +68,35 @@ def _replace_cls(h: torch.Tensor, cls: torch.Tensor, batch_first: bool) -> torch
 def run_tower(clip: Clip, images: torch.Tensor, edits: dict[int, Edit] | None = None,
               capture: Iterable[int] = ()) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
     """images: uint8 (B, 3, H, W) -> (final CLS before ln_post (B, d), {layer: CLS (B, d) after that layer's edit}).
-    edits: {layer: f} replaces layer's output CLS token x by f(x) (float32 in, (B, d) out)."""
+    edits: {layer: f} replaces layer's output CLS token x by f(x) (float32 in, (B, d) out).
+
+    Forward hooks on the blocks of `resblocks` (public torch API, any open_clip version) edit and capture the
+    tokens while open_clip runs its own forward pass (features.encode_images), so the embedding path is the
+    model's own and no private open_clip function is called."""
     edits = edits or {}
     capture = set(capture)
     check_layers(clip, set(edits) | capture)
-    visual = clip.model.visual
-    tower = visual.transformer
-    batch_first = getattr(tower, "batch_first", True)
-    h = visual._embeds(preprocess_batch(images.to(clip.device), preprocess_config(clip.model)))   # (B, L, d)
-    if not batch_first:
-        h = h.transpose(0, 1)
-    caps = {}
-    for i, block in enumerate(tower.resblocks):
-        h = block(h)
-        layer = i + 1
-        if layer in edits:
-            h = _replace_cls(h, edits[layer](_cls(h, batch_first).float()), batch_first)
-        if layer in capture:
-            caps[layer] = _cls(h, batch_first).float()
-    return _cls(h, batch_first).float(), caps
+    tower = clip.model.visual.transformer
+    batch_first = getattr(tower, "batch_first", True)        # open_clip >= 2.24 says; blocks see (B, L, d) then
+    caps: dict[int, torch.Tensor] = {}
+
+    def hook(layer: int):
+        def after_block(_module, _inputs, h):
+            if layer in edits:
+                h = _replace_cls(h, edits[layer](_cls(h, batch_first).float()), batch_first)
+            if layer in capture:
+                caps[layer] = _cls(h, batch_first).float()
+            return h                                         # a returned value replaces the block's output
+        return after_block
+
+    handles = [block.register_forward_hook(hook(i + 1)) for i, block in enumerate(tower.resblocks)
+               if i + 1 in edits or i + 1 in capture]
+    try:
+        final, _ = encode_images(clip, images)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return final, caps
 
 
 @torch.no_grad()

@@ -47,9 +47,10 @@ def md5sum(path: Path) -> str:
 
 
 def download(url: str, dest: str | Path, md5: str | None = None, timeout: float | None = None,
-             chunk: int = 1 << 20) -> Path:
+             chunk: int = 1 << 20, progress: bool = True) -> Path:
     """Fetch `url` to `dest` through a unique temporary file; check the length the server announced and `md5`.
-    Nothing is left at `dest` unless the whole, verified file arrived."""
+    Nothing is left at `dest` unless the whole, verified file arrived. `progress`: a tqdm bar (bytes) on stderr."""
+    from tqdm.auto import tqdm
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     timeout = timeout_s() if timeout is None else timeout
@@ -60,9 +61,12 @@ def download(url: str, dest: str | Path, md5: str | None = None, timeout: float 
             with urllib.request.urlopen(req, timeout=timeout) as r, open(tmp, "wb") as f:
                 expected = r.headers.get("Content-Length")
                 n = 0
-                for block in iter(lambda: r.read(chunk), b""):
-                    f.write(block)
-                    n += len(block)
+                with tqdm(total=int(expected) if expected else None, unit="B", unit_scale=True, unit_divisor=1024,
+                          desc=f"downloading {dest.name}", disable=not progress, mininterval=1.0) as bar:
+                    for block in iter(lambda: r.read(chunk), b""):
+                        f.write(block)
+                        n += len(block)
+                        bar.update(len(block))
         except urllib.error.HTTPError as e:
             raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
         except (urllib.error.URLError, OSError) as e:

@@ -47,10 +47,11 @@ def prompts(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> Tab
 
 
 def width_k_grid(s: Setup) -> list[tuple[int, int]]:
-    """Table 8's (expansion, k) configurations for real profiles. Offline three (the profile's SAE, half its width,
-    half its k): one step along each axis keeps the table to seconds."""
+    """Table 8's (expansion, k) configurations for real profiles (the profile's `width_k_grid` if it names some, e.g.
+    lite's CPU budget). Offline three (the profile's SAE, half its width, half its k): one step along each axis
+    keeps the table to seconds."""
     if s.profile.real:
-        return list(paper.TABLE_8)
+        return list(s.profile.width_k_grid or paper.TABLE_8)
     e, k = s.profile.expansion, s.profile.k_for(s.clip.name)
     return [(max(1, e // 2), k), (e, max(1, k // 2)), (e, k)]
 

@@ -2,31 +2,49 @@
 from __future__ import annotations
 
 import os
+import re
 
 import torch
 
-from .. import __version__
 from ..clip.models import hub_reachable
 from ..config import DEFAULT_PROFILE, PROFILE_ENV, get_profile
 
+# The repository, written once for the package (tests/test_notebook_setup.py checks it against _config.yml's
+# repository.url and pyproject.toml's URLs, which jupyter-book and pip read).
 REPO = "https://github.com/vs2mini/vs2mini"
-# The tag the book was built from: the install in Colab is pinned to the same code as the page the reader opened.
-PIN = f"v{__version__}"
+REF_ENV = "VS2MINI_REF"       # the commit the book is built from (.github/workflows/book.yml sets it to github.sha)
+DEFAULT_REF = "main"          # a local build and the committed notebooks: main always exists
 
-# The first code cell of every notebook, verbatim (tests/teach/test_notebooks_contract.py checks it). It installs vs2mini
-# without extras: Colab already has torch, ipywidgets and ipykernel, and pip keeps what satisfies the ranges.
-# Colab runs ipywidgets 8 only through its custom widget manager, so that is switched on there.
-COLAB_CELL = f"""\
-# Set-up. On Colab: install vs2mini {PIN} and keep Colab's torch. Elsewhere: nothing.
+
+def book_ref() -> str:
+    """The git ref the Colab cells and launch links point at: $VS2MINI_REF if set, else `main`."""
+    ref = os.environ.get(REF_ENV) or DEFAULT_REF
+    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._/\-]*", ref) or ".." in ref:
+        raise ValueError(f"${REF_ENV}={ref!r} is not a git branch, tag or commit name")
+    return ref
+
+
+def colab_cell(ref: str = DEFAULT_REF, repo: str = REPO) -> str:
+    """The first code cell of every notebook. On Colab it installs vs2mini at `ref` WITHOUT extras: Colab already
+    has torch, ipywidgets 7 and ipykernel, and pip keeps what satisfies the ranges. Colab renders core ipywidgets
+    without its custom widget manager (that is for third-party widget libraries), so none is switched on.
+    A failed install stops the notebook with one line that says what to do."""
+    return f"""\
+# Set-up. On Colab: install vs2mini and keep Colab's torch. Elsewhere: nothing.
 import importlib.util, subprocess, sys
 if importlib.util.find_spec("vs2mini") is None:
-    pin = "vs2mini @ git+{REPO}@{PIN}"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", pin], check=True)
-if "google.colab" in sys.modules:   # the widget of notebook 3 needs this on Colab
-    from google.colab import output
-    output.enable_custom_widget_manager()
+    ref = "{ref}"   # main, or the page's commit
+    url = "git+{repo}@" + ref
+    pip = [sys.executable, "-m", "pip", "install", "-q", "vs2mini @ " + url]
+    if subprocess.run(pip).returncode:
+        raise SystemExit(f"Installing {{url}} failed (pip says why above): "
+                         "check the internet connection, then run this cell again.")
 from vs2mini.teach.notebook import start
 PROFILE = start()   # full: GPU + internet; lite: CPU + internet; offline otherwise"""
+
+
+# The committed notebooks carry this cell verbatim (tests/test_notebooks_contract.py checks it).
+COLAB_CELL = colab_cell()
 
 
 def choose_profile() -> str:
@@ -52,19 +70,43 @@ def start(verbose: bool = True) -> str:
     return name
 
 
-def prepare(path) -> None:
-    """Give the notebook at `path` the book's first cell (COLAB_CELL) and Colab's GPU metadata, in place.
-    Usage: `python -m vs2mini.notebook notebooks/NN_name.ipynb ...` (then commit it with outputs stripped)."""
+def prepare(path, ref: str = DEFAULT_REF) -> None:
+    """Give the notebook at `path` the book's first cell (colab_cell(ref)) and Colab's GPU metadata, in place."""
     import nbformat
     nb = nbformat.read(path, as_version=4)
     first = next(c for c in nb.cells if c.cell_type == "code")
-    first.source = COLAB_CELL
+    first.source = colab_cell(ref)
     nb.metadata["accelerator"] = "GPU"
     nb.metadata.setdefault("colab", {}).update({"gpuType": "T4"})
     nbformat.write(nb, path)
 
 
+def pin_launch_links(config, ref: str) -> None:
+    """Point jupyter-book's launch buttons (repository.branch of `config`, a _config.yml) at `ref`, in place."""
+    from pathlib import Path
+    path = Path(config)
+    text = path.read_text()
+    new, n = re.subn(r"(?m)^(repository:\n(?:[ \t]+.*\n|[ \t]*#.*\n)*?[ \t]+branch:[ \t]*)\S+", rf"\g<1>{ref}", text)
+    if n != 1:
+        raise ValueError(f"{path}: no `branch:` line under `repository:` to pin")
+    path.write_text(new)
+
+
+def main(argv=None) -> None:
+    """`python -m vs2mini.teach.notebook [--config _config.yml] NOTEBOOK...`: write the first cell for $VS2MINI_REF
+    (default main) into each notebook and, with --config, pin the launch links to the same ref. The committed
+    files use main (run it without $VS2MINI_REF, then strip outputs); the book's workflow pins its commit."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m vs2mini.teach.notebook", description=main.__doc__)
+    ap.add_argument("--config", help="a jupyter-book _config.yml whose repository.branch is pinned too")
+    ap.add_argument("notebooks", nargs="*")
+    args = ap.parse_args(argv)
+    ref = book_ref()
+    for nb in args.notebooks:
+        prepare(nb, ref)
+    if args.config:
+        pin_launch_links(args.config, ref)
+
+
 if __name__ == "__main__":
-    import sys
-    for arg in sys.argv[1:]:
-        prepare(arg)
+    main()
