@@ -20,7 +20,8 @@ from .profiles import ALIASES, DEFAULT_PROFILE, PROFILE_ENV, PROFILES
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=sorted(PROFILES) + sorted(ALIASES),
                    help=f"run profile (default: ${PROFILE_ENV} or {DEFAULT_PROFILE}; smoke = toy)")
-    p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | toy | toy-shifted (default: the profile's "
+    p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | toy | toy-shifted | toy-16px | toy-12px | "
+                   "toy-8px (default: the profile's "
                    "first); reproduce takes several, comma-separated (default: the profile's datasets)")
     p.add_argument("--model", help="open_clip model name, e.g. ViT-B-16 (default: the profile's)")
     p.add_argument("--pretrained", default="", help="open_clip pretrained tag, e.g. openai (default: the profile's)")
