@@ -36,14 +36,14 @@ def gain_vs_shift(grid: dict, rows=GAIN_ROWS, real: bool = False, title: str = "
 
 
 def sae_rows_plane(points: dict[str, tuple[float, float]], real: bool = False):
-    """points: method -> (s, t) where the row's output is proportional to x - s b_pre - t eps(x) (eps = x - D(c)).
-    Draws the rows as points of that plane."""
+    """points: method -> (s, t) where the row's output is proportional to x - s b_pre + t eps(x), eps(x) = D(c) - x
+    the SAE's reconstruction error (paper v3 eq. 3). Draws the rows as points of that plane."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     for name, (s, t) in points.items():
         ax.scatter([s], [t], s=60, zorder=3)
         ax.annotate(display_name(name), (s, t), textcoords="offset points", xytext=(6, 6), fontsize=9)
     ax.set_xlabel("share of the centroid b_pre removed (s)")
-    ax.set_ylabel("share of the error eps(x) = x - D(c) removed (t)")
-    ax.set_title("rows as points x - s b_pre - t eps(x)")
+    ax.set_ylabel("share of the error eps(x) = D(c) - x added (t)")
+    ax.set_title("each row is x - s b_pre + t eps(x), up to scale")
     ax.margins(0.2)
     return stamp(fig, real)
