@@ -142,8 +142,9 @@ def shift_table(profile: str | Profile | None = None, dataset: str | None = None
     if p.name != "toy":           # `--table all` on a real profile: say so instead of failing the whole run
         return TableResult("shift", "toy resolution domains", f"profile {p.name}: not run", "-", p.real, [],
                            notes=["--table shift runs on the toy world's resolution domains only (--profile toy)"])
-    if dataset not in (None, "toy"):
-        raise ValueError("--table shift runs every toy resolution itself; leave out --dataset")
+    if dataset is not None and dataset not in ("toy",) + tuple(resolution_dataset(px) for px in SHIFTED):
+        raise ValueError(f"--table shift runs every toy resolution itself ({dataset!r} is not one of them); leave "
+                         "out --dataset")
     if model is not None or pretrained not in ("", None, "toy"):
         raise ValueError("--table shift runs on the toy CLIP; leave out --model and --pretrained")
     grid = shift_grid(p, progress=progress, device=device)
