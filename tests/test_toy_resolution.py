@@ -15,6 +15,7 @@ def test_rules_are_stated():
     # the main thread: the nearest grid size to the paper's 32/224 ratio applied to the toy pretraining size
     assert tw.MAIN_RESOLUTION == min(tw.RESOLUTIONS, key=lambda r: abs(r - tw.SIZE * tw.PAPER_SIZE_RATIO))
     assert [tw.resolution_dataset(p) for p in (32, 16, 12, 8)] == ["toy", "toy-16px", "toy-12px", "toy-8px"]
+    assert tw.MAIN_DATASET == "toy-8px"
     with pytest.raises(ValueError, match="no toy domain at 10 px"):
         tw.resolution_dataset(10)
 

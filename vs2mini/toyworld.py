@@ -233,6 +233,9 @@ def resolution_dataset(px: int) -> str:
     return f"toy-{px}px"
 
 
+MAIN_DATASET = resolution_dataset(MAIN_RESOLUTION)     # "toy-8px": load_setup("toy", MAIN_DATASET)
+
+
 def area_weights(n_in: int, n_out: int) -> np.ndarray:
     """(n_out, n_in) row-stochastic weights of exact area downsampling along one axis: output pixel i covers the
     input interval [i s, (i + 1) s), s = n_in / n_out; entry (i, j) = overlap of input pixel [j, j + 1) with it,
