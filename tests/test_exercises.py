@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vs2mini import exercises, steer
-from vs2mini.sae import TopKSAE
+from vs2mini.teach import exercises
+from vs2mini.method import steer
+from vs2mini.method.sae import TopKSAE
 
 
 @pytest.fixture
@@ -123,7 +124,7 @@ def test_ensemble_accuracy(capsys):
 
 # ------------------------------------------------------------------- "When does VS2 help?": the centroid shift
 def test_check_centroid_shift(capsys):
-    from vs2mini import exercises as ex
+    from vs2mini.teach import exercises as ex
     g = torch.Generator().manual_seed(0)
     x_train, x_test = torch.randn(40, 5, generator=g) + 1.0, torch.randn(20, 5, generator=g) + 1.2
     x_ref = torch.randn(30, 5, generator=g)

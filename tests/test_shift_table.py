@@ -7,16 +7,16 @@ from dataclasses import replace
 
 import pytest
 
-from vs2mini import shift_table
+from vs2mini.tables import shift as shift_table
 from vs2mini.cli import main
-from vs2mini.profiles import get_profile
+from vs2mini.config import get_profile
 
 SMALL = dict(n_train=1200, n_test=240, epochs=3, min_steps=0)
 
 
 @pytest.fixture(scope="module")
 def shift_json(tmp_path_factory, _isolated_env):
-    from vs2mini import profiles
+    from vs2mini import config as profiles
     mp = pytest.MonkeyPatch()
     mp.setitem(profiles.PROFILES, "toy", replace(profiles.PROFILES["toy"], **SMALL))
     path = tmp_path_factory.mktemp("shift") / "shift.json"

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vs2mini import toyworld as tw
-from vs2mini.data import DATASETS, EVAL_SPLIT, TOY_DATASETS, classnames, load_dataset, superclasses
-from vs2mini.preprocess import PreprocessConfig, preprocess_batch
+from vs2mini.data import toyworld as tw
+from vs2mini.data.registry import DATASETS, EVAL_SPLIT, TOY_DATASETS, classnames, load_dataset, superclasses
+from vs2mini.clip.preprocess import PreprocessConfig, preprocess_batch
 
 
 def test_rules_are_stated():

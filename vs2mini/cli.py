@@ -14,15 +14,14 @@ import sys
 import uuid
 from pathlib import Path
 
-from .profiles import ALIASES, DEFAULT_PROFILE, PROFILE_ENV, PROFILES
+from .config import ALIASES, DEFAULT_PROFILE, PROFILE_ENV, PROFILES
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=sorted(PROFILES) + sorted(ALIASES),
                    help=f"run profile (default: ${PROFILE_ENV} or {DEFAULT_PROFILE}; smoke = toy)")
     p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | toy | toy-shifted | toy-16px | toy-12px | "
-                   "toy-8px (default: the profile's "
-                   "first); reproduce takes several, comma-separated (default: the profile's datasets)")
+                   "toy-8px (default: the profile's first); reproduce takes several, comma-separated (default: the profile's datasets)")
     p.add_argument("--model", help="open_clip model name, e.g. ViT-B-16 (default: the profile's)")
     p.add_argument("--pretrained", default="", help="open_clip pretrained tag, e.g. openai (default: the profile's)")
     p.add_argument("--device", help="cpu | cuda (default: cuda when available)")
@@ -57,7 +56,7 @@ def _set_threads(args) -> None:
 
 
 def _profile(args):
-    from .profiles import get_profile
+    from .config import get_profile
     bf16 = getattr(args, "bf16", None)
     amp = {} if bf16 is None else {"bf16": bf16 in ("sae", "all"), "feature_amp": bf16 in ("features", "all")}
     return get_profile(args.profile, k=args.k, **amp)
@@ -105,7 +104,7 @@ def _check_writable(path: Path | None, flag: str) -> None:
 
 def _datasets(args, profile) -> list[str]:
     """--dataset a,b (comma-separated) or the profile's datasets; every name checked."""
-    from .data import ALIASES as DATASET_ALIASES, DATASETS
+    from .data.registry import ALIASES as DATASET_ALIASES, DATASETS
     names = [d.strip() for d in args.dataset.split(",") if d.strip()] if args.dataset else list(profile.datasets)
     names = [DATASET_ALIASES.get(d, d) for d in names]
     for d in names:
@@ -132,7 +131,7 @@ def _validate(args) -> None:
     if q is not None and not (math.isfinite(q) and 0.0 < q <= 1.0):
         raise ValueError(f"--gate-q must be in (0, 1], got {q}")
     if args.device:
-        from .clip import check_device
+        from .clip.models import check_device
         check_device(args.device)
     if getattr(args, "retrieval", None) == "dinov2":
         _check_dinov2()
@@ -142,7 +141,7 @@ def _check_dinov2() -> None:
     """--retrieval dinov2 needs torch.hub's copy of the repository or a network that answers."""
     import torch
 
-    from .net import reachable
+    from .data.download import reachable
     if not (Path(torch.hub.get_dir()) / "facebookresearch_dinov2_main").is_dir() and not reachable(
             "https://github.com"):
         raise ValueError("--retrieval dinov2: DINOv2 is not in the torch.hub cache "
@@ -162,7 +161,7 @@ def cmd_features(args) -> dict:
 
 
 def cmd_zeroshot(args) -> dict:
-    from . import metrics
+    from .method import metrics
     s = _setup(args)
     logits = s.logits(s.test.cls)
     acc = metrics.top1(logits, s.test.labels)
@@ -194,7 +193,8 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 
 
 def cmd_train_sae(args) -> dict:
-    from .reproduce import paper_fvu, training_report
+    from .method.sae_file import save_sae
+    from .tables.run import paper_fvu, training_report
     if args.out:
         _refuse_overwrite(args.out, args.force)        # before any work
     s = _setup(args)
@@ -203,7 +203,7 @@ def cmd_train_sae(args) -> dict:
     _refuse_overwrite(out, args.force)                  # before training
     sae, hist = s.train_sae(progress=not args.quiet)
     rep = training_report(sae, hist, s.test.cls.to(s.clip.device), paper_fvu(s.dataset, s.clip.name, s.clip.pretrained))
-    sae.save(out, history=hist, real=s.real, profile=s.profile.name, dataset=s.dataset, model=s.clip.tag,
+    save_sae(sae, out, history=hist, real=s.real, profile=s.profile.name, dataset=s.dataset, model=s.clip.tag,
              k=sae.k, width=sae.n_latents, steps=int(rep["steps"]), final_fvu=rep["train_fvu"],
              heldout_fvu=rep["heldout_fvu"], **_warning(s))
     held = f"{rep['heldout_fvu']:.4f}" if rep["heldout_fvu"] is not None else "-"
@@ -218,7 +218,8 @@ def cmd_train_sae(args) -> dict:
 def check_datasets(profile, names: list[str]) -> None:
     """Load (not encode) the train and eval split of every file-based dataset of a run, so that a missing or broken
     third dataset stops the run before the first one is encoded and trained on."""
-    from .data import EVAL_SPLIT, SOURCES, load_dataset
+    from .data.archives import SOURCES
+    from .data.registry import EVAL_SPLIT, load_dataset
     for ds in names:
         if ds not in SOURCES:       # generated in memory (toy): nothing on disk that could be missing or damaged
             continue
@@ -227,7 +228,7 @@ def check_datasets(profile, names: list[str]) -> None:
 
 
 def cmd_reproduce(args):
-    from . import reproduce
+    from .tables import main as reproduce
     profile = _profile(args)
     datasets = _datasets(args, profile)
     check_datasets(profile, datasets)
@@ -253,8 +254,8 @@ def cmd_reproduce(args):
 
 
 def _run_tables(args, profile, datasets) -> dict | list:
-    """`reproduce --table NAME`: one of the paper's other tables (vs2mini.experiments) per dataset."""
-    from .experiments import TABLES, run_all, run_table
+    """`reproduce --table NAME`: one of the paper's other tables (vs2mini.tables.registry) per dataset."""
+    from .tables.registry import TABLES, run_all, run_table
     kw = dict(model=args.model, pretrained=args.pretrained or "", device=args.device, progress=not args.quiet)
     if args.table == "all":
         runs = run_all(profile, [args.dataset] if args.dataset else None, **kw)
@@ -270,12 +271,12 @@ def _run_tables(args, profile, datasets) -> dict | list:
 
 
 def _table_names() -> list[str]:
-    from .experiments import TABLES
+    from .tables.registry import TABLES
     return ["main", *TABLES, "all"]
 
 
 def _table_help() -> str:
-    from .experiments import TABLES
+    from .tables.registry import TABLES
     lines = ["main: Table 1a / 11 (the default, without --table)"]
     lines += [f"{t.name}: {t.source}: {t.help}" for t in TABLES.values()]
     lines.append("all: every table above except main, one after the other")
@@ -284,8 +285,8 @@ def _table_help() -> str:
 
 def cmd_pretrain_toy(args) -> dict:
     """Rebuild the toy CLIP's weights (deterministic: the same code and torch give the same file)."""
-    from .pretrain import PretrainConfig, WEIGHTS_FILE, build_model, pretrain_toy_clip, save_toy_weights, \
-        zero_shot_accuracy
+    from .clip.pretrain import PretrainConfig, pretrain_toy_clip, zero_shot_accuracy
+    from .clip.toyclip import WEIGHTS_FILE, build_model, save_toy_weights
     out = args.out or WEIGHTS_FILE
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
@@ -295,16 +296,14 @@ def cmd_pretrain_toy(args) -> dict:
     config = PretrainConfig() if args.steps is None else PretrainConfig(steps=args.steps)
     model, hist = pretrain_toy_clip(config, progress=not args.quiet)
     acc = zero_shot_accuracy(model, build_model()[1], "base", "test")
-    held = hist.get("heldout") or []
+    held = hist.get("heldout") or [(None, None)]
     extra = {"zero_shot_test_top1": round(acc, 2), "steps_run": hist["steps"],
-             "heldout_loss": round(held[-1][1], 4) if held else None}
+             "heldout_loss": held[-1][1] and round(held[-1][1], 4)}
     record = save_toy_weights(model, hist["config"], out, extra=extra)
-    print(f"toy CLIP pretrained in {hist['seconds']:.0f} s wall, {hist['cpu_seconds']:.0f} s CPU ({hist['steps']} of "
-          f"at most {config.steps} steps, final train loss {hist['loss'][-1]:.3f}, held-out loss "
-          f"{extra['heldout_loss']}); zero-shot top-1 on the toy test split {acc:.2f}%  -> {out} "
-          f"(sha256 {record['sha256'][:12]})")
-    return {**record, "seconds": hist["seconds"], "cpu_seconds": hist["cpu_seconds"], "loss": hist["loss"],
-            "heldout": held}
+    print(f"toy CLIP pretrained: {hist['seconds']:.0f} s wall, {hist['cpu_seconds']:.0f} s CPU, {hist['steps']} of at "
+          f"most {config.steps} steps, held-out loss {held[-1][1]}; zero-shot top-1 on the toy test split {acc:.2f}% "
+          f"-> {out} (sha256 {record['sha256'][:12]})")
+    return {**record, **{k: hist[k] for k in ("seconds", "cpu_seconds", "loss", "heldout")}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -331,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gate-q", type=float, default=0.95, help="FVU gate quantile")
     p.add_argument("--pass-variant", choices=["eq7", "ratio"],
                    help="PASS penalty: eq7, the paper's eq. 7 (default), or ratio, the scale-free within-class "
-                        "fraction of code variance (see vs2mini/prototype.py)")
+                        "fraction of code variance (see vs2mini/method/pass_loss.py)")
     p = sub.add_parser("pretrain-toy", help="rebuild the toy CLIP's weights (about 2 minutes on a CPU)")
     p.add_argument("--out", type=Path, help="weights file (default: the one shipped in the package)")
     p.add_argument("--steps", type=int, help="optimiser steps (default: the shipped model's)")

@@ -1,6 +1,7 @@
-"""A small on-disk cache for tensors, with checksums.
+"""Everything vs2mini writes to disk: atomic writes with unique temporary names, checksums, and the tensor cache.
 
-Files are written atomically (temp file with a unique name + rename). On load, the format version, the key
+Every file is written under a temporary name no other process or thread uses (`unique_tmp`) and renamed into
+place, so a reader never sees half a file and two writers never mix. Cache files are written atomically (temp file with a unique name + rename). On load, the format version, the key
 metadata, and a SHA-256 of every tensor are checked; a file that fails any check is moved aside to `*.corrupt`
 (never deleted: nothing already computed is lost) and the caller recomputes. A cache folder that cannot be
 written costs the caching, not the result; temp files left by killed processes are removed.
@@ -31,8 +32,41 @@ def cache_key(**parts) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in prefix) + f"_{digest}"
 
 
+def unique_tmp(path: Path) -> Path:
+    """A temporary name next to `path` that no other process or thread uses (pid + random suffix)."""
+    return path.with_name(f"{path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write `text` to `path` atomically (unique temporary file + rename); creates the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = unique_tmp(path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def _checksum(t: torch.Tensor) -> str:
     return hashlib.sha256(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
+
+
+def tensors_checksum(state_dict: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes (in name order): detects damaged or edited files."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
@@ -42,7 +76,7 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict)
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     payload = {"format": CACHE_FORMAT, "meta": meta, "tensors": tensors,
                "checksums": {k: _checksum(v) for k, v in tensors.items()}}
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp = unique_tmp(path)
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)

@@ -299,7 +299,7 @@ def centroid_steering(alpha: float = 1.05, seed: int = 0):
 
 def save_book_figures(outdir) -> list:
     """Write the book's static figures (pipeline.svg, centroid_steering.svg) to `outdir`; returns the paths.
-    Run `python -c "from vs2mini import plots; plots.save_book_figures('book/figures')"` after changing them."""
+    Run `python -c "from vs2mini.teach import plots; plots.save_book_figures('book/figures')"` after changing them."""
     from pathlib import Path
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)

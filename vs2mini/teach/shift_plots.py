@@ -1,4 +1,4 @@
-"""Figures of the resolution-shift grid (vs2mini.shift_table): gain over zero-shot against the shift, and the plane
+"""Figures of the resolution-shift grid (vs2mini.tables.shift): gain over zero-shot against the shift, and the plane
 of the SAE rows. Each returns the Figure, stamped by `plots.stamp` when the run is not a real result."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ GAIN_ROWS = ("SAE^F_REC", "SAE^{F+g}_REC", "centroid steering (no SAE)", "VS2", 
 
 def gain_vs_shift(grid: dict, rows=GAIN_ROWS, real: bool = False, title: str = "gain over zero-shot as the images "
                   "shrink"):
-    """grid: `shift_table.shift_grid(...)`. x: downsampling factor 32 / px (1 = the pretraining size); y: gain over
+    """grid: `vs2mini.tables.shift.shift_grid(...)`. x: downsampling factor 32 / px (1 = the pretraining size); y: gain over
     zero-shot (points) with +-2 paired standard errors."""
     res = grid["resolutions"]
     fig, ax = plt.subplots(figsize=(8.5, 4.8))

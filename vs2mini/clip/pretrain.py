@@ -18,33 +18,24 @@ Choices (ours; the paper uses OpenAI's CLIP and pretrains nothing):
   the loader then still works (it checks the file against its recorded SHA-256, not against a rebuild).
 
     model, history = pretrain_toy_clip()              # under 3 CPU-minutes on one core (see the stopping rule)
-    save_toy_weights(model, history["config"])        # vs2mini/toy_weights/vs2mini-toyclip.safetensors + .json
+    save_toy_weights(model, history["config"])        # vs2mini/clip/toy_weights/vs2mini-toyclip.safetensors + .json
+                                                      # (save_toy_weights: vs2mini.clip.toyclip)
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import toyworld
+from ..data import toyworld
 from .preprocess import preprocess_batch, preprocess_config
+from .toyclip import build_model
 
-TOY_MODEL = "vs2mini-toyclip"
-TOY_TAG = "toy"
-WEIGHTS_DIR = Path(__file__).parent / "toy_weights"
-WEIGHTS_FILE = WEIGHTS_DIR / f"{TOY_MODEL}.safetensors"
-META_FILE = WEIGHTS_DIR / f"{TOY_MODEL}.json"
-TOKEN_KEY = "token_embedding.weight"
 ZERO_SHOT_PROMPT = "a photo of a {}."
 
 
@@ -126,22 +117,6 @@ class CompactEmbedding(torch.nn.Module):
         if (idx < 0).any():
             raise ValueError("a token outside the compact vocabulary")
         return F.embedding(idx, self.weight)
-
-
-def build_model(seed: int = 0):
-    """A freshly initialised open_clip `vs2mini-toyclip` (fixed seed) and its tokenizer."""
-    import open_clip
-    from .clip import register_local_configs
-    register_local_configs()
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)          # open_clip warns "initialized randomly"; that is the point here
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = open_clip.create_model(TOY_MODEL, pretrained=None)
-    finally:
-        logging.disable(previous)
-    return model, open_clip.get_tokenizer(TOY_MODEL)
 
 
 def vocabulary(tokenizer, texts: list[str]) -> torch.Tensor:
@@ -254,65 +229,6 @@ def heldout_loss(model, held: dict, cfg) -> float:
     finally:
         model.train(was)
     return float(np.mean(losses))
-
-
-def _state_for_file(model) -> dict[str, torch.Tensor]:
-    """The state dict with the token embedding stored as (ids, rows) of its non-zero rows."""
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    emb = state.pop(TOKEN_KEY)
-    ids = (emb != 0).any(-1).nonzero().flatten()
-    state["token_embedding.ids"] = ids
-    state["token_embedding.rows"] = emb[ids].contiguous()
-    return state
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def save_toy_weights(model, config: dict, path: Path = WEIGHTS_FILE, extra: dict | None = None) -> dict:
-    """Write the weights (safetensors) and, beside them, `<name>.json` with their SHA-256 and the pretraining
-    config; both atomically. Returns the JSON record."""
-    from safetensors.torch import save_file
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    # one metadata key: safetensors keeps metadata in a hash map, so several keys come out in a random order
-    save_file(_state_for_file(model), str(tmp),
-              metadata={"vs2mini": json.dumps({"model": TOY_MODEL, "config": config}, sort_keys=True)})
-    record = {"model": TOY_MODEL, "file": path.name, "sha256": sha256_file(tmp), "config": config, **(extra or {})}
-    meta = path.with_suffix(".json")
-    tmp_meta = meta.with_name(f"{meta.name}.tmp{os.getpid()}")
-    tmp_meta.write_text(json.dumps(record, indent=2) + "\n")
-    os.chmod(tmp, 0o644)                                  # safetensors writes 0600; the file is package data
-    os.replace(tmp, path)
-    os.replace(tmp_meta, meta)
-    return record
-
-
-class ToyWeightsError(RuntimeError):
-    """The shipped toy weights are missing or do not match their recorded checksum."""
-
-
-def load_toy_weights(model, path: Path = WEIGHTS_FILE) -> str:
-    """Load the toy weights into an open_clip `vs2mini-toyclip` model after checking the file's SHA-256 against
-    the record beside it. Returns the checksum."""
-    from safetensors.torch import load_file
-    path, meta = Path(path), Path(path).with_suffix(".json")
-    if not path.is_file() or not meta.is_file():
-        raise ToyWeightsError(f"toy CLIP weights not found: {path} and {meta} are both needed. Rebuild them with "
-                              f"`python -m vs2mini pretrain-toy --out {path}` (under 3 CPU-minutes).")
-    want, got = json.loads(meta.read_text())["sha256"], sha256_file(path)
-    if got != want:
-        raise ToyWeightsError(f"{path}: SHA-256 {got[:12]}... differs from {want[:12]}... recorded in {meta}; the "
-                              f"file is damaged or stale. Rebuild with `python -m vs2mini pretrain-toy --out {path}`.")
-    state = load_file(str(path))
-    ids, rows = state.pop("token_embedding.ids"), state.pop("token_embedding.rows")
-    emb = torch.zeros_like(model.token_embedding.weight, device="cpu")
-    emb[ids] = rows
-    state[TOKEN_KEY] = emb
-    model.load_state_dict(state)
-    return got
 
 
 @torch.no_grad()

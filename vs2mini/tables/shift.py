@@ -1,34 +1,127 @@
-"""`reproduce --table shift`: VS2 and its baselines as the evaluation images move away from the pretraining images.
-
-The grid, fixed before any of its numbers was looked at, and reported whole whatever it shows:
-- columns (RESOLUTIONS): the toy world at the pretraining size, 32 px (`toy`, in-domain: the negative control),
-  and downsampled to 16, 12 and 8 px (`toy-16px`, `toy-12px`, `toy-8px`; vs2mini.toyworld says how), each upsampled
-  back by the model's preprocessing. The book's main thread is `toyworld.MAIN_RESOLUTION` (8 px, by the paper's
-  CIFAR-to-CLIP size ratio).
-- rows (GRID_ROWS), each on its own domain's test split, with its own domain's SAE (trained on that domain's
-  unlabelled train split) unless the row says otherwise: CLIP zero-shot; SAE^F_REC; SAE^{F+g}_REC; centroid
-  steering (no SAE); VS2; VS2 + FVU gate (the in-domain gate: tau and mu from the domain's own train split, q 0.95);
-  VS2++ (pseudo); VS2++ (oracle); VS2 + PASS; then two references:
-  * re-centring on the pretraining-domain mean: x - mu_target + mu_32 (rescaled to ||x||), mu_target the domain's
-    unlabelled train mean, mu_32 the unlabelled train mean of the 32-px (pretraining-resolution) domain;
-  * the wrong centroid, the pattern of the paper's Table 3: VS2 on a shifted domain with the 32-px SAE, and
-    centroid steering with the 32-px mean.
-- each number: top-1 (%) on the domain's test split, and its gain over zero-shot with the paired standard error over
-  test images (the per-image correctness difference d_i = 1[row right] - 1[zero-shot right]:
-  se = std(d, ddof=1) / sqrt(N), in points).
-- gamma, lambda: the profile's (1.5, 2.1) everywhere (the paper's CIFAR-100 B/32 optimum); nothing is tuned per
-  domain.
-"""
+"""Tables under distribution shift: Table 3 (§4.3), the generalized SAE and the FVU gate with its coverage; and
+`reproduce --table shift`, the main table's rows on the toy world at lower resolutions (below)."""
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 
 import torch
 
-from . import metrics, steer
-from .pipeline import Setup, load_setup
-from .profiles import Profile, get_profile
-from .toyworld import MAIN_RESOLUTION, RESOLUTIONS as SHIFTED, SIZE, resolution_dataset
+from .. import paper
+from ..config import Profile, get_profile
+from ..data.registry import DATASETS
+from ..data.toyworld import MAIN_RESOLUTION, RESOLUTIONS as SHIFTED, SIZE, resolution_dataset
+from ..method import metrics, steer
+from ..method.sae import TopKSAE
+from ..pipeline import Setup, load_setup
+from .result import SOURCES, Matrix, TableResult, TableRow, _result
+from .run import _accuracy, general_gate_data
+
+
+def ood_gate_datasets(profile: Profile) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(datasets whose train splits train the generalized SAE, those whose train FVU sets tau, evaluated datasets).
+    Real profiles: the paper's (the three main train splits; CIFAR-100 + Tiny-ImageNet for tau; all nine).
+    Offline: the toy base domain trains the SAE and sets tau; the base and the shifted domain are evaluated."""
+    if profile.real:
+        return paper.MAIN_DATASETS, ("cifar100", "tinyimagenet"), paper.TABLE_3_COLUMNS
+    toy = tuple(d for d in ("toy", "toy-shifted") if d in DATASETS) or ("synthetic",)
+    return toy[:1], toy[:1], toy
+
+
+def ood_gate(profile: str | Profile | None = None, dataset: str | None = None, *, qs=paper.TABLE_3_GATE_Q,
+             model: str | None = None, pretrained: str | None = "", device: str | None = None,
+             progress: bool = False, setups: dict[str, Setup] | None = None,
+             saes: dict[str, TopKSAE] | None = None) -> TableResult:
+    """Table 3: VS2 with a generalized SAE (trained on a union of train splits) under distribution shift, ungated and
+    behind the FVU gate (tau = the q-quantile of per-sample FVU on unlabeled train tokens), with the coverage, beside
+    the target-domain SAE (each dataset's own train split). `dataset` evaluates that dataset only.
+    `setups` / `saes`: already loaded set-ups and trained target-domain SAEs by dataset, reused."""
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    train_on, tau_on, evaluate = ood_gate_datasets(p)
+    evaluate = (dataset,) if dataset else evaluate
+    setups = dict(setups or {})
+    for ds in dict.fromkeys(train_on + tau_on + evaluate):        # each dataset loaded once, in order
+        if ds not in setups:
+            setups[ds] = load_setup(p, ds, model=model, pretrained=pretrained, device=device, progress=progress)
+    first = setups[evaluate[0]]
+    g, lam = p.gamma, p.lam
+    saes = dict(saes or {})
+    for ds in evaluate:
+        if ds not in saes:
+            saes[ds] = setups[ds].train_sae(progress=progress)[0]     # the target-domain SAE: its own train split
+    # The paper's gate data (the same function the main table's gate rows use). One training domain that is also
+    # evaluated: its target-domain SAE is that SAE (same tokens, same seed), so it is reused.
+    reuse = saes[train_on[0]] if len(train_on) == 1 and train_on[0] in saes else None
+    gd, _ = general_gate_data(first, reuse, train_datasets=train_on, tau_datasets=tau_on,
+                              train_features=lambda name: setups[name].train, progress=progress)
+    gen, mu = gd.sae, gd.mu
+    tau_fvu = steer.per_sample_fvu(gd.x_tau, gen, mu)
+    taus = {q: steer.fvu_threshold(tau_fvu, q) for q in qs}
+    cols = list(evaluate)
+    res = _result("ood-gate", first, cols, "Table 3: ViT-B/32, generalized SAE on the CIFAR-100 + CUB + Tiny-ImageNet "
+                  "train union, tau from the CIFAR-100 + Tiny-ImageNet train FVU")
+    res.setting = (f"{', '.join(evaluate)}; {first.clip.name} ({first.clip.pretrained or 'random weights'}), "
+                   f"profile {p.name}; generalized SAE on the train splits of {', '.join(train_on)}; "
+                   f"tau from {', '.join(tau_on)}")
+    ours: dict[str, dict[str, float]] = defaultdict(dict)            # row -> dataset -> value
+    for ds in evaluate:
+        s = setups[ds]
+        x = s.test.cls.to(s.clip.device)
+        target = saes[ds]
+        vs2_gen, fvu = steer.vs2(x, gen, g, lam), steer.per_sample_fvu(x, gen, mu)
+        ours["CLIP zero-shot"][ds] = _accuracy(s, x)
+        ours["VS2 (target-domain SAE)"][ds] = _accuracy(s, steer.vs2(x, target, g, lam))
+        ours["VS2 (generalized SAE)"][ds] = _accuracy(s, vs2_gen)
+        ours["test FVU (generalized SAE, median)"][ds] = fvu.median().item()
+        for q in qs:
+            gated, mask = steer.gate(x, vs2_gen, fvu, taus[q])
+            ours[f"VS2 + FVU gate (q={q:g})"][ds] = _accuracy(s, gated)
+            ours[f"  coverage % (q={q:g})"][ds] = 100.0 * mask.float().mean().item()
+    for label, values in ours.items():
+        res.rows.append(TableRow(label, values, _table_3(label, cols)))
+    res.notes += ["tau by q: " + ", ".join(f"{q:g}: {t:.3f}" for q, t in taus.items()),
+                  f"gamma {g}, lambda {lam}; the per-sample FVU uses the generalized SAE's training mean (paper §3.2)"]
+    if not set(cols) & set(paper.TABLE_3_COLUMNS):
+        rows = [label for label in ours if _table_3(label, paper.TABLE_3_COLUMNS)]
+        res.matrices.append(Matrix("the paper's Table 3 (ViT-B/32; coverage in %)", rows, list(paper.TABLE_3_COLUMNS),
+                                   [list(_table_3(r, paper.TABLE_3_COLUMNS).values()) for r in rows]))
+    return res
+
+
+def _table_3(label: str, cols) -> dict[str, float]:
+    """The paper's Table 3 entries of a row label (accuracy rows, gate rows, coverage rows) for known columns."""
+    j = {c: paper.TABLE_3_COLUMNS.index(c) for c in cols if c in paper.TABLE_3_COLUMNS}
+    if label in paper.TABLE_3:
+        return {c: paper.TABLE_3[label][i] for c, i in j.items()}
+    for q, cells in paper.TABLE_3_GATE.items():
+        if label == f"VS2 + FVU gate (q={q:g})":
+            return {c: cells[i][0] for c, i in j.items()}
+        if label == f"  coverage % (q={q:g})":
+            return {c: cells[i][1] for c, i in j.items()}
+    return {}
+
+
+# ------------------------------------------------------------ the resolution-shift grid (`reproduce --table shift`)
+# `reproduce --table shift`: VS2 and its baselines as the evaluation images move away from the pretraining images.
+#
+# The grid, fixed before any of its numbers was looked at, and reported whole whatever it shows:
+# - columns (RESOLUTIONS): the toy world at the pretraining size, 32 px (`toy`, in-domain: the negative control),
+#   and downsampled to 16, 12 and 8 px (`toy-16px`, `toy-12px`, `toy-8px`; vs2mini.data.toyworld says how), each upsampled
+#   back by the model's preprocessing. The book's main thread is `toyworld.MAIN_RESOLUTION` (8 px, by the paper's
+#   CIFAR-to-CLIP size ratio).
+# - rows (GRID_ROWS), each on its own domain's test split, with its own domain's SAE (trained on that domain's
+#   unlabelled train split) unless the row says otherwise: CLIP zero-shot; SAE^F_REC; SAE^{F+g}_REC; centroid
+#   steering (no SAE); VS2; VS2 + FVU gate (the in-domain gate: tau and mu from the domain's own train split, q 0.95);
+#   VS2++ (pseudo); VS2++ (oracle); VS2 + PASS; then two references:
+#   * re-centring on the pretraining-domain mean: x - mu_target + mu_32 (rescaled to ||x||), mu_target the domain's
+#     unlabelled train mean, mu_32 the unlabelled train mean of the 32-px (pretraining-resolution) domain;
+#   * the wrong centroid, the pattern of the paper's Table 3: VS2 on a shifted domain with the 32-px SAE, and
+#     centroid steering with the 32-px mean.
+# - each number: top-1 (%) on the domain's test split, and its gain over zero-shot with the paired standard error over
+#   test images (the per-image correctness difference d_i = 1[row right] - 1[zero-shot right]:
+#   se = std(d, ddof=1) / sqrt(N), in points).
+# - gamma, lambda: the profile's (1.5, 2.1) everywhere (the paper's CIFAR-100 B/32 optimum); nothing is tuned per
+#   domain.
 
 RESOLUTIONS = (SIZE,) + SHIFTED          # 32 (in-domain), 16, 12, 8
 GRID_ROWS = ("CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "centroid steering (no SAE)", "VS2",
@@ -65,7 +158,7 @@ class Domain:
 
 def load_domain(profile: Profile, px: int, progress: bool = False, **kw) -> Domain:
     """The set-up of the toy domain at `px` (32: "toy"), its SAE and PASS SAE trained on its own train split."""
-    from .reproduce import train_pass
+    from .run import train_pass
     s = load_setup(profile, resolution_dataset(px), progress=progress, **kw)
     sae = s.train_sae(progress=progress)[0]
     pass_sae = train_pass(s, progress=progress)[0]
@@ -83,7 +176,7 @@ def label_free_signals(d: Domain, ref: Domain) -> dict[str, float]:
 @torch.no_grad()
 def domain_rows(d: Domain, ref: Domain, gamma: float, lam: float, gate_q: float = 0.95) -> list[Cell]:
     """Every row of GRID_ROWS on domain `d`; `ref` is the 32-px domain (its SAE and mean for the references)."""
-    from . import reproduce as R
+    from . import main as R
     s = d.setup
     ctx = R.Context(s, d.sae, d.pass_sae, None, gamma, lam, gate_q)
     outs = [R.row_zero_shot(ctx), R.row_sae_rec(ctx), R.row_sae_rec_gamma(ctx), R.row_centroid(ctx), R.row_vs2(ctx),
@@ -137,7 +230,6 @@ def shift_grid(profile: str | Profile | None = None, resolutions: tuple[int, ...
 def shift_table(profile: str | Profile | None = None, dataset: str | None = None, *, model=None, pretrained="",
                 device=None, progress: bool = False, **_):
     """`reproduce --table shift`: the grid as a TableResult (top-1 rows; gain and paired se as matrices)."""
-    from .experiments import Matrix, TableResult, TableRow
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     if p.name != "toy":           # `--table all` on a real profile: say so instead of failing the whole run
         return TableResult("shift", "toy resolution domains", f"profile {p.name}: not run", "-", p.real, [],
@@ -149,8 +241,7 @@ def shift_table(profile: str | Profile | None = None, dataset: str | None = None
         raise ValueError("--table shift runs on the toy CLIP; leave out --model and --pretrained")
     grid = shift_grid(p, progress=progress, device=device)
     cols = [f"{px}px" for px in grid["resolutions"]]
-    res = TableResult("shift", "Table 1a's rows under a pretraining-to-evaluation shift (the toy world's resolution "
-                      "domains; Table 3's wrong-centroid pattern)",
+    res = TableResult("shift", SOURCES["shift"],
                       f"toy CLIP; resolutions {', '.join(cols)} (32 px = pretraining size, in-domain); gamma "
                       f"{grid['settings']['gamma']}, lambda {grid['settings']['lam']}; "
                       f"{grid['settings']['n_train']} train / {grid['settings']['n_test']} test per domain",
