@@ -15,6 +15,7 @@ from pathlib import Path
 from . import __version__
 from .clip.models import TEMPLATES
 from .config import DEFAULT_PROFILE, PROFILE_ENV, PROFILES
+from .data.registry import DATASETS
 from .disk import atomic_write_text, unique_tmp
 from .method.pass_loss import PASS_VARIANTS
 from .method.retrieval import POSITIVE_RULES
@@ -25,8 +26,8 @@ from .tables.run import RETRIEVAL_FEATURES
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=sorted(PROFILES),
                    help=f"run profile (default: ${PROFILE_ENV} or {DEFAULT_PROFILE})")
-    p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | toy | toy-shifted (default: the profile's "
-                   "first); reproduce takes several, comma-separated (default: the profile's datasets)")
+    p.add_argument("--dataset", help=f"{' | '.join(DATASETS)} (default: the profile's first); reproduce takes "
+                   "several, comma-separated (default: the profile's datasets)")
     p.add_argument("--model", help="open_clip model name, e.g. ViT-B-16 (default: the profile's)")
     p.add_argument("--pretrained", default="", help="open_clip pretrained tag, e.g. openai (default: the profile's)")
     p.add_argument("--device", help="cpu | cuda (default: cuda when available)")
@@ -293,10 +294,14 @@ def cmd_pretrain_toy(args) -> dict:
     config = PretrainConfig() if args.steps is None else PretrainConfig(steps=args.steps)
     model, hist = pretrain_toy_clip(config, progress=not args.quiet)
     acc = zero_shot_accuracy(model, build_model()[1], "base", "test")
-    record = save_toy_weights(model, hist["config"], out, extra={"zero_shot_test_top1": round(acc, 2)})
-    print(f"toy CLIP pretrained in {hist['seconds']:.0f} s ({config.steps} steps, final loss {hist['loss'][-1]:.3f}); "
-          f"zero-shot top-1 on the toy test split {acc:.2f}%  -> {out} (sha256 {record['sha256'][:12]})")
-    return {**record, "seconds": hist["seconds"], "loss": hist["loss"]}
+    held = hist.get("heldout") or [(None, None)]
+    extra = {"zero_shot_test_top1": round(acc, 2), "steps_run": hist["steps"],
+             "heldout_loss": held[-1][1] and round(held[-1][1], 4)}
+    record = save_toy_weights(model, hist["config"], out, extra=extra)
+    print(f"toy CLIP pretrained: {hist['seconds']:.0f} s wall, {hist['cpu_seconds']:.0f} s CPU, {hist['steps']} of at "
+          f"most {config.steps} steps, held-out loss {held[-1][1]}; zero-shot top-1 on the toy test split {acc:.2f}% "
+          f"-> {out} (sha256 {record['sha256'][:12]})")
+    return {**record, **{k: hist[k] for k in ("seconds", "cpu_seconds", "loss", "heldout")}}
 
 
 def main(argv: list[str] | None = None) -> int:

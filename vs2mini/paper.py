@@ -1,7 +1,7 @@
 """Every number the paper publishes, in one place, as plain data (arXiv 2506.01247 v3).
 
 Each constant names the table (or section) it comes from. Accuracies are top-1 in percent unless stated.
-These are PUBLISHED numbers, never outputs of vs2mini; `vs2mini.experiments` prints them beside a run's own.
+These are PUBLISHED numbers, never outputs of vs2mini; the tables (`vs2mini.tables`) print them beside a run's own.
 
 Column keys: datasets "cifar100", "cub200", "tinyimagenet" and the OOD sets "aircraft", "food101", "flowers102",
 "caltech101", "sun397", "eurosat"; backbones as open_clip names "ViT-B-32", "ViT-B-16", "ViT-L-14".

@@ -120,3 +120,29 @@ def test_ensemble_accuracy(capsys):
     assert "percent" in said(capsys)
     assert not exercises.judge_ensemble_accuracy(61.0, 61.0, 63.5)
     assert "single-template" in said(capsys)
+
+
+# ------------------------------------------------------------------- "When does VS2 help?": the centroid shift
+def test_check_centroid_shift(capsys):
+    from vs2mini.teach import exercises as ex
+    g = torch.Generator().manual_seed(0)
+    x_train, x_test = torch.randn(40, 5, generator=g) + 1.0, torch.randn(20, 5, generator=g) + 1.2
+    x_ref = torch.randn(30, 5, generator=g)
+    mu, mu_ref = x_train.mean(0), x_ref.mean(0)
+    right = ((mu - mu_ref).norm() / (x_test - mu).norm(dim=-1).mean()).item()     # by hand
+    assert ex.check_centroid_shift(right, x_train, x_test, x_ref)
+    assert ex.check_centroid_shift(torch.tensor(right), x_train, x_test, x_ref)
+    assert not ex.check_centroid_shift(None, x_train, x_test, x_ref)
+    for bad in ("0.3", [right], True):
+        assert not ex.check_centroid_shift(bad, x_train, x_test, x_ref)
+    test_mu = x_test.mean(0)
+    with_test_mean = ((test_mu - mu_ref).norm() / (x_test - test_mu).norm(dim=-1).mean()).item()
+    capsys.readouterr()
+    assert not ex.check_centroid_shift(with_test_mean, x_train, x_test, x_ref)
+    assert "TRAIN" in capsys.readouterr().out
+    assert not ex.check_centroid_shift(1 / right, x_train, x_test, x_ref)
+    assert not ex.check_centroid_shift(right * 1.01, x_train, x_test, x_ref)
+    # the check recomputes from the tensors it is given and never prints the expected value
+    out = capsys.readouterr().out
+    assert f"{right:.2f}" not in out and f"{right:.3f}" not in out
+    assert not ex.check_centroid_shift(right, x_train, x_test + 1.0, x_ref)

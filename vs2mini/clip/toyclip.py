@@ -88,7 +88,7 @@ def load_toy_weights(model, path: Path = WEIGHTS_FILE) -> str:
     path, meta = Path(path), Path(path).with_suffix(".json")
     if not path.is_file() or not meta.is_file():
         raise ToyWeightsError(f"toy CLIP weights not found: {path} and {meta} are both needed. Rebuild them with "
-                              f"`python -m vs2mini pretrain-toy --out {path}` (about 2 minutes on a CPU).")
+                              f"`python -m vs2mini pretrain-toy --out {path}` (under 3 CPU-minutes).")
     want, got = json.loads(meta.read_text())["sha256"], sha256_file(path)
     if got != want:
         raise ToyWeightsError(f"{path}: SHA-256 {got[:12]}... differs from {want[:12]}... recorded in {meta}; the "

@@ -21,6 +21,8 @@ SOURCES = {
     "depth": "Table 7 (App. E) and SAE^A_REC (Table 1a)",
     "vit-l14": "Table 9 (App. H)",
     "ood-gate": "Table 3 (§4.3)",
+    "shift": "Table 1a's rows under a pretraining-to-evaluation shift (the toy world's resolution domains; "
+             "Table 3's wrong-centroid pattern)",
 }
 
 

@@ -138,3 +138,17 @@ def _masks(labels: dict[str, tuple[torch.Tensor, torch.Tensor]], nn_idx: torch.T
     """S+ masks (Q, M) per label source, from `{kind: vs2pp_labels(s, kind)}` (computed once by the
     caller: the pseudo-labels are a forward pass over the whole bank), as reproduce's VS2++ rows build them."""
     return {kind: retrieval.positive_mask(bank[nn_idx], query, rule) for kind, (bank, query) in labels.items()}
+
+
+def train_mean(x_train: torch.Tensor) -> torch.Tensor:
+    """mu: (d,) the mean of the UNLABELLED train CLS tokens x_train: (B, d) (centroid steering's mu)."""
+    return x_train.double().mean(0).float()
+
+
+def centroid_geometry(x: torch.Tensor, x_train: torch.Tensor, sae: TopKSAE) -> dict:
+    """||mu||, the mean ||x - mu|| over test tokens x: (N, d) and their ratio (mu the unlabelled train mean): how
+    much of a CLS token is the shared centroid that VS2 removes about half of; and ||b_pre - mu||."""
+    mu = train_mean(x_train).to(x.device)
+    dev = (x - mu).norm(dim=-1).mean().item()
+    return {"mu_norm": mu.norm().item(), "deviation_norm": dev, "ratio": mu.norm().item() / dev,
+            "b_pre_to_mu": (sae.b_pre.to(x.device) - mu).norm().item()}

@@ -203,3 +203,41 @@ def check_changed_rows(answer: Iterable[str] | None, methods: Iterable[str]) -> 
     if any("gate" in m for m in missing):
         return _report(False, "hint: the gate's threshold tau is the q-quantile of the training FVU: a new q moves it.")
     return _report(False, f"hint: the positive rule decides S+ for every VS2++ row; you are missing {sorted(missing)}.")
+
+
+# ------------------------------------------------------------------------ "When does VS2 help?" (resolution shift)
+def centroid_shift_signal(x_train: torch.Tensor, x_test: torch.Tensor, x_ref_train: torch.Tensor) -> float:
+    """||mu - mu_ref|| / mean ||x - mu||: mu the mean of a domain's unlabelled train tokens x_train (N, d), mu_ref
+    that of the pretraining-resolution domain's x_ref_train (M, d), x the domain's test tokens x_test (Q, d)."""
+    mu, mu_ref = x_train.double().mean(0), x_ref_train.double().mean(0)
+    return ((mu - mu_ref).norm() / (x_test.double() - mu).norm(dim=-1).mean()).item()
+
+
+def check_centroid_shift(answer, x_train: torch.Tensor, x_test: torch.Tensor, x_ref_train: torch.Tensor) -> bool:
+    """Notebook "When does VS2 help?": the label-free shift signal of one domain, recomputed from the tensors the
+    reader passes (never printed)."""
+    if answer is None:
+        return _report(False, NOT_ATTEMPTED)
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+        answer = answer.item()
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        return _report(False, f"`answer` should be one number (a float); got {type(answer).__name__}.")
+    ref = centroid_shift_signal(x_train, x_test, x_ref_train)
+    if abs(answer - ref) <= 1e-4 * max(1.0, abs(ref)):
+        return _report(True, "")
+    mu, mu_ref = x_train.double().mean(0), x_ref_train.double().mean(0)
+    test_mu = x_test.double().mean(0)
+    wrong = {
+        "hint: mu is the mean of the domain's unlabelled TRAIN tokens, not of its test tokens.":
+            ((test_mu - mu_ref).norm() / (x_test.double() - test_mu).norm(dim=-1).mean()).item(),
+        "hint: divide by the mean of the per-token norms ||x - mu||, not by the norm of a mean.":
+            ((mu - mu_ref).norm() / (x_test.double() - mu).mean(0).norm().clamp_min(1e-12)).item(),
+        "hint: that is the ratio upside down: ||mu - mu_ref|| goes on top.": 1.0 / ref if ref else float("nan"),
+        "hint: use norms, not squared norms.":
+            ((mu - mu_ref).pow(2).sum() / (x_test.double() - mu).pow(2).sum(-1).mean()).item(),
+    }
+    for hint, value in wrong.items():
+        if abs(answer - value) <= 1e-4 * max(1.0, abs(value)):
+            return _report(False, hint)
+    return _report(False, "not yet: mu = x_train.mean(0), mu_ref = x_ref_train.mean(0), then "
+                          "||mu - mu_ref|| / mean over test tokens of ||x - mu||.")
