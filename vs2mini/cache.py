@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -42,12 +41,8 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict)
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     payload = {"format": CACHE_FORMAT, "meta": meta, "tensors": tensors,
                "checksums": {k: _checksum(v) for k, v in tensors.items()}}
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from .disk import save_torch
+    save_torch(path, payload)
     return path
 
 

@@ -74,15 +74,10 @@ def _warning(setup) -> dict:
 
 
 def _write_json(path: Path | None, obj, quiet: bool = False) -> None:
-    """Write atomically under a unique temporary name: a reader never sees half a file, two writers never mix."""
+    """Write atomically through the one writer (vs2mini.disk): unique temporary name, one-line disk errors."""
     if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        try:
-            tmp.write_text(obj if isinstance(obj, str) else json.dumps(obj, indent=2))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        from .disk import write_json
+        write_json(path, obj)
         if not quiet:
             print(f"wrote {path}")
 
@@ -244,10 +239,11 @@ def cmd_reproduce(args):
                 kept = ", ".join(r["dataset"] for r in results)
                 print(f"{ds} failed; the finished results for {kept} are in {args.json}", file=sys.stderr)
             raise
-        print(r.table() + "\n")
         results.append(json.loads(r.to_json()))
-        # each dataset's result is on disk as soon as it is done: a later failure loses nothing
+        # each dataset's result is on disk as soon as it is done (before it is printed: a closed pipe or a later
+        # failure loses nothing)
         _write_json(args.json, results if len(datasets) > 1 else results[0], quiet=True)
+        print(r.table() + "\n")
     return results if len(results) > 1 else results[0]
 
 
@@ -282,21 +278,30 @@ def _table_help() -> str:
 
 
 def cmd_pretrain_toy(args) -> dict:
-    """Rebuild the toy CLIP's weights (deterministic: the same code and torch give the same file)."""
-    from .pretrain import PretrainConfig, WEIGHTS_FILE, build_model, pretrain_toy_clip, save_toy_weights, \
-        zero_shot_accuracy
-    out = args.out or WEIGHTS_FILE
+    """Rebuild the toy CLIP's weights (deterministic: the same code and torch give the same file) into a user path
+    (default runs/toy_clip/), never over an existing file without --force."""
+    from .disk import check_new
+    from .pretrain import DEFAULT_OUT, TOY_WEIGHTS_ENV, WEIGHTS_DIR, PretrainConfig, build_model, \
+        pretrain_toy_clip, save_toy_weights, zero_shot_accuracy
+    out = args.out or DEFAULT_OUT
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if out.suffix != ".safetensors":
         raise ValueError(f"--out {out}: the weights file must end in .safetensors (its checksum record is written "
                          f"beside it as {out.with_suffix('.json').name})")
+    if out.resolve().parent == WEIGHTS_DIR.resolve() and not args.force:
+        raise ValueError(f"--out {out} is inside the installed package ({WEIGHTS_DIR}); write elsewhere and use it "
+                         f"with ${TOY_WEIGHTS_ENV}, or pass --force to replace the shipped weights (then update "
+                         "TOY_WEIGHTS_SHA256 in vs2mini/pretrain.py)")
+    check_new(out, args.force)                                  # before the work; the claim at write time guards
     config = PretrainConfig() if args.steps is None else PretrainConfig(steps=args.steps)
     model, hist = pretrain_toy_clip(config, progress=not args.quiet)
     acc = zero_shot_accuracy(model, build_model()[1], "base", "test")
-    record = save_toy_weights(model, hist["config"], out, extra={"zero_shot_test_top1": round(acc, 2)})
+    record = save_toy_weights(model, hist["config"], out, extra={"zero_shot_test_top1": round(acc, 2)},
+                              exclusive=not args.force)
     print(f"toy CLIP pretrained in {hist['seconds']:.0f} s ({config.steps} steps, final loss {hist['loss'][-1]:.3f}); "
-          f"zero-shot top-1 on the toy test split {acc:.2f}%  -> {out} (sha256 {record['sha256'][:12]})")
+          f"zero-shot top-1 on the toy test split {acc:.2f}%  -> {out} (sha256 {record['sha256'][:12]}); use it "
+          f"with {TOY_WEIGHTS_ENV}={out}")
     return {**record, "seconds": hist["seconds"], "loss": hist["loss"]}
 
 
@@ -326,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="PASS penalty: eq7, the paper's eq. 7 (default), or ratio, the scale-free within-class "
                         "fraction of code variance (see vs2mini/prototype.py)")
     p = sub.add_parser("pretrain-toy", help="rebuild the toy CLIP's weights (about 2 minutes on a CPU)")
-    p.add_argument("--out", type=Path, help="weights file (default: the one shipped in the package)")
+    p.add_argument("--out", type=Path, help="weights file (default: runs/toy_clip/vs2mini-toyclip.safetensors; "
+                   "use it with $VS2MINI_TOY_WEIGHTS)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing weights file")
     p.add_argument("--steps", type=int, help="optimiser steps (default: the shipped model's)")
     p.add_argument("--json", type=Path, help="also write the record and loss curve as JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -337,8 +344,22 @@ def main(argv: list[str] | None = None) -> int:
         _validate(args)
         _set_threads(args)
         out = run(args)
+        _write_json(args.json, out)
+        sys.stdout.flush()                             # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:                            # `... | head -3`: the reader left; exit quietly like cat
+        return _closed_pipe()
     except (ValueError, OSError, RuntimeError) as e:   # clear message, no traceback for user errors
         print(f"error: {e}", file=sys.stderr)
         return 2
-    _write_json(args.json, out)
     return 0
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away: point stdout at /dev/null so the interpreter's final flush cannot raise
+    again, and exit with 128 + SIGPIPE as other command line tools do."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141

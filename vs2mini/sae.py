@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
-import uuid
 from pathlib import Path
 
 import torch
@@ -35,11 +33,6 @@ def tensors_checksum(state_dict: dict[str, torch.Tensor]) -> str:
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
-
-
-def unique_tmp(path: Path) -> Path:
-    """A temporary name next to `path` that no other process or thread uses (pid + random suffix)."""
-    return path.with_name(f"{path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
 class _SparseEncoder(torch.autograd.Function):
@@ -176,8 +169,9 @@ class TopKSAE(nn.Module):
     def config(self) -> dict:
         return {"format": SAE_FORMAT, "d_in": self.d_in, "n_latents": self.n_latents, "k": self.k}
 
-    def save(self, path: str | Path, **extra) -> Path:
-        """Save weights + config (+ JSON-able `extra`: training history, profile, dataset, ...) atomically.
+    def save(self, path: str | Path, *, exclusive: bool = False, **extra) -> Path:
+        """Save weights + config (+ JSON-able `extra`: training history, profile, dataset, ...) atomically
+        (vs2mini.disk; `exclusive`: OutputExists if `path` exists at placement, never replaced).
         The file records a SHA-256 of the tensors and the package version; non-finite weights are refused."""
         from . import __version__
         path = Path(path)
@@ -185,14 +179,9 @@ class TopKSAE(nn.Module):
         bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
         if bad:
             raise ValueError(f"refusing to save an SAE with NaN/inf weights in {bad} to {path}; training diverged")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = unique_tmp(path)          # two saves to one path never share a temp file
-        try:
-            torch.save({"config": self.config(), "state_dict": state, "checksum": tensors_checksum(state),
-                        "vs2mini_version": __version__, "extra": extra}, tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        from .disk import save_torch
+        save_torch(path, {"config": self.config(), "state_dict": state, "checksum": tensors_checksum(state),
+                          "vs2mini_version": __version__, "extra": extra}, exclusive=exclusive)
         return path
 
     @staticmethod

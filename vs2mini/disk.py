@@ -1,0 +1,143 @@
+"""The one writer for every output file (JSON, SAE, toy weights, feature caches, figures).
+
+Each file is written under a unique temporary name beside its target (`<name>.tmp<pid>-<hex>`) and put in place by
+`os.replace`: a reader never sees half a file and two writers never share a temporary file. A full disk (ENOSPC), a
+read-only file system (EROFS) or a folder without write permission (EACCES, EPERM) becomes one `OutputError` line that
+names the file and says what to do; the temporary file is removed in every case.
+
+`exclusive=True` claims the target at placement (a hard link, which fails if the name exists): two runs that
+write the same `--out` at once never replace each other's file silently; the second gets `OutputExists`.
+
+    write_json("runs/result.json", {"top1": 51.2})
+    save_torch("runs/sae.pt", blob, exclusive=True)       # OutputExists if it appeared meanwhile
+"""
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import uuid
+from pathlib import Path
+
+_WHY = {errno.ENOSPC: "no space left on the device; free some space or choose another path",
+        errno.EDQUOT: "disk quota exceeded; free some space or choose another path",
+        errno.EROFS: "the file system is read-only; choose a writable path",
+        errno.EACCES: "permission denied; choose a folder you may write to",
+        errno.EPERM: "operation not permitted; choose a folder you may write to",
+        errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+        errno.EISDIR: "it is a folder; give a file name"}
+
+
+class OutputError(OSError):
+    """An output file could not be written; the message names it and says what to do."""
+
+    def __str__(self) -> str:                  # the message alone, without OSError's "[Errno 28]" prefix
+        return self.strerror or super().__str__()
+
+
+class OutputExists(OutputError, FileExistsError):
+    """The output file exists (or appeared while this run worked) and overwriting was not asked for."""
+
+
+def unique_tmp(path: Path) -> Path:
+    """`<path>.tmp<pid>-<8 hex>`: the temporary name of one write (the cache's stale-file cleaner knows it)."""
+    return path.with_name(f"{path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def output_error(path: Path, e: OSError) -> OutputError:
+    """One line: which file, what happened, what to do."""
+    why = _WHY.get(e.errno, e.strerror or str(e))
+    return OutputError(e.errno, f"cannot write {path}: {why}")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view, n = memoryview(data), 0
+    while n < len(view):
+        n += os.write(fd, view[n:])
+
+
+def _claim(tmp: Path, path: Path) -> None:
+    """Put `tmp` at `path` only if `path` does not exist (atomic: a hard link fails on an existing name)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise OutputExists(errno.EEXIST, f"{path} already exists (another run may have written it meanwhile); "
+                                         "pass --force to overwrite it, or choose another file") from None
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        # a file system without hard links: claim the name with O_EXCL, then fill it by rename
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            raise OutputExists(errno.EEXIST, f"{path} already exists (another run may have written it meanwhile); "
+                                             "pass --force to overwrite it, or choose another file") from None
+        os.replace(tmp, path)
+
+
+def write_bytes(path: str | Path, data: bytes, *, exclusive: bool = False, mode: int = 0o644) -> Path:
+    """Write `data` to `path` atomically (see the module doc). Raises OutputError / OutputExists, one line each."""
+    path = Path(path)
+    tmp = None
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = unique_tmp(path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)                       # a full disk can also show up only here
+        finally:
+            os.close(fd)
+        os.chmod(tmp, mode)                    # independent of the umask
+        if exclusive:
+            _claim(tmp, path)
+        else:
+            os.replace(tmp, path)
+    except OutputError:
+        raise
+    except OSError as e:
+        raise output_error(path, e) from None
+    finally:
+        if tmp is not None:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+    return path
+
+
+def write_text(path: str | Path, text: str, **kw) -> Path:
+    return write_bytes(path, text.encode(), **kw)
+
+
+def write_json(path: str | Path, obj, **kw) -> Path:
+    """`obj` as indented JSON (a str is written as it is)."""
+    return write_text(path, obj if isinstance(obj, str) else json.dumps(obj, indent=2) + "\n", **kw)
+
+
+def save_torch(path: str | Path, obj, **kw) -> Path:
+    """`torch.save(obj)` through `write_bytes`: serialised in memory first, so a full disk is an OSError with its
+    errno (torch's own file writer reports it as an opaque RuntimeError)."""
+    import torch
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return write_bytes(path, buf.getvalue(), **kw)
+
+
+def save_figure(fig, path: str | Path, **savefig_kw) -> Path:
+    """`fig.savefig` through `write_bytes` (the format from the file's suffix)."""
+    path = Path(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=savefig_kw.pop("format", path.suffix.lstrip(".") or "png"), **savefig_kw)
+    return write_bytes(path, buf.getvalue())
+
+
+def check_new(path: str | Path, force: bool, flag: str = "--out") -> None:
+    """Before any work: refuse an existing output unless --force (the claim at write time is the real guard)."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise OutputExists(errno.EEXIST, f"{path} already exists; pass --force to overwrite it, or {flag} to "
+                                         "choose another file")
