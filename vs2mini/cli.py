@@ -188,6 +188,7 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 
 
 def cmd_train_sae(args) -> dict:
+    from .disk import save_or_rescue
     from .reproduce import paper_fvu, training_report
     if args.out:
         _refuse_overwrite(args.out, args.force)        # before any work
@@ -197,9 +198,11 @@ def cmd_train_sae(args) -> dict:
     _refuse_overwrite(out, args.force)                  # before training
     sae, hist = s.train_sae(progress=not args.quiet)
     rep = training_report(sae, hist, s.test.cls.to(s.clip.device), paper_fvu(s.dataset, s.clip.name, s.clip.pretrained))
-    sae.save(out, history=hist, real=s.real, profile=s.profile.name, dataset=s.dataset, model=s.clip.tag,
-             k=sae.k, width=sae.n_latents, steps=int(rep["steps"]), final_fvu=rep["train_fvu"],
-             heldout_fvu=rep["heldout_fvu"], **_warning(s))
+    meta = dict(history=hist, real=s.real, profile=s.profile.name, dataset=s.dataset, model=s.clip.tag, k=sae.k,
+                width=sae.n_latents, steps=int(rep["steps"]), final_fvu=rep["train_fvu"],
+                heldout_fvu=rep["heldout_fvu"], **_warning(s))
+    # claimed at write time: a file that appeared during training (a concurrent run) is never replaced silently
+    save_or_rescue(lambda path, exclusive: sae.save(path, exclusive=exclusive, **meta), out, args.force, "trained SAE")
     held = f"{rep['heldout_fvu']:.4f}" if rep["heldout_fvu"] is not None else "-"
     paper = f", paper (Table 6) {rep['paper_fvu']:.4f}" if rep["paper_fvu"] is not None else ""
     print(s.banner)
@@ -280,7 +283,7 @@ def _table_help() -> str:
 def cmd_pretrain_toy(args) -> dict:
     """Rebuild the toy CLIP's weights (deterministic: the same code and torch give the same file) into a user path
     (default runs/toy_clip/), never over an existing file without --force."""
-    from .disk import check_new
+    from .disk import check_new, save_or_rescue
     from .pretrain import DEFAULT_OUT, TOY_WEIGHTS_ENV, WEIGHTS_DIR, PretrainConfig, build_model, \
         pretrain_toy_clip, save_toy_weights, zero_shot_accuracy
     out = args.out or DEFAULT_OUT
@@ -297,8 +300,11 @@ def cmd_pretrain_toy(args) -> dict:
     config = PretrainConfig() if args.steps is None else PretrainConfig(steps=args.steps)
     model, hist = pretrain_toy_clip(config, progress=not args.quiet)
     acc = zero_shot_accuracy(model, build_model()[1], "base", "test")
-    record = save_toy_weights(model, hist["config"], out, extra={"zero_shot_test_top1": round(acc, 2)},
-                              exclusive=not args.force)
+    extra = {"zero_shot_test_top1": round(acc, 2)}
+    record = {}
+    save_or_rescue(lambda path, exclusive: record.update(save_toy_weights(model, hist["config"], path, extra,
+                                                                          exclusive=exclusive)),
+                   out, args.force, "pretrained toy CLIP")
     print(f"toy CLIP pretrained in {hist['seconds']:.0f} s ({config.steps} steps, final loss {hist['loss'][-1]:.3f}); "
           f"zero-shot top-1 on the toy test split {acc:.2f}%  -> {out} (sha256 {record['sha256'][:12]}); use it "
           f"with {TOY_WEIGHTS_ENV}={out}")

@@ -141,3 +141,30 @@ def check_new(path: str | Path, force: bool, flag: str = "--out") -> None:
     if path.exists() and not force:
         raise OutputExists(errno.EEXIST, f"{path} already exists; pass --force to overwrite it, or {flag} to "
                                          "choose another file")
+
+
+def rescue_path(path: str | Path, exists: bool) -> Path:
+    """Where a computed result goes when `path` cannot take it: beside it under a unique name when the name was
+    taken (OutputExists), else in the system's temporary folder (the target's disk is full or read-only)."""
+    import tempfile
+    import time
+    path = Path(path)
+    tag = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    folder = path.parent if exists else Path(tempfile.gettempdir())
+    return folder / f"{path.stem}.rescued-{tag}{path.suffix}"
+
+
+def save_or_rescue(save, path: str | Path, force: bool, what: str) -> Path:
+    """`save(path, exclusive)` the result of a long run; if the target cannot take it (taken meanwhile, full or
+    read-only disk), save it under `rescue_path` and raise an OutputError that says where it is: a failed write
+    never costs the computed result."""
+    path = Path(path)
+    try:
+        return save(path, not force)
+    except OutputError as e:
+        rescue = rescue_path(path, isinstance(e, OutputExists))
+        try:
+            save(rescue, True)
+        except OutputError as e2:
+            raise OutputError(e.errno, f"{e}; saving the {what} to {rescue} failed too ({e2})") from None
+        raise type(e)(e.errno, f"{e}; the {what} was saved to {rescue} instead") from None
