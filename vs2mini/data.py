@@ -7,6 +7,7 @@ open_clip's eval transform (PIL bicubic Resize of the shortest side, CenterCrop,
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import pickle
@@ -23,6 +24,7 @@ from torchvision.datasets.utils import extract_archive
 from torchvision.transforms.functional import pil_to_tensor
 
 from . import net, toyworld
+from .disk import OutputError
 from .paths import data_root
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,9 @@ def _subset(n: int, limit: int | None, seed: int) -> torch.Tensor:
     return perm[:limit].sort().values
 
 
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 def download_and_extract_archive(url: str, download_root: str | Path, filename: str | None = None,
                                  md5: str | None = None, timeout: float | None = None) -> Path:
     """torchvision's helper of the same name, made safe: connect/read time-outs (torchvision's urlopen has none,
@@ -121,6 +126,11 @@ def download_and_extract_archive(url: str, download_root: str | Path, filename: 
         net.download(url, archive, md5, timeout)
     try:
         extract_archive(str(archive), str(root))
+    except OSError as e:          # a full or read-only disk is the disk's fault, not the archive's
+        if e.errno not in _DISK_ERRNOS:
+            raise net.DownloadError(f"{archive}: cannot extract ({type(e).__name__}: {e}); delete it and retry") from e
+        from .disk import output_error
+        raise output_error(root, e) from None
     except Exception as e:        # tarfile/zipfile/EOF errors: a damaged archive that passed no md5 check
         raise net.DownloadError(f"{archive}: cannot extract ({type(e).__name__}: {e}); delete it and retry") from e
     return archive
@@ -138,6 +148,8 @@ def _ensure(name: str, root: Path, required: Sequence[str], download: bool) -> P
         try:
             download_and_extract_archive(url, download_root=str(root), filename=filename, md5=md5)
             why = "downloaded, but the archive did not contain them"
+        except OutputError:     # the disk, not the network or the archive: its own one-line message
+            raise
         except Exception as e:  # no internet, bad md5, broken archive: all end in the same advice
             why = f"download failed: {type(e).__name__}: {e}"
         if not missing():
