@@ -128,8 +128,38 @@ def _validate(args) -> None:
     if args.device:
         from .clip import check_device
         check_device(args.device)
+    if args.command == "reproduce" and args.table not in (None, "main"):
+        table_options(args, profile)                 # a flag the table would ignore: refused before anything else
     if getattr(args, "retrieval", None) == "dinov2":
         _check_dinov2()
+
+
+# the reproduce flags that shape one table's rows: (argparse name, flag, the table option it sets, its value)
+TABLE_FLAGS = (("retrieval", "--retrieval", None, None), ("positives", "--positives", "positives", lambda v: v),
+               ("gate_q", "--gate-q", "qs", lambda q: (q,)), ("pass_variant", "--pass-variant", None, None))
+
+
+def table_options(args, profile) -> dict:
+    """The options of `--table NAME` from the flags given. A flag that the table would not use is refused with the
+    tables that do use it: no flag is accepted and silently ignored."""
+    from .experiments import TABLES
+    names = list(TABLES) if args.table == "all" else [args.table]
+    options = {}
+    for attr, flag, option, value in TABLE_FLAGS:
+        given = getattr(args, attr, None)
+        if given is None:
+            continue
+        users = ["main (no --table)"] + [t.name for t in TABLES.values() if option and option in t.options]
+        if args.table == "all" or option not in TABLES[args.table].options:
+            raise ValueError(f"{flag} is not used by --table {args.table} (it applies to: {', '.join(users)}); "
+                             f"drop it, or run one of those tables")
+        options[option] = value(given)
+    if args.k is not None and profile.real:
+        fixed = [n for n in names if TABLES[n].paper_k]
+        if fixed:
+            raise ValueError(f"--k is not used by --table {', '.join(fixed)} on the {profile.name} profile (it runs the "
+                             "paper's k for its setting); drop --k, or use an offline profile")
+    return options
 
 
 def _check_dinov2() -> None:
@@ -234,8 +264,9 @@ def cmd_reproduce(args):
     for ds in datasets:
         try:
             r = reproduce.run_reproduce(profile, ds, model=args.model, pretrained=args.pretrained or "",
-                                        device=args.device, retrieval_features=args.retrieval,
-                                        positive_rule=args.positives, gate_q=args.gate_q,
+                                        device=args.device, retrieval_features=args.retrieval or "clip",
+                                        positive_rule=args.positives or "query",
+                                        gate_q=0.95 if args.gate_q is None else args.gate_q,
                                         pass_variant=args.pass_variant, progress=not args.quiet)
         except Exception:
             if results and args.json:
@@ -254,17 +285,30 @@ def _run_tables(args, profile, datasets) -> dict | list:
     """`reproduce --table NAME`: one of the paper's other tables (vs2mini.experiments) per dataset."""
     from .experiments import TABLES, run_all, run_table
     kw = dict(model=args.model, pretrained=args.pretrained or "", device=args.device, progress=not args.quiet)
+    options = table_options(args, profile)
+    single = args.table != "all" and (not TABLES[args.table].per_dataset or len(datasets) == 1)
     if args.table == "all":
         runs = run_all(profile, [args.dataset] if args.dataset else None, **kw)
     elif not TABLES[args.table].per_dataset:     # spans several datasets itself
-        runs = [run_table(args.table, profile, args.dataset, **kw)]
+        runs = (run_table(args.table, profile, args.dataset, options=options, **kw) for _ in range(1))
     else:
-        runs = (run_table(args.table, profile, ds, **kw) for ds in datasets)
+        runs = (run_table(args.table, profile, ds, options=options, **kw) for ds in datasets)
     results = []
-    for r in runs:
-        print(r.table() + "\n")
+    while True:
+        try:
+            r = next(runs)
+        except StopIteration:
+            break
+        except Exception:
+            if results and args.json:
+                print(f"--table {args.table} failed after {len(results)} result(s); those are in {args.json}",
+                      file=sys.stderr)
+            raise
         results.append(r.to_dict())
-    return results if len(results) > 1 else results[0]
+        # each result is on disk as soon as it is done, as in the main table: a later failure loses nothing
+        _write_json(args.json, results[0] if single else results, quiet=True)
+        print(r.table() + "\n")
+    return results[0] if single else results
 
 
 def _table_names() -> list[str]:
@@ -329,10 +373,12 @@ def main(argv: list[str] | None = None) -> int:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     p.add_argument("--table", choices=_table_names(), help="run another table of the paper (list below)")
-    p.add_argument("--retrieval", choices=["clip", "dinov2"], default="clip", help="VS2++ retrieval features")
-    p.add_argument("--positives", choices=["query", "majority"], default="query",
-                   help="VS2++ S+: same label as the query (eq. 4) or the neighbours' majority label (sec. 4.2)")
-    p.add_argument("--gate-q", type=float, default=0.95, help="FVU gate quantile")
+    p.add_argument("--retrieval", choices=["clip", "dinov2"], help="VS2++ retrieval features (default: clip)")
+    p.add_argument("--positives", choices=["query", "majority"],
+                   help="VS2++ S+: same label as the query (eq. 4, the default) or the neighbours' majority label "
+                        "(sec. 4.2)")
+    p.add_argument("--gate-q", type=float, help="FVU gate quantile (default 0.95; --table ood-gate: only this q "
+                   "instead of Table 3's four)")
     p.add_argument("--pass-variant", choices=["eq7", "ratio"],
                    help="PASS penalty: eq7, the paper's eq. 7 (default), or ratio, the scale-free within-class "
                         "fraction of code variance (see vs2mini/prototype.py)")

@@ -152,6 +152,11 @@ def _masks(labels: dict[str, tuple[torch.Tensor, torch.Tensor]], nn_idx: torch.T
     return {kind: retrieval.positive_mask(bank[nn_idx], query, rule) for kind, (bank, query) in labels.items()}
 
 
+def _positives_note(rule: str) -> str:
+    return ("positives by eq. 4 (same label as the query)" if rule == "query"
+            else "positives: the neighbours' majority label (sec. 4.2, --positives majority)")
+
+
 # ------------------------------------------------------------------------------------------------ the tables
 def prompts(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> TableResult:
     """Table 1b: prompt ensembling (Ens, the CLIP paper's 18 CIFAR templates) alone and with VS2."""
@@ -248,7 +253,7 @@ def sweep_gamma_lambda(s: Setup, gammas=None, lams=None, progress: bool = False,
 
 
 def sweep_neighbours(s: Setup, counts=paper.NEIGHBOUR_COUNTS, progress: bool = False,
-                     sae: TopKSAE | None = None) -> TableResult:
+                     sae: TopKSAE | None = None, positives: str = "query") -> TableResult:
     """Fig. 7: VS2++ (pseudo-labels and oracle) top-1 / top-5 with N retrieved neighbours."""
     key, ps = _paper_key(s, ("cifar100", "ViT-B-16"))
     cols = ["pseudo top-1", "pseudo top-5", "oracle top-1", "oracle top-5"]
@@ -262,12 +267,12 @@ def sweep_neighbours(s: Setup, counts=paper.NEIGHBOUR_COUNTS, progress: bool = F
     for n in counts:
         nn_idx = nn_all[:, :n]
         ours = {}
-        for kind, mask in _masks(labels, nn_idx).items():
+        for kind, mask in _masks(labels, nn_idx, positives).items():
             steered = vs2pp_eval(s, sae, mask, nn_idx, g, lam, bank_dirs=dirs)
             ours[f"{kind} top-1"], ours[f"{kind} top-5"] = _accuracy(s, steered), _accuracy(s, steered, k=5)
         pv = {} if n != 50 else {f"{k} top-1": paper.PAPER[f"VS2++ ({k})"][key] for k in ("pseudo", "oracle")}
         res.rows.append(TableRow(f"N={n}", ours, pv))
-    res.notes += ["CLIP-embedding retrieval from the train split (the paper: DINOv2), positives by eq. 4",
+    res.notes += [f"CLIP-embedding retrieval from the train split (the paper: DINOv2); {_positives_note(positives)}",
                   "the paper: CIFAR-100 and Tiny-ImageNet rise with N, diminishing beyond 50; CUB flat"]
     return res
 
@@ -306,7 +311,7 @@ def rag_grid(s: Setup) -> tuple[list[float], list[int]]:
     return list(paper.RAG_ALPHAS), sorted({min(k, len(s.train.labels)) for k in ks})
 
 
-def baselines(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> TableResult:
+def baselines(s: Setup, progress: bool = False, sae: TopKSAE | None = None, positives: str = "query") -> TableResult:
     """App. D and L: CLIP Steering, weighted RAG (alpha x k sweep, Fig. 6), oracle prototype steering, beside VS2++."""
     key, ps = _paper_key(s)
     col = "top-1"
@@ -315,7 +320,7 @@ def baselines(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> T
     n = min(s.profile.n_neighbors, len(s.train.labels))
     sae = _profile_sae(s, sae, progress)
     nn_idx = neighbour_indices(s, n)
-    masks = _masks({kind: vs2pp_labels(s, kind) for kind in ("pseudo", "oracle")}, nn_idx)
+    masks = _masks({kind: vs2pp_labels(s, kind) for kind in ("pseudo", "oracle")}, nn_idx, positives)
     dirs = bank_directions(sae, s.train.cls.to(s.clip.device))
     pv = lambda m: _table_1a(m, key, col)                                             # noqa: E731
     res.rows.append(TableRow("CLIP zero-shot", {col: _accuracy(s, s.test.cls)}, pv("CLIP zero-shot")))
@@ -339,7 +344,7 @@ def baselines(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> T
     proto = oracle_prototypes(s, sae)
     res.rows.append(TableRow("Oracle prototypes", {col: _accuracy(s, proto)},
                              {col: paper.ORACLE_PROTOTYPES.get(key[0])}, "true class's prototype, App. L"))
-    res.notes += [f"N = {n} neighbours by CLIP image embedding (the paper: DINOv2); positives by eq. 4",
+    res.notes += [f"N = {n} neighbours by CLIP image embedding (the paper: DINOv2); {_positives_note(positives)}",
                   "CLIP Steering: v = mean of S+ CLS tokens - mean of S- CLS tokens, applied like VS2++ "
                   f"((gamma-1) lambda = {(g - 1) * lam:.2f}, norm kept); the paper does not state its space or scale",
                   "Weighted RAG classifies the mixed CLIP embedding E with the zero-shot head; its paper number is "
@@ -508,41 +513,52 @@ class Table:
     help: str
     per_dataset: bool = True        # False: the table spans several datasets (run(profile, dataset, ...))
     shares_sae: bool = True         # run(setup, sae=...) accepts the profile's SAE instead of training it
+    options: tuple[str, ...] = ()   # keyword options of `run` a caller may set (the CLI maps its flags to them)
+    paper_k: bool = False           # real profiles use the paper's k for this table, whatever the profile's k
 
 
 TABLES: dict[str, Table] = {t.name: t for t in (
     Table("prompts", "Table 1b (prompt ensembles, TTA)", prompts, "Ens (18 CIFAR templates) and VS2 + Ens"),
     Table("sweep-width-k", "Table 8 and Table 16 (App. F)", sweep_width_k,
-          "SAE width x k: VS2 top-1/top-5 and the cosine of steering vectors across configs"),
+          "SAE width x k: VS2 top-1/top-5 and the cosine of steering vectors across configs", paper_k=True),
     Table("sweep-gamma-lambda", "Figs. 3 and 5 (App. B)", sweep_gamma_lambda, "the (gamma, lambda) grid"),
-    Table("sweep-neighbours", "Fig. 7 (App. J)", sweep_neighbours, "VS2++ with N in {10, 25, 50, 100}"),
+    Table("sweep-neighbours", "Fig. 7 (App. J)", sweep_neighbours, "VS2++ with N in {10, 25, 50, 100}",
+          options=("positives",)),
     Table("baselines", "Table 1a RAG rows, App. D and App. L", baselines,
-          "CLIP Steering, weighted RAG (alpha x k, Fig. 6), oracle prototypes, beside VS2++"),
+          "CLIP Steering, weighted RAG (alpha x k, Fig. 6), oracle prototypes, beside VS2++", options=("positives",)),
     Table("depth", "Table 7 (App. E) and SAE^A_REC (Table 1a)", depth,
-          "steering at the last 1-3 layers with one SAE per layer; every layer reconstructed"),
-    Table("vit-l14", "Table 9 (App. H)", vit_l14, "ViT-L/14, layer 23, 10x width, k = 128", shares_sae=False),
+          "steering at the last 1-3 layers with one SAE per layer; every layer reconstructed", paper_k=True),
+    Table("vit-l14", "Table 9 (App. H)", vit_l14, "ViT-L/14, layer 23, 10x width, k = 128", shares_sae=False,
+          paper_k=True),
     Table("ood-gate", "Table 3 (§4.3)", ood_gate, "generalized SAE under shift, FVU gate with q in "
           "{0.9, 0.95, 0.99, 0.995} and coverage, beside the target-domain SAE", per_dataset=False,
-          shares_sae=False),
+          shares_sae=False, options=("qs",)),
 )}
 
 
 def run_table(name: str, profile: str | Profile | None = None, dataset: str | None = None, *, model: str | None = None,
               pretrained: str | None = "", device: str | None = None, progress: bool = False,
-              setup: Setup | None = None, sae: TopKSAE | None = None) -> TableResult:
+              setup: Setup | None = None, sae: TopKSAE | None = None, options: dict | None = None) -> TableResult:
     """Run one table by its CLI name on one dataset (the profile's first by default). `setup` and the profile's
-    `sae` are reused when given."""
+    `sae` are reused when given. `options`: keyword options the table declares (`Table.options`), e.g.
+    {"positives": "majority"}; any other is refused."""
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}; choose one of {sorted(TABLES)}")
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(TABLES[name].options))
+    if unknown:
+        raise ValueError(f"table {name!r} takes no option {unknown[0]!r} (it takes: "
+                         f"{', '.join(TABLES[name].options) or 'none'})")
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     if not TABLES[name].per_dataset:
-        return TABLES[name].run(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
+        return TABLES[name].run(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress,
+                                **options)
     if name == "vit-l14" and setup is None:
         m, pt = vit_l14_model(p)
         model, pretrained = model or m, pt if pretrained == "" else pretrained
     s = setup or load_setup(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
     extra = {"sae": sae} if TABLES[name].shares_sae else {}
-    return TABLES[name].run(s, progress=progress, **extra)
+    return TABLES[name].run(s, progress=progress, **extra, **options)
 
 
 def run_all(profile: str | Profile | None = None, datasets: list[str] | None = None, *, model: str | None = None,
