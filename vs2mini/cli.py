@@ -64,6 +64,7 @@ def _profile(args):
 
 def _setup(args):
     from .pipeline import load_setup
+    check_datasets(_profile(args), _datasets(args, _profile(args)))     # broken files: before any encoding
     return load_setup(_profile(args), args.dataset, model=args.model, pretrained=args.pretrained or "",
                       device=args.device, templates=getattr(args, "templates", None), progress=not args.quiet)
 
@@ -243,21 +244,31 @@ def cmd_train_sae(args) -> dict:
 
 
 def check_datasets(profile, names: list[str]) -> None:
-    """Load (not encode) the train and eval split of every file-based dataset of a run, so that a missing or broken
-    third dataset stops the run before the first one is encoded and trained on."""
-    from .data import EVAL_SPLIT, SOURCES, load_dataset
+    """Load (not encode) the train and eval split of every file-based dataset of a run (the OOD datasets too) and
+    check every image file's header, so that a missing or broken third dataset stops the run before the first one
+    is encoded and trained on."""
+    from .data import EVAL_SPLIT, check_images, load_dataset
     for ds in names:
-        if ds not in SOURCES:       # generated in memory (toy): nothing on disk that could be missing or damaged
+        if ds.startswith("toy"):    # generated in memory: nothing on disk that could be missing or damaged
             continue
-        load_dataset(ds, "train", limit=profile.n_train)
-        load_dataset(ds, EVAL_SPLIT.get(ds, "test"), limit=profile.n_test)
+        check_images(load_dataset(ds, "train", limit=profile.n_train))      # every file's header, before encoding
+        check_images(load_dataset(ds, EVAL_SPLIT.get(ds, "test"), limit=profile.n_test))
+
+
+def _run_datasets(args, profile, datasets: list[str]) -> list[str]:
+    """Every dataset this reproduce run will read: the named ones, and the shifted datasets of ood-gate (Table 3
+    evaluates nine datasets whatever --dataset says when none is given)."""
+    if args.table in ("ood-gate", "all") and not args.dataset:
+        from .experiments import ood_gate_datasets
+        return list(dict.fromkeys(datasets + [d for group in ood_gate_datasets(profile) for d in group]))
+    return datasets
 
 
 def cmd_reproduce(args):
     from . import reproduce
     profile = _profile(args)
     datasets = _datasets(args, profile)
-    check_datasets(profile, datasets)
+    check_datasets(profile, _run_datasets(args, profile, datasets))
     if args.table and args.table != "main":
         return _run_tables(args, profile, datasets)
     results = []
