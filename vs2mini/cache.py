@@ -17,6 +17,8 @@ from typing import Callable
 
 import torch
 
+from .disk import OutputError
+
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 STALE_TMP_S = 24 * 3600          # a temp file this old is stale even if its pid is alive again (pid reuse)
@@ -141,6 +143,8 @@ def cached(path: str | Path, meta: dict, compute: Callable[[], dict[str, torch.T
     try:
         clean_stale_tmp(path)
         save_tensors(path, tensors, meta)
+    except OutputError as e:            # full, read-only or forbidden: the message names the file already
+        log.warning("%s; the result is used but not cached (set $VS2MINI_CACHE to a writable folder)", e)
     except OSError as e:
         log.warning("cannot write the cache file %s (%s): the result is used but not cached; set $VS2MINI_CACHE to "
                     "a writable folder", path, e.strerror or e)

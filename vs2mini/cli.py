@@ -411,6 +411,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()                             # a closed pipe shows here, not in the interpreter's exit
     except BrokenPipeError:                            # `... | head -3`: the reader left; exit quietly like cat
         return _closed_pipe()
+    except KeyboardInterrupt:                          # Ctrl-C: no traceback; what was finished is on disk
+        kept = f"; results finished so far are in {args.json}" if args.json and args.json.exists() else ""
+        print(f"interrupted{kept}", file=sys.stderr)
+        return 130
     except (ValueError, OSError, RuntimeError) as e:   # clear message, no traceback for user errors
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -26,11 +26,8 @@ USER_AGENT = "vs2mini"
 
 
 def timeout_s(default: float = 30.0) -> float:
-    """Connect/read time-out for downloads: $VS2MINI_NET_TIMEOUT seconds, default 30."""
-    try:
-        return float(os.environ.get(TIMEOUT_ENV, default))
-    except ValueError:
-        raise ValueError(f"${TIMEOUT_ENV} must be a number of seconds, got {os.environ[TIMEOUT_ENV]!r}") from None
+    """Connect/read time-out for downloads: $VS2MINI_NET_TIMEOUT seconds (positive), default 30."""
+    return _env_number(TIMEOUT_ENV, default)
 
 
 class DownloadError(OSError):
