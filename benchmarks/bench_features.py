@@ -24,10 +24,10 @@ import open_clip
 import torch
 from PIL import Image
 
-from vs2mini.clip import load_clip
-from vs2mini.data import ImageDataset
-from vs2mini.features import extract_features
-from vs2mini.preprocess import preprocess_batch, preprocess_config
+from vs2mini.clip.models import load_clip
+from vs2mini.data.images import ImageDataset
+from vs2mini.clip.features import extract_features
+from vs2mini.clip.preprocess import preprocess_batch, preprocess_config
 
 
 class PILImages(torch.utils.data.Dataset):

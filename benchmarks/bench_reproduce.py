@@ -29,13 +29,15 @@ import time
 import common
 import torch
 
-from vs2mini import reproduce, retrieval, steer
-from vs2mini.clip import load_clip, zeroshot_head
-from vs2mini.data import ImageDataset
-from vs2mini.features import extract_features
+from vs2mini.tables import main as reproduce
+from vs2mini.method import retrieval
+from vs2mini.method import steer
+from vs2mini.clip.models import load_clip, zeroshot_head
+from vs2mini.data.images import ImageDataset
+from vs2mini.clip.features import extract_features
 from vs2mini.pipeline import Setup
-from vs2mini.profiles import get_profile
-from vs2mini.sae import TopKSAE
+from vs2mini.config import get_profile
+from vs2mini.method.sae import TopKSAE
 
 
 class StageTimer:
@@ -183,7 +185,7 @@ def main():
     print(common.header("bench_reproduce", info, roof, q))
     rows, metas, thread_rows = [], [], []
     if a.cpu or a.threads_rule:
-        from vs2mini.profiles import PROFILES
+        from vs2mini.config import PROFILES
         prof = a.offline_profile or ("toy" if "toy" in PROFILES else "smoke")
         thread_rows = thread_rule(prof, [1, os.cpu_count() or 1], R)
         print(f"thread rule: `python -m vs2mini reproduce --profile {prof} --quiet --threads N`, fresh processes, "

@@ -30,9 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vs2mini.sae import TopKSAE
-from vs2mini.trainer import (FiringStats, batch_fvu, fused_adam_available, lr_lambda, remove_parallel_grad,
-                             train_sae, train_step)
+from vs2mini.method.sae import TopKSAE
+from vs2mini.method.train import FiringStats, batch_fvu, fused_adam_available, lr_lambda, remove_parallel_grad, train_sae, train_step
 
 
 def synthetic_bank(n: int, d: int, seed: int = 0, device="cpu") -> torch.Tensor:

@@ -23,8 +23,11 @@ import common
 import torch
 import torch.nn.functional as F
 
-from vs2mini import reproduce, retrieval, steer
-from vs2mini.sae import TopKSAE
+from vs2mini.tables import main as reproduce
+from vs2mini.method import steer
+from vs2mini.tables import run as trun
+from vs2mini.method import retrieval
+from vs2mini.method.sae import TopKSAE
 
 
 @torch.no_grad()
@@ -132,7 +135,7 @@ def main():
         sae = TopKSAE(d, n, k, seed=0).to(dev)
         with torch.no_grad():
             sae.b_pre.copy_(train_cls.mean(0))
-        dirs = reproduce.bank_directions(sae, train_cls)
+        dirs = steer.bank_directions(sae, train_cls)
         # The VS2++ direction step (run_reproduce's pseudo and oracle rows each run it once).
         new = lambda: steer.vs2pp_from_bank(test_cls, dirs, nn_idx, pos_mask)  # noqa: E731
         old = lambda: vs2pp_gathered(test_cls, dirs, nn_idx, pos_mask)  # noqa: E731
@@ -151,7 +154,7 @@ def main():
         checks.check(f"VS2 = dense n={n} k={k}", err <= 1e-4, f"max |diff| {err:.1e} <= 1e-4")
         setup = SimpleNamespace(clip=SimpleNamespace(device=dev), train=SimpleNamespace(cls=train_cls),
                                 test=SimpleNamespace(cls=xq))
-        run = lambda: reproduce.vs2pp_eval(setup, sae, pos_mask[:Qd], nn_idx[:Qd], 1.5, 2.1)  # noqa: E731
+        run = lambda: trun.vs2pp_eval(setup, sae, pos_mask[:Qd], nn_idx[:Qd], 1.5, 2.1)  # noqa: E731
         alt = lambda: vs2pp_dense_codes(train_cls, xq, sae, pos_mask[:Qd], nn_idx[:Qd])  # noqa: E731
         mem, out_new = peak_mb(run, dev)
         mem_alt, out_alt = peak_mb(alt, dev)
@@ -162,8 +165,8 @@ def main():
         checks.check(f"VS2++ = dense codes n={n} k={k}", err <= 1e-4, f"max |diff| {err:.1e} <= 1e-4")
         del sae, dirs
     if not a.cpu:                      # re-encoding 10k images through a ViT on a CPU takes too long to be useful
-        from vs2mini.clip import load_clip
-        from vs2mini.features import cls_to_logits, encode_images
+        from vs2mini.clip.models import load_clip
+        from vs2mini.clip.features import cls_to_logits, encode_images
         model = a.model or ("vs2mini-tiny" if q else "ViT-B-32-quickgelu")
         clip = load_clip(model, None, dev)
         dm, Dm = clip.model.visual.ln_post.normalized_shape[0], clip.model.visual.proj.shape[1]

@@ -43,7 +43,7 @@ def make_hand_sae():
     W_enc rows: e0, e1, e2, e0+e1;  b_enc = (0, 0.5, 0, -1);  b_pre = (1, 0, 0)
     W_dec rows: e0, e1, e2, (0.6, 0.8, 0)   (all unit norm)
     """
-    from vs2mini.sae import TopKSAE
+    from vs2mini.method.sae import TopKSAE
     sae = TopKSAE(3, 4, 2, seed=0)
     with torch.no_grad():
         sae.W_enc.copy_(torch.tensor([[1., 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]]))

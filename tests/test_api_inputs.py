@@ -4,9 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vs2mini import retrieval, steer
-from vs2mini.sae import TopKSAE
-from vs2mini.trainer import train_sae
+from vs2mini.method import retrieval
+from vs2mini.method import steer
+from vs2mini.method.sae import TopKSAE
+from vs2mini.method.train import train_sae
 
 NONFINITE = [float("nan"), float("inf"), float("-inf")]
 

@@ -1,4 +1,4 @@
-"""Checksummed tensor cache (vs2mini/cache.py): round trip, compute-once, corruption detection and recovery."""
+"""Checksummed tensor cache (vs2mini/disk.py): round trip, compute-once, corruption detection and recovery."""
 from __future__ import annotations
 
 import logging
@@ -6,7 +6,7 @@ import logging
 import pytest
 import torch
 
-from vs2mini import cache
+from vs2mini import disk as cache
 
 META = {"model": "m", "dataset": "d", "split": "train", "version": 1}
 
@@ -93,7 +93,7 @@ def test_bad_file_detected_moved_aside_and_rebuilt(tmp_path, caplog, damage):
     with pytest.raises(cache.CorruptCache):
         cache.load_tensors(path, META)
     compute = Counter()
-    with caplog.at_level(logging.WARNING, logger="vs2mini.cache"):
+    with caplog.at_level(logging.WARNING, logger="vs2mini.disk"):
         out = cache.cached(path, META, compute)
     assert compute.calls == 1                                            # recomputed
     assert_same(out, tensors())

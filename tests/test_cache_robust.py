@@ -10,8 +10,8 @@ import time
 
 import torch
 
-from vs2mini import cache
-from vs2mini.paths import cache_root
+from vs2mini import disk as cache
+from vs2mini.config import cache_root
 
 META = {"model": "m", "dataset": "d", "split": "train"}
 
@@ -24,7 +24,7 @@ def test_unwritable_cache_keeps_the_result_with_one_clear_line(tmp_path, caplog)
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("a file where the cache folder should be")
     calls = []
-    with caplog.at_level(logging.WARNING, logger="vs2mini.cache"):
+    with caplog.at_level(logging.WARNING, logger="vs2mini.disk"):
         out = cache.cached(blocker / "x.pt", META, lambda: calls.append(1) or _tensors())
     assert calls == [1] and torch.equal(out["cls"], _tensors()["cls"])      # computed result returned, not lost
     lines = [r.getMessage() for r in caplog.records]
@@ -96,7 +96,7 @@ def test_intact_file_with_wrong_rows_is_rebuilt(tmp_path, caplog):
         if len(t["labels"]) != 4:
             raise cache.CorruptCache(f"{path}: holds {len(t['labels'])} rows for a dataset of 4")
 
-    with caplog.at_level(logging.WARNING, logger="vs2mini.cache"):
+    with caplog.at_level(logging.WARNING, logger="vs2mini.disk"):
         out = cache.cached(path, META, _tensors, check)
     assert len(out["labels"]) == 4 and "3 rows for a dataset of 4" in caplog.text
     assert len(cache.load_tensors(path, META)["labels"]) == 4          # the next run loads it: no repeated failure
@@ -104,9 +104,9 @@ def test_intact_file_with_wrong_rows_is_rebuilt(tmp_path, caplog):
 
 
 def test_feature_cache_with_wrong_row_count_is_rebuilt(tmp_path):
-    from vs2mini import clip as vclip
-    from vs2mini.data import load_dataset
-    from vs2mini.features import cached_features
+    from vs2mini.clip import models as vclip
+    from vs2mini.data.registry import load_dataset
+    from vs2mini.clip.features import cached_features
     tiny = vclip.load_clip("vs2mini-tiny", pretrained=None, device="cpu")
     ds = load_dataset("toy", "test", limit=6)
     first = cached_features(tiny, ds, num_workers=0, progress=False, root=tmp_path)

@@ -9,7 +9,8 @@ import pytest
 
 from vs2mini import disk, pipeline
 from vs2mini.cli import main
-from vs2mini.sae import TopKSAE
+from vs2mini.method.sae import TopKSAE
+from vs2mini.method.sae_file import load_sae, read_sae_file, save_sae
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def racing_train(monkeypatch):
     def train(self, *a, **kw):
         sae, hist = real(self, *a, **kw)
         other = TopKSAE(sae.d_in, sae.n_latents, sae.k, seed=123)
-        other.save(state["out"], note="the other run")
+        save_sae(other, state["out"], note="the other run")
         return sae, hist
     monkeypatch.setattr(pipeline.Setup, "train_sae", train)
     return state
@@ -32,10 +33,10 @@ def test_concurrent_train_sae_never_replaces_the_other_file(tmp_path, capsys, ra
     assert main(["train-sae", "--profile", "toy", "--quiet", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "already exists" in err and "saved to" in err
-    assert TopKSAE.read_file(out)["extra"]["note"] == "the other run"           # the first file is intact
+    assert read_sae_file(out)["extra"]["note"] == "the other run"           # the first file is intact
     rescued = [p for p in tmp_path.iterdir() if p != out]
     assert len(rescued) == 1 and str(rescued[0]) in err                       # ours is kept, beside it
-    assert TopKSAE.read_file(rescued[0])["extra"]["dataset"] == "toy"
+    assert read_sae_file(rescued[0])["extra"]["dataset"] == "toy"
 
 
 def test_train_sae_on_a_full_disk_keeps_the_sae(tmp_path, monkeypatch, capsys, toy_setup):
@@ -54,5 +55,5 @@ def test_train_sae_on_a_full_disk_keeps_the_sae(tmp_path, monkeypatch, capsys, t
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no space" in err and "saved to" in err
     rescued = list(rescue.iterdir())
-    assert len(rescued) == 1 and TopKSAE.load(rescued[0]).k > 0
+    assert len(rescued) == 1 and load_sae(rescued[0]).k > 0
     assert list(tmp_path.iterdir()) == []

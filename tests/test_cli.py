@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from vs2mini.cli import main
-from vs2mini.data import DATASETS
-from vs2mini.toyworld import superclass_of
+from vs2mini.data.registry import DATASETS
+from vs2mini.data.toyworld import superclass_of
 
 REPO = Path(__file__).resolve().parents[1]
 BANNER = "NOT A REAL RESULT"

@@ -6,7 +6,10 @@ import json
 import pytest
 
 from datasets_fixtures import make_cifar100
-from vs2mini import data, pipeline, reproduce
+from vs2mini.data import registry as data
+from vs2mini.data import archives
+from vs2mini import pipeline
+from vs2mini.tables import main as reproduce
 from vs2mini.cli import main
 
 
@@ -68,8 +71,8 @@ def test_multi_dataset_json_written_after_each(two_datasets, monkeypatch):
 
 def test_every_dataset_checked_before_the_first_is_run(two_datasets, monkeypatch, capsys):
     """cub200 is missing (and cannot be downloaded): nothing runs, the error names it."""
-    monkeypatch.setitem(data.SOURCES, "cub200", data.SOURCES["cub200"][:1] + ("http://127.0.0.1:9/CUB_200_2011.tgz",)
-                        + data.SOURCES["cub200"][2:])
+    monkeypatch.setitem(archives.SOURCES, "cub200", archives.SOURCES["cub200"][:1] + ("http://127.0.0.1:9/CUB_200_2011.tgz",)
+                        + archives.SOURCES["cub200"][2:])
     calls = []
     monkeypatch.setattr(reproduce, "run_reproduce", lambda profile, ds, **kw: calls.append(ds) or _FakeResult(ds))
     assert main(["reproduce", "--profile", "toy", "--quiet", "--dataset", "toy,cifar100,cub200"]) == 2
@@ -109,7 +112,7 @@ def test_device_cuda_without_gpu_says_so(monkeypatch, capsys):
     assert main(["zeroshot", "--profile", "toy", "--quiet", "--device", "cuda"]) == 2
     err = capsys.readouterr().err
     assert "no GPU" in err and "--device cpu" in err
-    from vs2mini.clip import load_clip
+    from vs2mini.clip.models import load_clip
     with pytest.raises(ValueError, match="no GPU"):            # the API says the same, not "offline"
         load_clip("vs2mini-tiny", None, device="cuda")
     assert main(["zeroshot", "--profile", "toy", "--quiet", "--device", "gpu0"]) == 2
@@ -119,7 +122,7 @@ def test_device_cuda_without_gpu_says_so(monkeypatch, capsys):
 def test_dinov2_unavailable_fails_before_work(monkeypatch, tmp_path, capsys):
     import torch
 
-    from vs2mini import net
+    from vs2mini.data import download as net
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     monkeypatch.setattr(net, "reachable", lambda url, timeout=5.0: False)
     monkeypatch.setattr(pipeline, "load_setup", _no_work)

@@ -1,5 +1,5 @@
 """open_clip loading, text heads, device preprocessing, feature extraction and caching, and the pipeline set-up
-(vs2mini/clip.py, preprocess.py, features.py, pipeline.py). Offline: the tiny random-weight `vs2mini-tiny`."""
+(vs2mini/clip/models.py, preprocess.py, features.py, pipeline.py). Offline: the tiny random-weight `vs2mini-tiny`."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,11 +10,12 @@ import torch.nn.functional as F
 from open_clip.transformer import QuickGELU
 from PIL import Image
 
-import vs2mini.features as features
-from vs2mini import clip as vclip
-from vs2mini.data import DATASETS, load_dataset
+from vs2mini.clip import features
+from vs2mini.clip import models as vclip
+from vs2mini.clip import toyclip
+from vs2mini.data.registry import DATASETS, load_dataset
 from vs2mini.pipeline import load_setup
-from vs2mini.preprocess import preprocess_batch, preprocess_config
+from vs2mini.clip.preprocess import preprocess_batch, preprocess_config
 
 # Logit tolerance: logits are 100 * cosine; both sides run the same fp32 CPU ops, in a different grouping
 # (ln_post/proj applied to a captured CLS token vs inside encode_image), so they agree to ~1e-5; we allow 1e-4.
@@ -23,16 +24,16 @@ LOGIT_ATOL = 1e-4
 
 @pytest.fixture(scope="module")
 def tiny():
-    return vclip.load_clip(vclip.TINY_MODEL, None, "cpu")
+    return vclip.load_clip(toyclip.TINY_MODEL, None, "cpu")
 
 
 @pytest.fixture(scope="module")
 def pil_transforms():
     """open_clip's own eval transforms (PIL) and the models they belong to: tiny (64 px), toy (32 px) and ViT-B/32
     (224 px)."""
-    vclip.register_local_configs()
+    toyclip.register_local_configs()
     out = {}
-    for name in (vclip.TINY_MODEL, vclip.TOY_MODEL, "ViT-B-32-quickgelu"):
+    for name in (toyclip.TINY_MODEL, toyclip.TOY_MODEL, "ViT-B-32-quickgelu"):
         model, _, val = open_clip.create_model_and_transforms(name, pretrained=None)
         out[name] = (model, val)
     return out
@@ -63,7 +64,7 @@ def test_load_tiny_clip(tiny):
     assert not any(p.requires_grad for p in tiny.model.parameters())
     assert any(isinstance(m, QuickGELU) for m in tiny.model.modules())
     # random weights are seeded: a second load is the same model (cache and text head must agree)
-    again = vclip.load_clip(vclip.TINY_MODEL, None, "cpu")
+    again = vclip.load_clip(toyclip.TINY_MODEL, None, "cpu")
     for (n1, p1), (_, p2) in zip(tiny.model.state_dict().items(), again.model.state_dict().items()):
         assert torch.equal(p1, p2), n1
 
@@ -130,7 +131,7 @@ def test_weights_not_available_mentions_toy(monkeypatch):
         raise OSError("offline: cannot reach huggingface.co")
     monkeypatch.setattr(open_clip, "create_model", fail)
     with pytest.raises(vclip.WeightsNotAvailable, match="(?s)offline: cannot reach.*toy") as e:
-        vclip.load_clip(vclip.TINY_MODEL, None, "cpu")
+        vclip.load_clip(toyclip.TINY_MODEL, None, "cpu")
     assert "--profile toy" in str(e.value)
 
 
@@ -164,12 +165,12 @@ def test_cls_to_embedding_rejects_wrong_shapes(tiny):
 # 64x64 -> 224) differs by up to 3/255 on a tiny fraction of pixels: Pillow resizes in two separable passes and
 # rounds to uint8 in between, the device path does one 2-D bicubic pass and rounds once (measured: max 2-3/255,
 # on ~2e-5 of the pixels). Those cases are held to 1.1/255 on all but 0.1% of the pixels and 3.1/255 overall.
-@pytest.mark.parametrize("model_name", [vclip.TINY_MODEL, "ViT-B-32-quickgelu"])
+@pytest.mark.parametrize("model_name", [toyclip.TINY_MODEL, "ViT-B-32-quickgelu"])
 @pytest.mark.parametrize("hw", [(32, 32), (64, 64), (300, 400)])
 def test_device_preprocessing_matches_open_clip_pil(pil_transforms, model_name, hw):
     model, transform = pil_transforms[model_name]
     cfg = preprocess_config(model)
-    assert cfg.size == (64 if model_name == vclip.TINY_MODEL else 224)
+    assert cfg.size == (64 if model_name == toyclip.TINY_MODEL else 224)
     images = smooth_images(3, *hw, seed=hw[0])
     ours = unnormalise(preprocess_batch(images, cfg), cfg)
     ref = unnormalise(pil_batch(images, transform), cfg)

@@ -9,14 +9,16 @@ from PIL import Image
 from torchvision import transforms as T
 from torchvision.transforms.functional import pil_to_tensor
 
-import vs2mini.data as D
+from vs2mini.data import archives
+from vs2mini.data import registry as D
 try:
     from datasets_fixtures import (CIFAR_PIXEL, CUB_IMAGES, TINY_TRAIN_PER_CLASS, TINY_VAL, TINY_WNIDS,
                                    TINY_WORDS, make_cifar100, make_cub, make_tiny)
 except ImportError:  # tests/ imported as a package
     from tests.datasets_fixtures import (CIFAR_PIXEL, CUB_IMAGES, TINY_TRAIN_PER_CLASS, TINY_VAL, TINY_WNIDS,
                                          TINY_WORDS, make_cifar100, make_cub, make_tiny)
-from vs2mini.data import DATASETS, EVAL_SPLIT, DatasetNotAvailable, ImageDataset, load_dataset
+from vs2mini.data.registry import DATASETS, EVAL_SPLIT, load_dataset
+from vs2mini.data.images import DatasetNotAvailable, ImageDataset
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +26,7 @@ def no_network(monkeypatch):
     """Any download attempt fails like it does offline."""
     def fail(url, *a, **k):
         raise urllib.error.URLError(f"offline test: no network for {url}")
-    monkeypatch.setattr(D, "download_and_extract_archive", fail)
+    monkeypatch.setattr(archives, "download_and_extract_archive", fail)
 
 
 def assert_smoke_hint(msg: str):
@@ -34,7 +36,7 @@ def assert_smoke_hint(msg: str):
 
 # ------------------------------------------------------------------------------------------------ public API
 def test_constants():
-    from vs2mini.ood_datasets import OOD_DATASETS      # Table 3's shifted datasets (tested in test_ood_datasets.py)
+    from vs2mini.data.ood import OOD_DATASETS  # Table 3's shifted datasets (tested in test_ood_datasets.py)
     assert tuple(d for d in DATASETS if d not in OOD_DATASETS) == ("cifar100", "cub200", "tinyimagenet", "toy",
                                                                     "toy-shifted")
     assert {k: v for k, v in EVAL_SPLIT.items() if k not in OOD_DATASETS} == \
@@ -269,7 +271,7 @@ def test_download_called_with_real_source(tmp_path, monkeypatch):
 
     def fake(url, download_root, filename=None, md5=None, **k):  # "succeeds" but leaves files missing
         calls.append((url, download_root, filename, md5))
-    monkeypatch.setattr(D, "download_and_extract_archive", fake)
+    monkeypatch.setattr(archives, "download_and_extract_archive", fake)
     with pytest.raises(DatasetNotAvailable, match="did not contain"):
         load_dataset("cifar100", "train", tmp_path)
     import torchvision
@@ -278,5 +280,5 @@ def test_download_called_with_real_source(tmp_path, monkeypatch):
 
     def extract(url, download_root, filename=None, md5=None, **k):  # a working download
         make_cifar100(download_root)
-    monkeypatch.setattr(D, "download_and_extract_archive", extract)
+    monkeypatch.setattr(archives, "download_and_extract_archive", extract)
     assert len(load_dataset("cifar100", "test", tmp_path / "new")) == 20

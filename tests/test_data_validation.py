@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from datasets_fixtures import TINY_WNIDS, make_cifar100, make_cub, make_tiny
-from vs2mini import clip as vclip
-from vs2mini.data import BadImageFile, load_dataset
-from vs2mini.features import extract_features
+from vs2mini.clip import models as vclip
+from vs2mini.data.images import BadImageFile
+from vs2mini.data.registry import load_dataset
+from vs2mini.clip.features import extract_features
 
 
 def _cifar(tmp_path, edit):

@@ -10,9 +10,11 @@ import threading
 import pytest
 import torch
 
-from vs2mini import cache, disk
+from vs2mini import disk
+from vs2mini import disk as cache
 from vs2mini.cli import main
-from vs2mini.sae import TopKSAE
+from vs2mini.method.sae import TopKSAE
+from vs2mini.method.sae_file import save_sae
 
 
 def _fail_with(code):
@@ -91,7 +93,7 @@ def test_exclusive_without_hard_links_still_claims(tmp_path, monkeypatch):
 def test_sae_save_full_disk_is_an_output_error(tmp_path, monkeypatch):
     monkeypatch.setattr(disk, "_write_all", _fail_with(errno.ENOSPC))
     with pytest.raises(disk.OutputError, match="no space"):
-        TopKSAE(4, 8, 2).save(tmp_path / "s.pt")
+        save_sae(TopKSAE(4, 8, 2), tmp_path / "s.pt")
     assert os.listdir(tmp_path) == []
 
 
@@ -114,7 +116,7 @@ def test_cli_json_on_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys, toy_
 def test_figures_go_through_the_writer(tmp_path, monkeypatch):
     import matplotlib
     matplotlib.use("Agg")
-    from vs2mini import plots
+    from vs2mini.teach import plots
     monkeypatch.setattr(disk, "_write_all", _fail_with(errno.ENOSPC))
     with pytest.raises(disk.OutputError, match="no space"):
         plots.save_book_figures(tmp_path)

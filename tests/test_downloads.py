@@ -21,9 +21,12 @@ import pytest
 import torch
 
 from datasets_fixtures import make_cifar100, make_cub, make_tiny
-from vs2mini import clip as vclip
-from vs2mini import data as D
-from vs2mini import net
+from vs2mini.clip import models as vclip
+from vs2mini.clip import toyclip
+from vs2mini.data import registry as D
+from vs2mini.data import archives
+from vs2mini.data import images
+from vs2mini.data import download as net
 
 
 # ------------------------------------------------------------------------------------------------ servers
@@ -96,9 +99,9 @@ def build_archive(name: str, tmp: Path) -> bytes:
 
 def _serve(monkeypatch, server, name, body, md5=None, prefix=""):
     base, files = server
-    folder, _, filename, _ = D.SOURCES[name]
+    folder, _, filename, _ = archives.SOURCES[name]
     files[f"/{filename}"] = body
-    monkeypatch.setitem(D.SOURCES, name, (folder, f"{base}{prefix}/{filename}", filename,
+    monkeypatch.setitem(archives.SOURCES, name, (folder, f"{base}{prefix}/{filename}", filename,
                                           md5 or hashlib.md5(body).hexdigest()))
 
 
@@ -115,7 +118,7 @@ def test_download_verify_extract_load(name, tmp_path, monkeypatch, server):
     assert len(ds) == n and len(ds.classnames) == n_classes
     img, label = ds[0]
     assert img.dtype == torch.uint8 and img.shape[0] == 3 and 0 <= label < n_classes
-    archive = root / D.SOURCES[name][2]
+    archive = root / archives.SOURCES[name][2]
     assert archive.read_bytes() == body                        # the verified archive is kept
     assert not [p for p in root.iterdir() if ".tmp" in p.name]
 
@@ -124,27 +127,27 @@ def test_download_verify_extract_load(name, tmp_path, monkeypatch, server):
 def test_bad_checksum_is_refused(name, tmp_path, monkeypatch, server):
     _serve(monkeypatch, server, name, build_archive(name, tmp_path), md5="0" * 32)
     root = tmp_path / "data"
-    with pytest.raises(D.DatasetNotAvailable, match="md5") as e:
+    with pytest.raises(images.DatasetNotAvailable, match="md5") as e:
         D.load_dataset(name, EXPECTED[name][0], root=root)
-    assert D.SOURCES[name][1] in str(e.value)
+    assert archives.SOURCES[name][1] in str(e.value)
     assert not root.exists() or not any(root.iterdir())       # nothing kept: no archive, no extracted folder
 
 
 def test_truncated_archive_is_refused(tmp_path, monkeypatch, server):
     body = build_archive("cub200", tmp_path)
     _serve(monkeypatch, server, "cub200", body, prefix="/short")      # connection drops half-way
-    with pytest.raises(D.DatasetNotAvailable, match="truncated|IncompleteRead|connection"):
+    with pytest.raises(images.DatasetNotAvailable, match="truncated|IncompleteRead|connection"):
         D.load_dataset("cub200", "train", root=tmp_path / "a")
     # a server that sends a short file honestly (correct length) is caught by the md5
     _serve(monkeypatch, server, "cub200", body[:len(body) // 2], md5=hashlib.md5(body).hexdigest())
-    with pytest.raises(D.DatasetNotAvailable, match="md5"):
+    with pytest.raises(images.DatasetNotAvailable, match="md5"):
         D.load_dataset("cub200", "train", root=tmp_path / "b")
 
 
 def test_damaged_archive_with_matching_md5_fails_cleanly(tmp_path, monkeypatch, server):
     body = build_archive("tinyimagenet", tmp_path)[:300]             # a broken zip whose md5 is "right"
     _serve(monkeypatch, server, "tinyimagenet", body)
-    with pytest.raises(D.DatasetNotAvailable, match="cannot extract"):
+    with pytest.raises(images.DatasetNotAvailable, match="cannot extract"):
         D.load_dataset("tinyimagenet", "val", root=tmp_path / "data")
 
 
@@ -157,9 +160,9 @@ def test_silent_server_times_out(tmp_path, monkeypatch, silent_server):
     monkeypatch.setattr(vclip, "HUB_URL", silent_server)
     assert not vclip.hub_reachable(timeout=0.5)
     monkeypatch.setenv(net.TIMEOUT_ENV, "0.5")                   # the dataset path uses the same time-out
-    folder, _, filename, md5 = D.SOURCES["cub200"]
-    monkeypatch.setitem(D.SOURCES, "cub200", (folder, f"{silent_server}/{filename}", filename, md5))
-    with pytest.raises(D.DatasetNotAvailable, match="no answer"):
+    folder, _, filename, md5 = archives.SOURCES["cub200"]
+    monkeypatch.setitem(archives.SOURCES, "cub200", (folder, f"{silent_server}/{filename}", filename, md5))
+    with pytest.raises(images.DatasetNotAvailable, match="no answer"):
         D.load_dataset("cub200", "train", root=tmp_path / "data")
     assert time.monotonic() - t0 < 60     # a hang would never get here; the bound only guards a broken time-out
     assert not list(tmp_path.rglob("*.tmp*"))
@@ -190,19 +193,19 @@ def test_clip_from_local_checkpoint_file(tmp_path, layout):
     """open_clip's create_model(pretrained=<file>) path: a plain state_dict, or a training checkpoint
     {"epoch", "state_dict"} with DistributedDataParallel's "module." prefix."""
     torch.manual_seed(123)
-    vclip._register_local_configs()
-    ref = open_clip.create_model(vclip.TINY_MODEL)
+    toyclip.register_local_configs()
+    ref = open_clip.create_model(toyclip.TINY_MODEL)
     sd = ref.state_dict()
     path = tmp_path / "weights.pt"
     if layout == "state_dict":
         torch.save(sd, path)
     else:
         torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in sd.items()}}, path)
-    clip = vclip.load_clip(vclip.TINY_MODEL, str(path), device="cpu")
+    clip = vclip.load_clip(toyclip.TINY_MODEL, str(path), device="cpu")
     assert clip.real and clip.pretrained == str(path)
     for k, v in clip.model.state_dict().items():
         assert torch.equal(v, sd[k]), k
-    other = vclip.load_clip(vclip.TINY_MODEL, None, device="cpu")          # random weights differ
+    other = vclip.load_clip(toyclip.TINY_MODEL, None, device="cpu")          # random weights differ
     assert not torch.equal(other.model.visual.proj, clip.model.visual.proj)
 
 
@@ -210,4 +213,4 @@ def test_clip_local_file_that_is_not_a_checkpoint(tmp_path):
     bad = tmp_path / "weights.bin"
     bad.write_bytes(b"<html>rate limited</html>")
     with pytest.raises(vclip.WeightsNotAvailable, match=f"{bad}: not an open_clip checkpoint"):
-        vclip.load_clip(vclip.TINY_MODEL, str(bad), device="cpu")
+        vclip.load_clip(toyclip.TINY_MODEL, str(bad), device="cpu")

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vs2mini import exercises, steer
-from vs2mini.sae import TopKSAE
+from vs2mini.teach import exercises
+from vs2mini.method import steer
+from vs2mini.method.sae import TopKSAE
 
 
 @pytest.fixture

@@ -8,10 +8,18 @@ import open_clip
 import pytest
 import torch
 
-from vs2mini import depth, experiments, paper, steer
+from vs2mini.clip import depth
+from vs2mini.tables import registry as experiments
+from vs2mini.tables import ablations
+from vs2mini.tables import baselines as tbaselines
+from vs2mini.tables import result as tresult
+from vs2mini.tables import shift
+from vs2mini import paper
+from vs2mini.method import steer
+from vs2mini.method.pass_loss import prototype_directions
 from vs2mini.cli import main
-from vs2mini.profiles import get_profile
-from vs2mini.reproduce import run_reproduce
+from vs2mini.config import get_profile
+from vs2mini.tables.main import run_reproduce
 
 
 SMALL = dict(n_train=2000, n_test=500)     # a seeded subset of the toy world: each SAE trains in about a second
@@ -28,8 +36,8 @@ def rows(res):
 
 
 def test_table_text_has_paper_beside_ours_and_one_warning():
-    res = experiments.TableResult("depth", "Table 7", "toy run", "paper setting", False, ["top-1"],
-                                  [experiments.TableRow("VS2", {"top-1": 12.345}, {"top-1": 68.08})],
+    res = tresult.TableResult("depth", "Table 7", "toy run", "paper setting", False, ["top-1"],
+                                  [tresult.TableRow("VS2", {"top-1": 12.345}, {"top-1": 68.08})],
                                   banner="TOY MODEL: not real")
     text = res.table()
     assert text.count("TOY MODEL: not real") == 1
@@ -49,9 +57,9 @@ def test_every_table_is_registered_with_a_source():
 
 def test_prompts_ens_equals_single_when_the_profile_already_ensembles(small_setup):
     s = replace(small_setup, profile=replace(small_setup.profile, templates="cifar18"))
-    from vs2mini.clip import zeroshot_head
+    from vs2mini.clip.models import zeroshot_head
     s = replace(s, head=zeroshot_head(s.clip, s.classnames, "cifar18"))
-    r = rows(experiments.prompts(s))
+    r = rows(ablations.prompts(s))
     assert r["Ens"].ours["top-1"] == r["CLIP zero-shot"].ours["top-1"]
     assert r["VS2 + Ens"].ours["top-1"] == r["VS2"].ours["top-1"]
     assert r["TPT"].ours["top-1"] is None and r["Ens"].paper["top-1"] == 63.66     # CIFAR-100 B/32 by default
@@ -59,7 +67,7 @@ def test_prompts_ens_equals_single_when_the_profile_already_ensembles(small_setu
 
 def test_sweep_width_k_cosines(small_setup):
     k = small_setup.profile.k_for(small_setup.clip.name)
-    res = experiments.sweep_width_k(small_setup, configs=[(4, k), (2, k), (4, k)])
+    res = ablations.sweep_width_k(small_setup, configs=[(4, k), (2, k), (4, k)])
     cos = torch.tensor(res.matrices[0].values)
     torch.testing.assert_close(cos, cos.T)
     torch.testing.assert_close(cos.diagonal(), torch.ones(3))
@@ -67,11 +75,11 @@ def test_sweep_width_k_cosines(small_setup):
     assert cos[0, 1].item() < 0.999                                   # another width: other vectors
     r = res.rows
     assert r[0].ours == r[2].ours and r[0].ours["top-5"] >= r[0].ours["top-1"]
-    assert experiments.width_k_grid(replace(small_setup, profile=get_profile("full"))) == list(paper.TABLE_8)
+    assert ablations.width_k_grid(replace(small_setup, profile=get_profile("full"))) == list(paper.TABLE_8)
 
 
 def test_sweep_gamma_lambda_gamma_one_is_zero_shot(small_setup):
-    res = experiments.sweep_gamma_lambda(small_setup, gammas=[1.0, 2.0], lams=[0.5, 3.0])
+    res = ablations.sweep_gamma_lambda(small_setup, gammas=[1.0, 2.0], lams=[0.5, 3.0])
     zs = small_setup.accuracy(small_setup.test.cls)
     assert list(rows(res)["gamma=1"].ours.values()) == pytest.approx([zs, zs], abs=1e-5)
     assert res.matrices[0].values[0] == pytest.approx([0.0, 0.0], abs=1e-5)
@@ -79,7 +87,7 @@ def test_sweep_gamma_lambda_gamma_one_is_zero_shot(small_setup):
 
 def test_sweep_neighbours_at_the_profile_n_matches_reproduce(small_setup):
     p = small_setup.profile
-    res = experiments.sweep_neighbours(small_setup, counts=(10, p.n_neighbors, 10_000))
+    res = ablations.sweep_neighbours(small_setup, counts=(10, p.n_neighbors, 10_000))
     assert [r.label for r in res.rows] == ["N=10", f"N={p.n_neighbors}", f"N={len(small_setup.train.labels)}"]
     main_table = run_reproduce(setup=small_setup, progress=False)
     ref = {r.method: r.top1 for r in main_table.rows}
@@ -89,32 +97,32 @@ def test_sweep_neighbours_at_the_profile_n_matches_reproduce(small_setup):
 
 def test_weighted_rag_extremes(small_setup):
     s = small_setup
-    sims, idx = experiments.retrieval.knn(s.test.emb, s.train.emb, 3)
+    sims, idx = tbaselines.retrieval.knn(s.test.emb, s.train.emb, 3)
     unit = lambda e: torch.nn.functional.normalize(e, dim=-1)                                # noqa: E731
-    torch.testing.assert_close(experiments.weighted_rag(s, sims, idx, 1.0, 3), unit(s.test.emb))   # the query
-    torch.testing.assert_close(experiments.weighted_rag(s, sims, idx, 0.0, 1), unit(s.train.emb[idx[:, 0]]))
+    torch.testing.assert_close(tbaselines.weighted_rag(s, sims, idx, 1.0, 3), unit(s.test.emb))   # the query
+    torch.testing.assert_close(tbaselines.weighted_rag(s, sims, idx, 0.0, 1), unit(s.train.emb[idx[:, 0]]))
     # alpha 0, k 2: the similarity-weighted mean of the two nearest
     w = sims[:, :2] / sims[:, :2].sum(-1, keepdim=True)
     ref = w[:, :1] * unit(s.train.emb[idx[:, 0]]) + w[:, 1:] * unit(s.train.emb[idx[:, 1]])
-    torch.testing.assert_close(experiments.weighted_rag(s, sims, idx, 0.0, 2), ref)
+    torch.testing.assert_close(tbaselines.weighted_rag(s, sims, idx, 0.0, 2), ref)
 
 
 def test_oracle_prototypes_use_the_true_class_and_gamma_one_is_identity(small_setup):
     s = small_setup
     sae = s.train_sae(progress=False)[0]
-    same = experiments.oracle_prototypes(replace(s, profile=replace(s.profile, gamma=1.0)), sae)
+    same = tbaselines.oracle_prototypes(replace(s, profile=replace(s.profile, gamma=1.0)), sae)
     torch.testing.assert_close(same.cpu(), s.test.cls)
     strong = replace(s, profile=replace(s.profile, gamma=3.0, lam=50.0))
-    steered = experiments.oracle_prototypes(strong, sae)
+    steered = tbaselines.oracle_prototypes(strong, sae)
     # pushed hard along the true class's prototype, images end up closer to it than unsteered ones
-    protos = experiments.prototype.prototype_directions(sae, s.train.cls, s.train.labels, len(s.classnames))
+    protos = prototype_directions(sae, s.train.cls, s.train.labels, len(s.classnames))
     cos = lambda x: torch.nn.functional.cosine_similarity(  # noqa: E731
         x.cpu() - sae.b_pre, protos[s.test.labels], dim=-1)
     assert cos(steered).mean() > cos(s.test.cls).mean()
 
 
 def test_baselines_rows_and_rag_grid(small_setup):
-    res = experiments.baselines(small_setup)
+    res = tbaselines.baselines(small_setup)
     r = rows(res)
     assert {"CLIP zero-shot", "CLIP Steering (oracle)", "VS2++ (oracle)", "CLIP Steering (pseudo)", "VS2++ (pseudo)",
             "Weighted RAG", "Oracle prototypes"} == set(r)
@@ -126,9 +134,9 @@ def test_baselines_rows_and_rag_grid(small_setup):
 def test_depth_table_last_layer_row_is_final_layer_vs2(small_setup):
     s = small_setup
     n = depth.n_layers(s.clip)
-    assert experiments.depth_configs(12) == [(12,), (11, 12), (10, 11, 12)]
-    assert experiments.depth_configs(2) == [(2,), (1, 2)]
-    res = experiments.depth(s)
+    assert ablations.depth_configs(12) == [(12,), (11, 12), (10, 11, 12)]
+    assert ablations.depth_configs(2) == [(2,), (1, 2)]
+    res = ablations.depth(s)
     r = rows(res)
     sae = s.train_sae(progress=False)[0]                   # the same data and seed as the table's layer-n SAE
     ref = s.accuracy(steer.vs2(s.test.cls, sae, s.profile.gamma, s.profile.lam))
@@ -137,8 +145,8 @@ def test_depth_table_last_layer_row_is_final_layer_vs2(small_setup):
 
 
 def test_vit_l14_configuration_and_path():
-    assert experiments.vit_l14_model(get_profile("full")) == ("ViT-L-14", "openai")
-    assert experiments.vit_l14_model(get_profile("toy")) == (None, "")
+    assert ablations.vit_l14_model(get_profile("full")) == ("ViT-L-14", "openai")
+    assert ablations.vit_l14_model(get_profile("toy")) == (None, "")
     assert get_profile("full").k_for("ViT-L-14-quickgelu") == paper.TABLE_9_SETTING["k"]
     assert open_clip.get_model_config("ViT-L-14")["vision_cfg"]["layers"] == paper.TABLE_9_SETTING["block"] + 1
     res = experiments.run_table("vit-l14", get_profile("toy", **SMALL))
@@ -149,7 +157,7 @@ def test_vit_l14_configuration_and_path():
 
 
 def test_cli_table_json_and_help(tmp_path, capsys, monkeypatch):
-    from vs2mini import profiles
+    from vs2mini import config as profiles
     monkeypatch.setitem(profiles.PROFILES, "toy", replace(profiles.PROFILES["toy"], **SMALL))
     out = tmp_path / "t.json"
     argv = ["reproduce", "--profile", "toy", "--quiet", "--table", "sweep-gamma-lambda", "--json", str(out)]
@@ -166,12 +174,12 @@ def test_cli_table_json_and_help(tmp_path, capsys, monkeypatch):
 
 def test_ood_gate_on_the_offline_domains(small_setup):
     p = small_setup.profile
-    train_on, tau_on, evaluate = experiments.ood_gate_datasets(p)
-    assert experiments.ood_gate_datasets(get_profile("full")) == (paper.MAIN_DATASETS, ("cifar100", "tinyimagenet"),
+    train_on, tau_on, evaluate = shift.ood_gate_datasets(p)
+    assert shift.ood_gate_datasets(get_profile("full")) == (paper.MAIN_DATASETS, ("cifar100", "tinyimagenet"),
                                                                    paper.TABLE_3_COLUMNS)
     setups = {ds: small_setup for ds in set(train_on + tau_on + evaluate) if ds == small_setup.dataset}
     qs = (1e-6, 0.5, 0.9, 1.0)
-    res = experiments.ood_gate(p, qs=qs, setups=setups)
+    res = shift.ood_gate(p, qs=qs, setups=setups)
     r = rows(res)
     ds = train_on[0]
     zs, gen = r["CLIP zero-shot"].ours[ds], r["VS2 (generalized SAE)"].ours[ds]
@@ -186,9 +194,9 @@ def test_ood_gate_on_the_offline_domains(small_setup):
 
 
 def test_table_3_paper_lookup():
-    assert experiments._table_3("VS2 + FVU gate (q=0.95)", ["sun397", "toy"]) == {"sun397": 51.80}
-    assert experiments._table_3("  coverage % (q=0.995)", ["eurosat"]) == {"eurosat": 92.09}
-    assert experiments._table_3("CLIP zero-shot", ["cifar100"]) == {"cifar100": 61.07}
+    assert shift._table_3("VS2 + FVU gate (q=0.95)", ["sun397", "toy"]) == {"sun397": 51.80}
+    assert shift._table_3("  coverage % (q=0.995)", ["eurosat"]) == {"eurosat": 92.09}
+    assert shift._table_3("CLIP zero-shot", ["cifar100"]) == {"cifar100": 61.07}
 
 
 def test_run_all_shares_one_setup_per_dataset(monkeypatch, small_setup):
@@ -218,9 +226,9 @@ def test_tables_reuse_a_given_profile_sae(monkeypatch, small_setup):
     monkeypatch.setattr(type(s), "train_sae", lambda self, **kw: pytest.fail("trained an SAE it was given"))
     k = s.profile.k_for(s.clip.name)
     vs2 = s.accuracy(steer.vs2(s.test.cls, sae, s.profile.gamma, s.profile.lam))
-    assert rows(experiments.prompts(s, sae=sae))["VS2"].ours["top-1"] == pytest.approx(vs2)
-    assert experiments.sweep_width_k(s, [(s.profile.expansion, k)], sae=sae).rows[0].ours["top-1"] == pytest.approx(vs2)
-    grid = experiments.sweep_gamma_lambda(s, [s.profile.gamma], [s.profile.lam], sae=sae)
+    assert rows(ablations.prompts(s, sae=sae))["VS2"].ours["top-1"] == pytest.approx(vs2)
+    assert ablations.sweep_width_k(s, [(s.profile.expansion, k)], sae=sae).rows[0].ours["top-1"] == pytest.approx(vs2)
+    grid = ablations.sweep_gamma_lambda(s, [s.profile.gamma], [s.profile.lam], sae=sae)
     assert grid.rows[0].ours[f"lambda={s.profile.lam:g}"] == pytest.approx(vs2, abs=1e-4)
-    experiments.sweep_neighbours(s, counts=(5,), sae=sae)
-    experiments.baselines(s, sae=sae)
+    ablations.sweep_neighbours(s, counts=(5,), sae=sae)
+    tbaselines.baselines(s, sae=sae)

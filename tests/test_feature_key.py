@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 from datasets_fixtures import make_cifar100, make_cub
-from vs2mini import clip as vclip
-from vs2mini.data import load_dataset
-from vs2mini.features import cached_features
+from vs2mini.clip import models as vclip
+from vs2mini.data.registry import load_dataset
+from vs2mini.clip.features import cached_features
 
 
 @pytest.fixture(scope="module")

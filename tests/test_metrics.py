@@ -1,4 +1,4 @@
-"""Accuracy metrics (vs2mini/metrics.py) on hand cases."""
+"""Accuracy metrics (vs2mini/method/metrics.py) on hand cases."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from vs2mini import metrics
+from vs2mini.method import metrics
 
 LABELS = torch.tensor([0, 0, 1, 1, 1, 2])
 PREDS = torch.tensor([0, 1, 1, 1, 0, 1])        # correct: 0, 2, 3 -> 3 / 6

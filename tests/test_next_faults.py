@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from vs2mini import cli, net, pretrain
+from vs2mini import cli
+from vs2mini.clip import toyclip as pretrain
+from vs2mini.data import download as net
 from vs2mini.cli import main
 
 

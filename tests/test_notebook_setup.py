@@ -5,7 +5,7 @@ import logging
 import re
 
 import vs2mini
-from vs2mini.notebook import COLAB_CELL, PIN
+from vs2mini.teach.notebook import COLAB_CELL, PIN
 
 
 def test_colab_cell_is_pinned_to_the_package_version():
@@ -23,7 +23,7 @@ def test_colab_cell_installs_only_what_colab_lacks():
 
 
 def test_offline_model_build_logs_no_random_init_warning(caplog):
-    from vs2mini.clip import load_clip
+    from vs2mini.clip.models import load_clip
     with caplog.at_level(logging.WARNING):
         load_clip("vs2mini-tiny", None, device="cpu")
     assert not [r for r in caplog.records if "No pretrained weights" in r.getMessage()]
@@ -33,7 +33,7 @@ def test_offline_model_build_logs_no_random_init_warning(caplog):
 
 def test_prepare_sets_the_first_cell_and_gpu_metadata(tmp_path):
     import nbformat
-    from vs2mini.notebook import prepare
+    from vs2mini.teach.notebook import prepare
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t"),
                                          nbformat.v4.new_code_cell("print('old set-up')"),
                                          nbformat.v4.new_code_cell("x = 1")])

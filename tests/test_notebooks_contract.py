@@ -15,7 +15,7 @@ import nbformat
 import pytest
 import yaml
 
-from vs2mini.notebook import COLAB_CELL
+from vs2mini.teach.notebook import COLAB_CELL
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

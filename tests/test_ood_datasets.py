@@ -1,4 +1,4 @@
-"""The six OOD datasets of Table 3 (vs2mini/ood_datasets.py): tiny fixtures in the on-disk layouts torchvision
+"""The six OOD datasets of Table 3 (vs2mini/data/ood.py): tiny fixtures in the on-disk layouts torchvision
 expects (Food-101, EuroSAT, Caltech-101, FGVC-Aircraft), and the missing-dataset error for all six."""
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from vs2mini import ood_datasets
-from vs2mini.data import DATASETS, EVAL_SPLIT, DatasetNotAvailable, classnames, load_dataset
+from vs2mini.data import ood as ood_datasets
+from vs2mini.data.registry import DATASETS, EVAL_SPLIT, classnames, load_dataset
+from vs2mini.data.images import DatasetNotAvailable
 
 
 def jpg(path: Path, colour: tuple[int, int, int], size=(40, 30)) -> None:

@@ -20,7 +20,9 @@ def test_wheel_contains_smoke_model_config(tmp_path):
                     str(tmp_path), str(src)], check=True, cwd=tmp_path)
     wheel = next(tmp_path.glob("vs2mini-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "vs2mini/model_configs/vs2mini-tiny.json" in names
-    assert "vs2mini/model_configs/vs2mini-toyclip.json" in names
-    assert {"vs2mini/toy_weights/vs2mini-toyclip.safetensors", "vs2mini/toy_weights/vs2mini-toyclip.json"} <= set(names)
-    assert "vs2mini/sae.py" in names
+    assert "vs2mini/clip/model_configs/vs2mini-tiny.json" in names
+    assert "vs2mini/clip/model_configs/vs2mini-toyclip.json" in names
+    assert {"vs2mini/clip/toy_weights/vs2mini-toyclip.safetensors", "vs2mini/clip/toy_weights/vs2mini-toyclip.json"} <= set(names)
+    assert "vs2mini/method/sae.py" in names
+    for wing in ("method", "data", "clip", "tables", "teach"):          # every subpackage ships
+        assert f"vs2mini/{wing}/__init__.py" in names

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from vs2mini import paper, reproduce
+from vs2mini import paper
+from vs2mini.tables import main as reproduce
 
 COL = {c: i for i, c in enumerate(paper.PAPER_COLUMNS)}
 
@@ -51,10 +52,10 @@ def test_table_1a_gains_as_printed():
         assert all(abs(a - b) <= 0.011 for a, b in zip(ours, gains)), method
 
 
-def test_reproduce_reexports_the_same_rows():
-    assert reproduce.PAPER_ROWS is paper.PAPER_ROWS and reproduce.PAPER is paper.PAPER
-    assert reproduce.paper_value("VS2", "cifar100", "ViT-B-16-quickgelu", "openai") == 68.08
-    assert reproduce.paper_value("VS2", "cifar100", "ViT-B-16", None) is None       # not the paper's weights
+def test_main_table_reads_the_one_copy_of_the_rows():
+    assert reproduce.PAPER is paper.PAPER and reproduce.paper_value is paper.paper_value
+    assert paper.paper_value("VS2", "cifar100", "ViT-B-16-quickgelu", "openai") == 68.08
+    assert paper.paper_value("VS2", "cifar100", "ViT-B-16", None) is None       # not the paper's weights
     assert paper.PAPER_ROWS["VS2 + PASS"] == paper.TABLE_11_PASS
 
 
@@ -124,7 +125,7 @@ def test_toy_table_quotes_the_papers_cifar_b32_number_marked_and_keeps_json_hone
     once; the row itself (JSON) keeps paper = None. A real run's table shows only its own setting's number."""
     import json
 
-    from vs2mini.reproduce import Result, Row
+    from vs2mini.tables.main import Result, Row
     rows = [Row("VS2", 48.0, -2.0), Row("VS2 (generalized SAE)", 48.0, -2.0)]
     toy = Result("toy", "vs2mini-toyclip", "toy", "toy", False, "clip", {}, rows)
     lines = toy.table().splitlines()

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from datasets_fixtures import make_cifar100, make_cub, make_tiny
-from vs2mini.features import embedding_logits
-from vs2mini.profiles import get_profile
-from vs2mini.reproduce import run_reproduce
+from vs2mini.clip.features import embedding_logits
+from vs2mini.config import get_profile
+from vs2mini.tables.main import run_reproduce
 
 BUILDERS = {"cifar100": make_cifar100, "cub200": make_cub, "tinyimagenet": make_tiny}
 METHODS = ["CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "VS2", "VS2 (generalized SAE)", "VS2 + FVU gate",

@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from vs2mini import plots  # noqa: E402
+from vs2mini.teach import plots  # noqa: E402
 
 
 def texts(fig) -> str:
@@ -52,7 +52,7 @@ def test_display_names_are_readable():
 
 
 def test_method_bars_use_display_names():
-    from vs2mini.reproduce import Row
+    from vs2mini.tables.main import Row
     fig = plots.method_bars([Row("CLIP zero-shot", 50.0, 0.0), Row("SAE^{F+g}_REC", 52.0, 2.0, paper=62.69)])
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["CLIP zero-shot", "SAE rec. ×γ"]
     plt.close("all")

@@ -1,12 +1,12 @@
-"""PASS prototype-alignment loss (vs2mini/prototype.py, paper v3 App. L eq. 7 and the ratio variant)."""
+"""PASS prototype-alignment loss (vs2mini/method/pass_loss.py, paper v3 App. L eq. 7 and the ratio variant)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-import vs2mini.sae  # noqa: F401  (import order: see test_trainer.test_trainer_imports_on_its_own)
-from vs2mini.prototype import class_means, pass_loss, prototype_directions, train_pass_sae
-from vs2mini.trainer import train_sae
+
+from vs2mini.method.pass_loss import class_means, pass_loss, prototype_directions
+from vs2mini.method.train import train_sae
 
 
 def test_class_means_by_hand():
@@ -115,7 +115,7 @@ def pass_data():
 def test_pass_training_tightens_classes():
     X, y, kw = pass_data()
     plain, _ = train_sae(X, **kw)
-    pas, hist = train_pass_sae(X, y, w_aux=0.8, pass_variant="ratio", **kw)
+    pas, hist = train_sae(X, labels=y, w_aux=0.8, pass_variant="ratio", **kw)
     f_plain, f_pass = within_class_fraction(plain, X, y), within_class_fraction(pas, X, y)
     assert f_pass < 0.8 * f_plain
     assert all(0 < v < 1 for v in hist["pass"])                       # a fraction: the ratio variant ran
@@ -131,13 +131,13 @@ def test_pass_eq7_training_shrinks_codes():
     X, y, kw = pass_data()
     norm = lambda sae: sae.encode_sparse(X)[0].norm(dim=1).mean().item()   # noqa: E731
     plain, _ = train_sae(X, **kw)
-    eq7, hist = train_pass_sae(X, y, w_aux=0.8, **kw)                       # the default: eq7
-    ratio, _ = train_pass_sae(X, y, w_aux=0.8, pass_variant="ratio", **kw)
+    eq7, hist = train_sae(X, labels=y, w_aux=0.8, **kw)                       # the default: eq7
+    ratio, _ = train_sae(X, labels=y, w_aux=0.8, pass_variant="ratio", **kw)
     assert norm(eq7) < 0.6 * norm(plain) and norm(ratio) > 0.8 * norm(plain)
     assert eq7.fvu(X) > plain.fvu(X) + 0.1
     assert hist["pass"][-1] > 0 and hist["loss"][-1] == pytest.approx(hist["fvu"][-1] + 0.8 * hist["pass"][-1], rel=1e-5)
     with pytest.raises(ValueError, match="unknown pass_variant"):
-        train_pass_sae(X, y, pass_variant="eq8", **kw)
+        train_sae(X, labels=y, w_aux=0.8, pass_variant="eq8", **kw)
 
 
 def test_prototype_directions_hand_case(hand_sae):

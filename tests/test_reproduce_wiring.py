@@ -1,4 +1,4 @@
-"""Which labels, split, SAE and gamma feed each row of the reproduce table (vs2mini/reproduce.py).
+"""Which labels, split, SAE and gamma feed each row of the reproduce table (vs2mini/tables/main.py).
 
 A hand-built Setup: d = D = 4, three classes; the stub CLIP's visual tower has an identity ln_post and proj = I, and
 the text head is e_0, e_1, e_2, so the zero-shot prediction of a CLS token x is argmax(x_0, x_1, x_2). The true
@@ -16,15 +16,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import vs2mini.sae  # noqa: F401  (import order: see test_trainer.test_trainer_imports_on_its_own)
-import vs2mini.trainer
-from vs2mini import reproduce as R
-from vs2mini import steer
-from vs2mini.clip import Clip
-from vs2mini.features import Features
+
+import vs2mini.method.train
+from vs2mini.tables import main as R
+from vs2mini.method import steer
+from vs2mini.tables import ablations
+from vs2mini.tables import run as trun
+from vs2mini.clip.models import Clip
+from vs2mini.clip.features import Features
 from vs2mini.pipeline import Setup
-from vs2mini.profiles import get_profile
-from vs2mini.sae import TopKSAE
+from vs2mini.config import get_profile
+from vs2mini.method.sae import TopKSAE
 
 D, C, N_TRAIN, N_TEST = 4, 3, 36, 15
 GAMMA, LAM, Q = 1.5, 2.1, 0.5
@@ -73,7 +75,7 @@ def world():
     data = SimpleNamespace(synthetic=True)
     s = Setup(profile, stub_clip(), "cub200", ["a", "b", "c"], train, test, torch.eye(C, D), data, data)
     sae, pass_sae = random_sae(1, [0.5, -0.3, 0.2, 0.4]), random_sae(2, [0.1, 0.6, -0.4, 0.2])
-    general = R.GateData(random_sae(3, [0.3, 0.3, 0.3, 0.3]), torch.tensor([0.2, 0.1, 0.4, 0.0]),
+    general = trun.GateData(random_sae(3, [0.3, 0.3, 0.3, 0.3]), torch.tensor([0.2, 0.1, 0.4, 0.0]),
                          torch.randn(20, D, generator=g) + 1.0, ("cub200", "other"), ("other",))
     ctx = R.Context(s, sae, pass_sae, general, GAMMA, LAM, Q, "clip", "query")
     return SimpleNamespace(s=s, sae=sae, pass_sae=pass_sae, general=general, ctx=ctx,
@@ -153,7 +155,7 @@ def test_general_gate_uses_the_generalized_sae_mu_and_tau_set(world):
 def vs2pp_expected(world, bank_labels, query_labels, dirs=None, gamma=GAMMA):
     nn_idx = world.ctx.neighbours
     pos = bank_labels[nn_idx] == query_labels[:, None]
-    dirs = R.bank_directions(world.sae, world.x_train) if dirs is None else dirs
+    dirs = steer.bank_directions(world.sae, world.x_train) if dirs is None else dirs
     return steer.vs2pp_from_directions(world.x, dirs[nn_idx], pos, gamma, LAM)
 
 
@@ -220,11 +222,11 @@ def same_weights(a, b):
 def test_pass_sae_is_trained_with_the_true_train_labels(world):
     s = world.s
     kw = s.train_kwargs()
-    pas, _ = R.train_pass(s)
-    right, _ = vs2mini.trainer.train_sae(s.train.cls, labels=s.train.labels, w_aux=s.profile.w_aux, progress=False, **kw)
-    pseudo, _ = vs2mini.trainer.train_sae(s.train.cls, labels=s.logits(s.train.cls).argmax(-1), w_aux=s.profile.w_aux,
+    pas, _ = trun.train_pass(s)
+    right, _ = vs2mini.method.train.train_sae(s.train.cls, labels=s.train.labels, w_aux=s.profile.w_aux, progress=False, **kw)
+    pseudo, _ = vs2mini.method.train.train_sae(s.train.cls, labels=s.logits(s.train.cls).argmax(-1), w_aux=s.profile.w_aux,
                                           progress=False, **kw)
-    plain, _ = vs2mini.trainer.train_sae(s.train.cls, progress=False, **kw)
+    plain, _ = vs2mini.method.train.train_sae(s.train.cls, progress=False, **kw)
     assert same_weights(pas, right)
     assert not same_weights(pas, pseudo) and not same_weights(pas, plain)
 
@@ -234,24 +236,24 @@ def test_general_gate_data_uses_train_splits_union_and_tau_datasets(world, monke
     g = torch.Generator().manual_seed(5)
     other = Features(torch.randn(10, D, generator=g) + 3.0, torch.randn(10, D, generator=g), torch.zeros(10).long())
     feats = {"cub200": s.train, "other": other}
-    gd, hist = R.general_gate_data(s, world.sae, train_datasets=("cub200", "other"), tau_datasets=("other",),
+    gd, hist = trun.general_gate_data(s, world.sae, train_datasets=("cub200", "other"), tau_datasets=("other",),
                                    train_features=feats.__getitem__)
     union = torch.cat([s.train.cls, other.cls])
     assert hist is None and gd.sae is world.sae
     assert torch.allclose(gd.mu, union.mean(0), atol=1e-5) and torch.equal(gd.x_tau, other.cls)
     # trained on the union of the train splits, with the profile's settings and no labels
-    gd2, hist2 = R.general_gate_data(s, train_datasets=("cub200", "other"), train_features=feats.__getitem__)
-    want, _ = vs2mini.trainer.train_sae(union, progress=False, **s.train_kwargs())
+    gd2, hist2 = trun.general_gate_data(s, train_datasets=("cub200", "other"), train_features=feats.__getitem__)
+    want, _ = vs2mini.method.train.train_sae(union, progress=False, **s.train_kwargs())
     assert same_weights(gd2.sae, want) and torch.equal(gd2.x_tau, union) and hist2["step"]
     # the profile's gate datasets are the defaults; the evaluated dataset is not added (out-of-domain evaluation)
     s_ood = replace(s, profile=replace(s.profile, gate_sae_datasets=("other",), gate_tau_datasets=None))
-    gd4, _ = R.general_gate_data(s_ood, world.sae, train_features=feats.__getitem__)
+    gd4, _ = trun.general_gate_data(s_ood, world.sae, train_features=feats.__getitem__)
     assert gd4.train_datasets == gd4.tau_datasets == ("other",) and torch.allclose(gd4.mu, other.cls.mean(0))
     # the default loader asks for the TRAIN split of the other datasets
     asked = []
-    monkeypatch.setattr(R, "load_dataset", lambda name, split, limit=None: asked.append((name, split)) or name)
-    monkeypatch.setattr(R, "cached_features", lambda clip, ds, **kw: other)
-    gd3, _ = R.general_gate_data(s, world.sae, train_datasets=("cub200", "other"))
+    monkeypatch.setattr(trun, "load_dataset", lambda name, split, limit=None: asked.append((name, split)) or name)
+    monkeypatch.setattr(trun, "cached_features", lambda clip, ds, **kw: other)
+    gd3, _ = trun.general_gate_data(s, world.sae, train_datasets=("cub200", "other"))
     assert asked == [("other", "train")] and torch.allclose(gd3.mu, union.mean(0), atol=1e-5)
 
 
@@ -281,21 +283,21 @@ def test_run_reproduce_trains_plain_and_labelled_pass_saes(world, monkeypatch):
     (c,) = seen
     s = world.s
     plain, _ = s.train_sae(progress=False)
-    pas, _ = R.train_pass(s)
+    pas, _ = trun.train_pass(s)
     assert same_weights(c.sae, plain) and same_weights(c.pass_sae, pas) and not same_weights(c.sae, c.pass_sae)
     seen.clear()
     assert s.profile.pass_variant == "eq7"                             # the default; the override below differs
     res = R.run_reproduce(setup=world.s, general=world.general, pass_variant="ratio", progress=False)
-    ratio, _ = R.train_pass(replace(s, profile=replace(s.profile, pass_variant="ratio")))
+    ratio, _ = trun.train_pass(replace(s, profile=replace(s.profile, pass_variant="ratio")))
     assert same_weights(seen[0].pass_sae, ratio) and res.settings["pass_variant"] == "ratio"
     assert not same_weights(ratio, pas)
 
 
 def test_pass_tradeoff_rows(world):
     """One row per (variant, w_aux) with w_aux = 0 first; each row's numbers are those of the SAE trained with it."""
-    rows = R.pass_tradeoff(world.s, w_aux=(0.8,), variants=("eq7", "ratio"))
+    rows = ablations.pass_tradeoff(world.s, w_aux=(0.8,), variants=("eq7", "ratio"))
     assert [(r["variant"], r["w_aux"]) for r in rows] == [("eq7", 0.0), ("eq7", 0.8), ("ratio", 0.0), ("ratio", 0.8)]
-    sae, _ = R.train_pass(replace(world.s, profile=replace(world.s.profile, pass_variant="eq7")))
+    sae, _ = trun.train_pass(replace(world.s, profile=replace(world.s.profile, pass_variant="eq7")))
     assert rows[1]["test_fvu"] == pytest.approx(sae.fvu(world.x))
     assert rows[1]["vs2_top1"] == pytest.approx(world.s.accuracy(steer.vs2(world.x, sae, GAMMA, LAM)))
     assert rows[0]["test_fvu"] == pytest.approx(rows[2]["test_fvu"])   # no PASS: the variant plays no part
@@ -314,9 +316,9 @@ def test_generalized_sae_of_one_dataset_is_the_target_sae(world, monkeypatch):
 
 
 def test_paper_fvu_beside_ours_only_for_openai_weights(world):
-    assert R.paper_fvu("cub200", "ViT-B-32-quickgelu", "openai") == 0.2487
-    assert R.paper_fvu("tinyimagenet", "ViT-B-16", "openai") == 0.3018
-    assert R.paper_fvu("cub200", "ViT-B-32", None) is None and R.paper_fvu("toy", "ViT-B-32", "openai") is None
+    assert trun.paper_fvu("cub200", "ViT-B-32-quickgelu", "openai") == 0.2487
+    assert trun.paper_fvu("tinyimagenet", "ViT-B-16", "openai") == 0.3018
+    assert trun.paper_fvu("cub200", "ViT-B-32", None) is None and trun.paper_fvu("toy", "ViT-B-32", "openai") is None
     res = R.Result("cub200", "ViT-B-32-quickgelu", "openai", "full", True, "clip", {"sae_training": {
         "target-domain": {"steps": 1000, "epochs": 1000, "selected_epoch": 640, "train_fvu": 0.21,
                           "heldout_fvu": 0.3, "test_fvu": 0.31, "paper_fvu": 0.2487}}})

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from vs2mini import results_page
+from vs2mini.teach import results_page
 from vs2mini.cli import main
 
 

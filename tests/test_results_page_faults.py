@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from vs2mini import experiments, results_page
+from vs2mini.tables import result as experiments
+from vs2mini.teach import results_page
 
 GOOD = {"dataset": "cifar100", "model": "ViT-B-32", "pretrained": "openai", "profile": "lite", "real": True,
         "retrieval": "clip", "settings": {"n_train": 10, "n_test": 5},

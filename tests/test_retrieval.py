@@ -1,10 +1,10 @@
-"""Cosine k-NN and the VS2++ positive masks (vs2mini/retrieval.py; paper v3 §3.3 eq. 4 and §4.2)."""
+"""Cosine k-NN and the VS2++ positive masks (vs2mini/method/retrieval.py; paper v3 §3.3 eq. 4 and §4.2)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from vs2mini.retrieval import POSITIVE_RULES, knn, positive_mask
+from vs2mini.method.retrieval import POSITIVE_RULES, knn, positive_mask
 
 BANK = torch.tensor([[1., 0], [0, 1], [1, 1], [-1, 0], [1, 0.1]])
 

@@ -1,4 +1,4 @@
-"""TopKSAE (vs2mini/sae.py): hand-computed encode/decode, top-k invariants, sparse vs dense paths, gradient parity
+"""TopKSAE (vs2mini/method/sae.py): hand-computed encode/decode, top-k invariants, sparse vs dense paths, gradient parity
 of the custom sparse backward, FVU known answers, save/load and input validation."""
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vs2mini.sae import SAE_FORMAT, TopKSAE
-from vs2mini.trainer import batch_fvu
+from vs2mini.method.sae_file import load_sae, read_sae_file, save_sae
+from vs2mini.method.sae import SAE_FORMAT, TopKSAE
+from vs2mini.method.train import batch_fvu
 
 
 def random_sae(d=16, n=64, k=4, seed=0, scale_b=0.3):
@@ -296,9 +297,9 @@ def test_normalize_decoder():
 # ------------------------------------------------------------------------------------------------- save/load
 def test_save_load_round_trip(tmp_path):
     sae = random_sae(d=8, n=24, k=3, seed=11)
-    path = sae.save(tmp_path / "sub" / "sae.pt", history={"fvu": [0.5, 0.25]}, note="hello")
+    path = save_sae(sae, tmp_path / "sub" / "sae.pt", history={"fvu": [0.5, 0.25]}, note="hello")
     assert path.exists() and not (tmp_path / "sub" / "sae.pt.tmp").exists()
-    loaded = TopKSAE.load(path)
+    loaded = load_sae(path)
     assert loaded.config() == sae.config() == {"format": SAE_FORMAT, "d_in": 8, "n_latents": 24, "k": 3}
     for (n1, p1), (n2, p2) in zip(sae.state_dict().items(), loaded.state_dict().items()):
         assert n1 == n2 and torch.equal(p1, p2)
@@ -313,21 +314,21 @@ def test_load_rejects_other_files(tmp_path):
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(3)}, other)
     with pytest.raises(ValueError, match="not a vs2mini SAE file"):
-        TopKSAE.load(other)
+        load_sae(other)
     wrong = tmp_path / "wrong.pt"
     torch.save({"config": {"format": "some-other-sae", "d_in": 3, "n_latents": 4, "k": 2}, "state_dict": {}}, wrong)
     with pytest.raises(ValueError, match="some-other-sae"):
-        TopKSAE.load(wrong)
+        load_sae(wrong)
     tensor_file = tmp_path / "tensor.pt"
     torch.save(torch.zeros(3), tensor_file)
     with pytest.raises(ValueError):
-        TopKSAE.load(tensor_file)
+        load_sae(tensor_file)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"\x00not a torch file at all" * 10)
     with pytest.raises(ValueError, match="not a readable vs2mini SAE file"):
-        TopKSAE.load(garbage)
+        load_sae(garbage)
     with pytest.raises(FileNotFoundError):
-        TopKSAE.load(tmp_path / "missing.pt")
+        load_sae(tmp_path / "missing.pt")
 
 
 # ------------------------------------------------------------------------------------------------------ errors

@@ -9,7 +9,8 @@ import torch
 
 import vs2mini
 from vs2mini.cli import default_sae_path, main
-from vs2mini.sae import SAE_FORMAT_VERSION, TopKSAE
+from vs2mini.method.sae_file import load_sae, read_sae_file, save_sae
+from vs2mini.method.sae import SAE_FORMAT_VERSION, TopKSAE
 
 
 def _sae(seed: int) -> TopKSAE:
@@ -33,7 +34,7 @@ def test_concurrent_saves_to_one_path_never_mix(tmp_path, monkeypatch):
 
     def run(sae):
         try:
-            sae.save(path)
+            save_sae(sae, path)
         except Exception as e:  # pragma: no cover - the assertion below reports it
             errors.append(e)
 
@@ -44,27 +45,27 @@ def test_concurrent_saves_to_one_path_never_mix(tmp_path, monkeypatch):
         t.join(timeout=20)
     assert not errors, errors
     assert len(set(tmps)) == 2, tmps                             # distinct temp names
-    loaded = TopKSAE.load(path)
+    loaded = load_sae(path)
     assert any(torch.equal(loaded.W_enc, s.W_enc) for s in (a, b))
     assert list(tmp_path.iterdir()) == [path]                   # no temp file left behind
 
 
 def test_saved_file_records_version_and_metadata(tmp_path):
     sae = _sae(3)
-    path = sae.save(tmp_path / "s.pt", profile="toy", dataset="toy", steps=40, final_fvu=0.25)
-    blob = TopKSAE.read_file(path)
+    path = save_sae(sae, tmp_path / "s.pt", profile="toy", dataset="toy", steps=40, final_fvu=0.25)
+    blob = read_sae_file(path)
     assert blob["vs2mini_version"] == vs2mini.__version__
     assert blob["extra"] == {"profile": "toy", "dataset": "toy", "steps": 40, "final_fvu": 0.25}
     assert blob["config"]["format"].endswith(f"v{SAE_FORMAT_VERSION}")
 
 
 def test_damaged_tensor_is_detected(tmp_path):
-    path = _sae(4).save(tmp_path / "s.pt")
+    path = save_sae(_sae(4), tmp_path / "s.pt")
     blob = torch.load(path, weights_only=True)
     blob["state_dict"]["W_dec"][0, 0] += 1.0                   # a silent bit-level change in one weight
     torch.save(blob, path)
     with pytest.raises(ValueError, match="checksum mismatch"):
-        TopKSAE.load(path)
+        load_sae(path)
 
 
 def test_nan_weights_refused_on_save_and_load(tmp_path):
@@ -72,26 +73,26 @@ def test_nan_weights_refused_on_save_and_load(tmp_path):
     with torch.no_grad():
         sae.b_enc[3] = float("nan")
     with pytest.raises(ValueError, match="NaN/inf"):
-        sae.save(tmp_path / "nan.pt")
+        save_sae(sae, tmp_path / "nan.pt")
     assert not (tmp_path / "nan.pt").exists()
     # a NaN file written by other means (checksum consistent) is refused on load
-    good = _sae(5).save(tmp_path / "s.pt")
+    good = save_sae(_sae(5), tmp_path / "s.pt")
     blob = torch.load(good, weights_only=True)
     blob["state_dict"]["b_pre"][0] = float("inf")
-    from vs2mini.sae import tensors_checksum
+    from vs2mini.disk import tensors_checksum
     blob["checksum"] = tensors_checksum(blob["state_dict"])
     torch.save(blob, good)
     with pytest.raises(ValueError, match="NaN or inf"):
-        TopKSAE.load(good)
+        load_sae(good)
 
 
 def test_newer_format_says_so(tmp_path):
-    path = _sae(6).save(tmp_path / "s.pt")
+    path = save_sae(_sae(6), tmp_path / "s.pt")
     blob = torch.load(path, weights_only=True)
     blob["config"]["format"] = f"vs2mini-topk-sae-v{SAE_FORMAT_VERSION + 1}"
     torch.save(blob, path)
     with pytest.raises(ValueError, match="newer vs2mini.*upgrade"):
-        TopKSAE.load(path)
+        load_sae(path)
 
 
 def test_v1_files_still_load(tmp_path):
@@ -100,7 +101,7 @@ def test_v1_files_still_load(tmp_path):
     path = tmp_path / "v1.pt"
     torch.save({"config": {**sae.config(), "format": "vs2mini-topk-sae-v1"},
                 "state_dict": sae.state_dict(), "extra": {}}, path)
-    assert torch.equal(TopKSAE.load(path).W_dec, sae.W_dec)
+    assert torch.equal(load_sae(path).W_dec, sae.W_dec)
 
 
 def test_default_path_encodes_the_settings():
@@ -115,11 +116,11 @@ def test_train_sae_cli_refuses_to_overwrite(tmp_path, capsys, monkeypatch, toy_s
     assert main(["train-sae", "--profile", "toy", "--quiet"]) == 0
     files = list((tmp_path / "runs").iterdir())
     assert len(files) == 1 and files[0].name.startswith("sae_toy_toy_vs2mini-toyclip-toy-") and "_k8_n" in files[0].name
-    extra = TopKSAE.read_file(files[0])["extra"]
+    extra = read_sae_file(files[0])["extra"]
     assert extra["profile"] == "toy" and extra["dataset"] == "toy" and extra["k"] == 8
     assert extra["width"] == 4 * toy_setup.train.cls.shape[1] and extra["steps"] > 0
     # the saved SAE is the selected (best held-out) epoch: its train FVU is recorded
-    from vs2mini.trainer import summary
+    from vs2mini.method.train import summary
     assert extra["final_fvu"] == summary(extra["history"])["train_fvu"] and extra["heldout_fvu"] is not None
     assert extra["steps"] == extra["history"]["step"][-1]
     before = files[0].read_bytes()

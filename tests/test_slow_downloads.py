@@ -9,8 +9,10 @@ import time
 
 import pytest
 
-from vs2mini import data as D
-from vs2mini import net
+from vs2mini.data import archives
+from vs2mini.data import download as net
+from vs2mini.data import images
+from vs2mini.data import registry as D
 
 SERVER_S = 20.0          # the slow server gives up after this long; every bound below is far shorter
 
@@ -73,10 +75,10 @@ def test_dataset_download_has_the_deadline(tmp_path, monkeypatch, slow_server):
     monkeypatch.setenv(net.TIMEOUT_ENV, "5")
     monkeypatch.setenv(net.DEADLINE_ENV, "2")
     monkeypatch.setenv(net.MIN_RATE_ENV, "1")
-    folder, _, filename, md5 = D.SOURCES["tinyimagenet"]
-    monkeypatch.setitem(D.SOURCES, "tinyimagenet", (folder, f"{slow_server}/{filename}", filename, md5))
+    folder, _, filename, md5 = archives.SOURCES["tinyimagenet"]
+    monkeypatch.setitem(archives.SOURCES, "tinyimagenet", (folder, f"{slow_server}/{filename}", filename, md5))
     t0 = time.monotonic()
-    with pytest.raises(D.DatasetNotAvailable, match="deadline"):
+    with pytest.raises(images.DatasetNotAvailable, match="deadline"):
         D.load_dataset("tinyimagenet", "val", root=tmp_path / "data")
     assert time.monotonic() - t0 < 2 + 5
     assert not list(tmp_path.rglob("*.tmp*"))
@@ -85,13 +87,13 @@ def test_dataset_download_has_the_deadline(tmp_path, monkeypatch, slow_server):
 def test_torchvision_download_has_the_deadline(tmp_path, monkeypatch, slow_server):
     """Food-101 through torchvision's download (which opens URLs without any time-out)."""
     import torchvision.datasets as tvd
-    from vs2mini.ood_datasets import load_ood
+    from vs2mini.data.ood import load_ood
     monkeypatch.setenv(net.TIMEOUT_ENV, "5")
     monkeypatch.setenv(net.DEADLINE_ENV, "2")
     monkeypatch.setenv(net.MIN_RATE_ENV, "1")
     monkeypatch.setattr(tvd.Food101, "_URL", f"{slow_server}/food-101.tar.gz")
     t0 = time.monotonic()
-    with pytest.raises(D.DatasetNotAvailable, match="deadline"):
+    with pytest.raises(images.DatasetNotAvailable, match="deadline"):
         load_ood("food101", tmp_path / "data", "train", download=True, limit=None, seed=0)
     assert time.monotonic() - t0 < 2 + 5
     assert not list(tmp_path.rglob("*.tmp*"))

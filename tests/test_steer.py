@@ -1,4 +1,4 @@
-"""Steering rules (vs2mini/steer.py): VS2 closed form (paper v3 Prop. 3.1, eq. 3), identities, rescaling, hand cases, the
+"""Steering rules (vs2mini/method/steer.py): VS2 closed form (paper v3 Prop. 3.1, eq. 3), identities, rescaling, hand cases, the
 reconstruction baselines, VS2++ (v3 §3.3, eq. 5) and the FVU gate (v3 §4.3)."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from vs2mini import steer
-from vs2mini.sae import TopKSAE
+from vs2mini.method import steer
+from vs2mini.method.sae import TopKSAE
 
 
 def random_sae(d=16, n=64, k=4, seed=0):

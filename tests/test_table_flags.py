@@ -7,7 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from vs2mini import experiments, pipeline, profiles
+from vs2mini import config as profiles
+from vs2mini import pipeline
+from vs2mini.tables import registry as experiments
 from vs2mini.cli import TABLE_FLAGS, main
 
 SMALL = dict(n_train=1000, n_test=300)

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from vs2mini import pretrain, toyworld
-from vs2mini.clip import load_clip
-from vs2mini.data import load_dataset
-from vs2mini.features import extract_features
-from vs2mini.trainer import train_sae
+from vs2mini.clip import pretrain
+from vs2mini.clip.features import extract_features
+from vs2mini.clip.models import load_clip
+from vs2mini.data import toyworld
+from vs2mini.data.registry import load_dataset
+from vs2mini.method.train import train_sae
 
 
 @pytest.fixture
@@ -59,9 +60,9 @@ def test_features_and_sae_agree_to_rounding_and_top1_to_one_image(threads):
     torch.testing.assert_close(f1.cls, f2.cls, rtol=1e-4, atol=1e-5)
     for k, v in s1.state_dict().items():
         torch.testing.assert_close(v, s2.state_dict()[k], rtol=1e-3, atol=1e-4)
-    from vs2mini import steer
-    from vs2mini.clip import zeroshot_head
-    from vs2mini.features import cls_to_logits
+    from vs2mini.clip.features import cls_to_logits
+    from vs2mini.clip.models import zeroshot_head
+    from vs2mini.method import steer
     head = zeroshot_head(clip, ds.classnames)
     acc = [100.0 * (cls_to_logits(clip, steer.vs2(f.cls, s, 1.5, 2.1), head).argmax(-1) == ds.labels).float().mean()
            for f, s in ((f1, s1), (f2, s2))]

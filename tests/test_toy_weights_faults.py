@@ -9,7 +9,8 @@ import shutil
 
 import pytest
 
-from vs2mini import pretrain
+from vs2mini.clip import pretrain as trainer
+from vs2mini.clip import toyclip as pretrain
 from vs2mini.cli import main
 
 
@@ -79,8 +80,8 @@ def cheap_pretraining(monkeypatch):
         calls.append(config)
         return pretrain.build_model(len(calls))[0], {"config": {"steps": config.steps}, "seconds": 0.0,
                                                      "loss": [1.0]}
-    monkeypatch.setattr(pretrain, "pretrain_toy_clip", fake)
-    monkeypatch.setattr(pretrain, "zero_shot_accuracy", lambda *a, **k: 4.2)
+    monkeypatch.setattr(trainer, "pretrain_toy_clip", fake)
+    monkeypatch.setattr(trainer, "zero_shot_accuracy", lambda *a, **k: 4.2)
     return calls
 
 

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from vs2mini import pretrain, toyworld as tw
-from vs2mini.data import DATASETS, EVAL_SPLIT, classnames, load_dataset
-from vs2mini.profiles import PROFILE_ENV, get_profile
+from vs2mini.clip import pretrain
+from vs2mini.clip import toyclip
+from vs2mini.data import toyworld as tw
+from vs2mini.data.registry import DATASETS, EVAL_SPLIT, classnames, load_dataset
+from vs2mini.config import PROFILE_ENV, get_profile
 
 
 # ------------------------------------------------------------------------------------------------ generator
@@ -145,40 +147,40 @@ def test_pretraining_is_deterministic_and_keeps_unused_rows_zero(tmp_path):
     m2, h2 = pretrain.pretrain_toy_clip(cfg, progress=False)
     s1, s2 = m1.state_dict(), m2.state_dict()
     assert all(torch.equal(s1[k], s2[k]) for k in s1) and h1["loss"] == h2["loss"]
-    fresh = pretrain.build_model(cfg.seed)[0].state_dict()
+    fresh = toyclip.build_model(cfg.seed)[0].state_dict()
     assert not torch.equal(s1["visual.conv1.weight"], fresh["visual.conv1.weight"])      # it did train
     used = (s1["token_embedding.weight"] != 0).any(-1).nonzero().flatten()
-    _, tok = pretrain.build_model()
+    _, tok = toyclip.build_model()
     captions = tw.render("base", "train", 96)[2]
     assert torch.equal(used, pretrain.vocabulary(tok, captions))
-    r1 = pretrain.save_toy_weights(m1, h1["config"], tmp_path / "a.safetensors")
-    r2 = pretrain.save_toy_weights(m2, h2["config"], tmp_path / "b.safetensors")
-    assert r1["sha256"] == r2["sha256"] == pretrain.sha256_file(tmp_path / "a.safetensors")
+    r1 = toyclip.save_toy_weights(m1, h1["config"], tmp_path / "a.safetensors")
+    r2 = toyclip.save_toy_weights(m2, h2["config"], tmp_path / "b.safetensors")
+    assert r1["sha256"] == r2["sha256"] == toyclip.sha256_file(tmp_path / "a.safetensors")
     assert json.loads((tmp_path / "a.json").read_text())["sha256"] == r1["sha256"]
-    m3, _ = pretrain.build_model(5)                                       # round trip through the file
-    assert pretrain.load_toy_weights(m3, tmp_path / "a.safetensors") == r1["sha256"]
+    m3, _ = toyclip.build_model(5)                                       # round trip through the file
+    assert toyclip.load_toy_weights(m3, tmp_path / "a.safetensors") == r1["sha256"]
     assert all(torch.equal(v, m3.state_dict()[k]) for k, v in s1.items())
 
 
 def test_shipped_weights_match_their_record_and_the_code():
-    record = json.loads(pretrain.META_FILE.read_text())
-    assert record["sha256"] == pretrain.sha256_file(pretrain.WEIGHTS_FILE)
+    record = json.loads(toyclip.META_FILE.read_text())
+    assert record["sha256"] == toyclip.sha256_file(toyclip.WEIGHTS_FILE)
     assert record["config"] == asdict(pretrain.PretrainConfig())        # `pretrain-toy` rebuilds this file
-    assert pretrain.WEIGHTS_FILE.stat().st_size < 3 * 2**20
+    assert toyclip.WEIGHTS_FILE.stat().st_size < 3 * 2**20
 
 
 def test_damaged_weights_are_refused(tmp_path):
-    bad = tmp_path / pretrain.WEIGHTS_FILE.name
-    shutil.copy(pretrain.WEIGHTS_FILE, bad)
-    shutil.copy(pretrain.META_FILE, bad.with_suffix(".json"))
+    bad = tmp_path / toyclip.WEIGHTS_FILE.name
+    shutil.copy(toyclip.WEIGHTS_FILE, bad)
+    shutil.copy(toyclip.META_FILE, bad.with_suffix(".json"))
     data = bytearray(bad.read_bytes())
     data[-10] ^= 1
     bad.write_bytes(bytes(data))
-    with pytest.raises(pretrain.ToyWeightsError, match="SHA-256.*pretrain-toy"):
-        pretrain.load_toy_weights(pretrain.build_model()[0], bad)
+    with pytest.raises(toyclip.ToyWeightsError, match="SHA-256.*pretrain-toy"):
+        toyclip.load_toy_weights(toyclip.build_model()[0], bad)
     bad.with_suffix(".json").unlink()
-    with pytest.raises(pretrain.ToyWeightsError, match="not found"):
-        pretrain.load_toy_weights(pretrain.build_model()[0], bad)
+    with pytest.raises(toyclip.ToyWeightsError, match="not found"):
+        toyclip.load_toy_weights(toyclip.build_model()[0], bad)
 
 
 def test_toy_clip_zero_shot_above_floor(toy_setup):

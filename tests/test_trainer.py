@@ -1,4 +1,4 @@
-"""train_sae and its parts (vs2mini/trainer.py): b_pre init, decoder constraint, LR schedule, batch FVU, AuxK
+"""train_sae and its parts (vs2mini/method/train.py): b_pre init, decoder constraint, LR schedule, batch FVU, AuxK
 (as in EleutherAI sparsify's trainer), reproducibility, an end-to-end known answer, history and input errors."""
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-# NB: vs2mini.sae is imported before vs2mini.trainer on purpose. Importing vs2mini.trainer first in a fresh
-# interpreter fails (circular import, see test_trainer_imports_on_its_own); importing sae first lets the
-# remaining tests in this file still run and check the trainer's behaviour.
-from vs2mini.sae import TopKSAE
-from vs2mini.trainer import (auxk_loss, batch_fvu, epoch_batches, lr_lambda, n_batches, remove_parallel_grad, summary,
-                             train_sae, training_schedule)
+from vs2mini.method.sae import TopKSAE
+from vs2mini.method.train import (auxk_loss, batch_fvu, epoch_batches, lr_lambda, n_batches, remove_parallel_grad, summary,
+                                  train_sae, training_schedule)
 
 REPO = Path(__file__).resolve().parents[1]
 HIST_KEYS = {"step", "loss", "fvu", "auxk", "pass", "dead_frac", "l0", "lr"}
@@ -28,13 +25,13 @@ def gaussian_data(N=256, d=8, seed=0):
 
 # --------------------------------------------------------------------------------------------------- imports
 @pytest.mark.parametrize("code", [
-    "import vs2mini.trainer",
-    "import torch; from vs2mini.prototype import train_pass_sae; "
-    "train_pass_sae(torch.randn(16, 4), torch.arange(16) % 2, n_latents=8, k=2, epochs=1, progress=False, "
-    "device='cpu')",
-], ids=["import-trainer", "prototype-train_pass_sae"])
+    "import vs2mini.method.train",
+    "import torch; from vs2mini.method.train import train_sae; "
+    "train_sae(torch.randn(16, 4), labels=torch.arange(16) % 2, w_aux=0.8, n_latents=8, k=2, epochs=1, "
+    "progress=False, device='cpu')",
+], ids=["import-trainer", "pass-training"])
 def test_trainer_imports_on_its_own(code):
-    """`import vs2mini.trainer` (and the lazy import inside prototype.train_pass_sae) in a fresh interpreter."""
+    """`import vs2mini.method.train` (and PASS training through it) in a fresh interpreter."""
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
 
@@ -349,7 +346,7 @@ def test_n_batches_matches_epoch_batches():
 def test_full_profile_step_floor(dataset, n_train, steps_per_epoch, epochs):
     """Every dataset of the `full` profile trains at least 1,000 optimiser steps (today's 30 epochs would give CUB
     30 steps), computed from the profile without training."""
-    from vs2mini.profiles import get_profile
+    from vs2mini.config import get_profile
     p = get_profile("full")
     assert dataset in p.datasets
     plan = training_schedule(n_train, epochs=p.epochs, batch_size=p.batch_size, min_steps=p.min_steps,
@@ -371,7 +368,7 @@ def test_min_steps_raises_epochs_in_training():
 def test_holdout_best_checkpoint_and_summary():
     """The held-out slice is never trained on, its FVU is logged per epoch, and the returned SAE is the epoch with
     the lowest held-out FVU (checked by recomputing the held-out FVU of the returned SAE)."""
-    from vs2mini.trainer import split_holdout
+    from vs2mini.method.train import split_holdout
     X = gaussian_data(N=60, d=8)                               # few vectors, wide SAE, high lr: overfits
     kw = dict(n_latents=64, k=4, epochs=40, batch_size=54, lr=3e-2, seed=1, progress=False, device="cpu")
     sae, hist = train_sae(X, holdout=0.1, **kw)
@@ -424,6 +421,6 @@ def test_continue_training_given_sae_keeps_b_pre_and_refuses_conflicts():
 
 
 def test_fused_adam_used_where_torch_has_it():
-    from vs2mini.trainer import fused_adam_available
+    from vs2mini.method.train import fused_adam_available
     major, minor = (int(v) for v in torch.__version__.split(".")[:2])
     assert fused_adam_available(torch.device("cpu")) == ((major, minor) >= (2, 4))   # CPU fused Adam: torch 2.4

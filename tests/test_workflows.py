@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from vs2mini import results_page
-from vs2mini.profiles import PROFILES
+from vs2mini.teach import results_page
+from vs2mini.config import PROFILES
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"

@@ -14,7 +14,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from .profiles import ALIASES, DEFAULT_PROFILE, PROFILE_ENV, PROFILES
+from .config import ALIASES, DEFAULT_PROFILE, PROFILE_ENV, PROFILES
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -56,7 +56,7 @@ def _set_threads(args) -> None:
 
 
 def _profile(args):
-    from .profiles import get_profile
+    from .config import get_profile
     bf16 = getattr(args, "bf16", None)
     amp = {} if bf16 is None else {"bf16": bf16 in ("sae", "all"), "feature_amp": bf16 in ("features", "all")}
     return get_profile(args.profile, k=args.k, **amp)
@@ -100,7 +100,7 @@ def _check_writable(path: Path | None, flag: str) -> None:
 
 def _datasets(args, profile) -> list[str]:
     """--dataset a,b (comma-separated) or the profile's datasets; every name checked."""
-    from .data import ALIASES as DATASET_ALIASES, DATASETS
+    from .data.registry import ALIASES as DATASET_ALIASES, DATASETS
     names = [d.strip() for d in args.dataset.split(",") if d.strip()] if args.dataset else list(profile.datasets)
     names = [DATASET_ALIASES.get(d, d) for d in names]
     for d in names:
@@ -127,7 +127,7 @@ def _validate(args) -> None:
     if q is not None and not (math.isfinite(q) and 0.0 < q <= 1.0):
         raise ValueError(f"--gate-q must be in (0, 1], got {q}")
     if args.device:
-        from .clip import check_device
+        from .clip.models import check_device
         check_device(args.device)
     if args.command == "reproduce" and args.table not in (None, "main"):
         table_options(args, profile)                 # a flag the table would ignore: refused before anything else
@@ -143,7 +143,7 @@ TABLE_FLAGS = (("retrieval", "--retrieval", None, None), ("positives", "--positi
 def table_options(args, profile) -> dict:
     """The options of `--table NAME` from the flags given. A flag that the table would not use is refused with the
     tables that do use it: no flag is accepted and silently ignored."""
-    from .experiments import TABLES
+    from .tables.registry import TABLES
     names = list(TABLES) if args.table == "all" else [args.table]
     options = {}
     for attr, flag, option, value in TABLE_FLAGS:
@@ -167,7 +167,7 @@ def _check_dinov2() -> None:
     """--retrieval dinov2 needs torch.hub's copy of the repository or a network that answers."""
     import torch
 
-    from .net import reachable
+    from .data.download import reachable
     if not (Path(torch.hub.get_dir()) / "facebookresearch_dinov2_main").is_dir() and not reachable(
             "https://github.com"):
         raise ValueError("--retrieval dinov2: DINOv2 is not in the torch.hub cache "
@@ -187,7 +187,7 @@ def cmd_features(args) -> dict:
 
 
 def cmd_zeroshot(args) -> dict:
-    from . import metrics
+    from .method import metrics
     s = _setup(args)
     logits = s.logits(s.test.cls)
     acc = metrics.top1(logits, s.test.labels)
@@ -220,7 +220,8 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 
 def cmd_train_sae(args) -> dict:
     from .disk import save_or_rescue
-    from .reproduce import paper_fvu, training_report
+    from .method.sae_file import save_sae
+    from .tables.run import paper_fvu, training_report
     if args.out:
         _refuse_overwrite(args.out, args.force)        # before any work
     s = _setup(args)
@@ -233,7 +234,8 @@ def cmd_train_sae(args) -> dict:
                 width=sae.n_latents, steps=int(rep["steps"]), final_fvu=rep["train_fvu"],
                 heldout_fvu=rep["heldout_fvu"], **_warning(s))
     # claimed at write time: a file that appeared during training (a concurrent run) is never replaced silently
-    save_or_rescue(lambda path, exclusive: sae.save(path, exclusive=exclusive, **meta), out, args.force, "trained SAE")
+    save_or_rescue(lambda path, exclusive: save_sae(sae, path, exclusive=exclusive, **meta), out, args.force,
+                   "trained SAE")
     held = f"{rep['heldout_fvu']:.4f}" if rep["heldout_fvu"] is not None else "-"
     paper = f", paper (Table 6) {rep['paper_fvu']:.4f}" if rep["paper_fvu"] is not None else ""
     print(s.banner)
@@ -247,7 +249,8 @@ def check_datasets(profile, names: list[str]) -> None:
     """Load (not encode) the train and eval split of every file-based dataset of a run (the OOD datasets too) and
     check every image file's header, so that a missing or broken third dataset stops the run before the first one
     is encoded and trained on."""
-    from .data import EVAL_SPLIT, check_images, load_dataset
+    from .data.images import check_images
+    from .data.registry import EVAL_SPLIT, load_dataset
     for ds in names:
         if ds.startswith("toy"):    # generated in memory: nothing on disk that could be missing or damaged
             continue
@@ -259,13 +262,13 @@ def _run_datasets(args, profile, datasets: list[str]) -> list[str]:
     """Every dataset this reproduce run will read: the named ones, and the shifted datasets of ood-gate (Table 3
     evaluates nine datasets whatever --dataset says when none is given)."""
     if args.table in ("ood-gate", "all") and not args.dataset:
-        from .experiments import ood_gate_datasets
+        from .tables.shift import ood_gate_datasets
         return list(dict.fromkeys(datasets + [d for group in ood_gate_datasets(profile) for d in group]))
     return datasets
 
 
 def cmd_reproduce(args):
-    from . import reproduce
+    from .tables import main as reproduce
     profile = _profile(args)
     datasets = _datasets(args, profile)
     check_datasets(profile, _run_datasets(args, profile, datasets))
@@ -293,8 +296,8 @@ def cmd_reproduce(args):
 
 
 def _run_tables(args, profile, datasets) -> dict | list:
-    """`reproduce --table NAME`: one of the paper's other tables (vs2mini.experiments) per dataset."""
-    from .experiments import TABLES, run_all, run_table
+    """`reproduce --table NAME`: one of the paper's other tables (vs2mini.tables.registry) per dataset."""
+    from .tables.registry import TABLES, run_all, run_table
     kw = dict(model=args.model, pretrained=args.pretrained or "", device=args.device, progress=not args.quiet)
     options = table_options(args, profile)
     single = args.table != "all" and (not TABLES[args.table].per_dataset or len(datasets) == 1)
@@ -323,12 +326,12 @@ def _run_tables(args, profile, datasets) -> dict | list:
 
 
 def _table_names() -> list[str]:
-    from .experiments import TABLES
+    from .tables.registry import TABLES
     return ["main", *TABLES, "all"]
 
 
 def _table_help() -> str:
-    from .experiments import TABLES
+    from .tables.registry import TABLES
     lines = ["main: Table 1a / 11 (the default, without --table)"]
     lines += [f"{t.name}: {t.source}: {t.help}" for t in TABLES.values()]
     lines.append("all: every table above except main, one after the other")
@@ -338,9 +341,9 @@ def _table_help() -> str:
 def cmd_pretrain_toy(args) -> dict:
     """Rebuild the toy CLIP's weights (deterministic: the same code and torch give the same file) into a user path
     (default runs/toy_clip/), never over an existing file without --force."""
+    from .clip.pretrain import PretrainConfig, pretrain_toy_clip, zero_shot_accuracy
+    from .clip.toyclip import DEFAULT_OUT, TOY_WEIGHTS_ENV, WEIGHTS_DIR, build_model, save_toy_weights
     from .disk import check_new, save_or_rescue
-    from .pretrain import DEFAULT_OUT, TOY_WEIGHTS_ENV, WEIGHTS_DIR, PretrainConfig, build_model, \
-        pretrain_toy_clip, save_toy_weights, zero_shot_accuracy
     out = args.out or DEFAULT_OUT
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
@@ -350,7 +353,7 @@ def cmd_pretrain_toy(args) -> dict:
     if out.resolve().parent == WEIGHTS_DIR.resolve() and not args.force:
         raise ValueError(f"--out {out} is inside the installed package ({WEIGHTS_DIR}); write elsewhere and use it "
                          f"with ${TOY_WEIGHTS_ENV}, or pass --force to replace the shipped weights (then update "
-                         "TOY_WEIGHTS_SHA256 in vs2mini/pretrain.py)")
+                         "TOY_WEIGHTS_SHA256 in vs2mini/clip/toyclip.py)")
     check_new(out, args.force)                                  # before the work; the claim at write time guards
     config = PretrainConfig() if args.steps is None else PretrainConfig(steps=args.steps)
     model, hist = pretrain_toy_clip(config, progress=not args.quiet)
@@ -392,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
                    "instead of Table 3's four)")
     p.add_argument("--pass-variant", choices=["eq7", "ratio"],
                    help="PASS penalty: eq7, the paper's eq. 7 (default), or ratio, the scale-free within-class "
-                        "fraction of code variance (see vs2mini/prototype.py)")
+                        "fraction of code variance (see vs2mini/method/pass_loss.py)")
     p = sub.add_parser("pretrain-toy", help="rebuild the toy CLIP's weights (about 2 minutes on a CPU)")
     p.add_argument("--out", type=Path, help="weights file (default: runs/toy_clip/vs2mini-toyclip.safetensors; "
                    "use it with $VS2MINI_TOY_WEIGHTS)")

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 import torch
 
-from . import metrics, steer
-from .clip import Clip, load_clip, zeroshot_head
-from .data import ALIASES, DATASETS, EVAL_SPLIT, ImageDataset, load_dataset
-from .features import Features, cached_features, cls_to_logits
-from .profiles import TOY_BANNER, Profile, get_profile
-from .sae import TopKSAE
-from .trainer import train_sae
+from .clip.features import Features, cached_features, cls_to_logits
+from .clip.models import Clip, load_clip, zeroshot_head
+from .config import TOY_BANNER, Profile, get_profile
+from .data.images import ImageDataset
+from .data.registry import ALIASES, DATASETS, EVAL_SPLIT, load_dataset
+from .method import metrics, steer
+from .method.sae import TopKSAE
+from .method.train import train_sae
 
 
 @dataclass
@@ -71,7 +72,7 @@ class Setup:
     def train_sae(self, labels: torch.Tensor | None = None, w_aux: float = 0.0, progress: bool = True,
                   pass_variant: str | None = None, **overrides) -> tuple[TopKSAE, dict]:
         """Train the profile's SAE on train CLS tokens (PASS when labels and w_aux are given; `pass_variant`
-        defaults to the profile's). `trainer.summary(history)` gives steps and train / held-out FVU."""
+        defaults to the profile's). `method.train.summary(history)` gives steps and train / held-out FVU."""
         if pass_variant is not None:
             overrides["pass_variant"] = pass_variant
         return train_sae(self.train.cls, labels=labels, w_aux=w_aux, progress=progress, **self.train_kwargs(**overrides))

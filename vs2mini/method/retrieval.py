@@ -1,13 +1,12 @@
 """Neighbour retrieval for VS2++ (paper v3 §3.3, eqs. 4-5): cosine k-NN over a training bank and S+/S- masks.
 
 Retrieval features are CLIP image embeddings by default; the paper used DINOv2 (its size is not stated), which
-`dinov2_features` loads through torch.hub where it is reachable.
+`vs2mini.clip.features.dinov2_features` loads through torch.hub where it is reachable.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 POSITIVE_RULES = ("query", "majority")
 
@@ -65,22 +64,3 @@ def positive_mask(neighbor_labels: torch.Tensor, query_labels: torch.Tensor | No
     if rule == "majority":
         return neighbor_labels == torch.mode(neighbor_labels, dim=1).values[:, None]
     raise ValueError(f"unknown positive rule {rule!r}; choose one of {POSITIVE_RULES}")
-
-
-@torch.no_grad()
-def dinov2_features(dataset, model: str = "dinov2_vitb14", device=None, batch_size: int = 128,
-                    progress: bool = True) -> torch.Tensor:
-    """DINOv2 CLS features (N, D) via torch.hub (needs internet or a populated hub cache)."""
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    try:
-        net = torch.hub.load("facebookresearch/dinov2", model).to(device).eval()
-    except Exception as e:
-        raise RuntimeError(f"could not load DINOv2 ({model}) from torch.hub: {e}. Use retrieval='clip' offline.") from e
-    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
-    out = []
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size)
-    for imgs, _ in tqdm(loader, disable=not progress, desc="DINOv2 features"):
-        x = F.interpolate(imgs.to(device).float() / 255, size=224, mode="bicubic", antialias=True)
-        out.append(net((x - mean) / std).float().cpu())
-    return torch.cat(out)

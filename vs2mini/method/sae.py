@@ -8,31 +8,18 @@ The paper is inconsistent here: its eq. 1 has no ReLU and no b_enc; Alg. 1 calls
 have both, so we implement the library form. W_dec rows are kept at unit norm by the trainer.
 The encoder has a hand-written backward that touches only the k selected latents per row, and the decoder is an
 `embedding_bag`: one dense GEMM per training step instead of the five of a dense implementation.
+Saving and loading: vs2mini.method.sae_file.
 """
 from __future__ import annotations
 
-import hashlib
 import math
-import re
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 SAE_FORMAT_VERSION = 2          # v2: SHA-256 over the tensors, package version; v1 files (no checksum) still load
-SAE_FORMAT = f"vs2mini-topk-sae-v{SAE_FORMAT_VERSION}"
-_FORMAT_RE = re.compile(r"vs2mini-topk-sae-v(\d+)$")
-
-
-def tensors_checksum(state_dict: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over every tensor's name, dtype, shape and bytes (in name order): detects damaged or edited files."""
-    h = hashlib.sha256()
-    for name in sorted(state_dict):
-        t = state_dict[name].detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
+SAE_FORMAT = f"vs2mini-topk-sae-v{SAE_FORMAT_VERSION}"     # the file format (method/sae_file.py) of config()
 
 
 class _SparseEncoder(torch.autograd.Function):
@@ -168,67 +155,3 @@ class TopKSAE(nn.Module):
     # ---------------------------------------------------------------- io
     def config(self) -> dict:
         return {"format": SAE_FORMAT, "d_in": self.d_in, "n_latents": self.n_latents, "k": self.k}
-
-    def save(self, path: str | Path, *, exclusive: bool = False, **extra) -> Path:
-        """Save weights + config (+ JSON-able `extra`: training history, profile, dataset, ...) atomically
-        (vs2mini.disk; `exclusive`: OutputExists if `path` exists at placement, never replaced).
-        The file records a SHA-256 of the tensors and the package version; non-finite weights are refused."""
-        from . import __version__
-        path = Path(path)
-        state = {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
-        bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
-        if bad:
-            raise ValueError(f"refusing to save an SAE with NaN/inf weights in {bad} to {path}; training diverged")
-        from .disk import save_torch
-        save_torch(path, {"config": self.config(), "state_dict": state, "checksum": tensors_checksum(state),
-                          "vs2mini_version": __version__, "extra": extra}, exclusive=exclusive)
-        return path
-
-    @staticmethod
-    def read_file(path: str | Path, device: str | torch.device = "cpu") -> dict:
-        """The verified contents of an SAE file: {"config", "state_dict", "extra", "vs2mini_version"}.
-        Raises ValueError naming the file for anything that is not an intact vs2mini SAE of a known format."""
-        try:
-            blob = torch.load(path, map_location=device, weights_only=True)
-        except FileNotFoundError:
-            raise
-        except Exception as e:
-            raise ValueError(f"{path} is not a readable vs2mini SAE file ({type(e).__name__}: {e})") from e
-        cfg = blob.get("config", {}) if isinstance(blob, dict) else {}
-        fmt = cfg.get("format") if isinstance(cfg, dict) else None
-        m = _FORMAT_RE.match(fmt) if isinstance(fmt, str) else None
-        if m and int(m.group(1)) > SAE_FORMAT_VERSION:
-            raise ValueError(f"{path} was written by a newer vs2mini (SAE format v{m.group(1)}; this version reads "
-                             f"up to v{SAE_FORMAT_VERSION}): upgrade vs2mini (pip install -U vs2mini) to load it")
-        if not m:
-            raise ValueError(f"{path} is not a vs2mini SAE file (format {fmt!r}, want {SAE_FORMAT!r})")
-        state = blob.get("state_dict")
-        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-            raise ValueError(f"{path} is not a vs2mini SAE file (no tensor state_dict)")
-        if int(m.group(1)) >= 2 and blob.get("checksum") != tensors_checksum(state):
-            raise ValueError(f"{path}: checksum mismatch: the SAE file is damaged or was edited; retrain or re-copy it")
-        bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-        if bad:
-            raise ValueError(f"{path}: weights {bad} contain NaN or inf; this SAE is unusable, retrain it")
-        return {"config": cfg, "state_dict": state, "extra": blob.get("extra", {}),
-                "vs2mini_version": blob.get("vs2mini_version")}
-
-    @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "TopKSAE":
-        """Load a file written by `save` (checksum and finiteness verified); raises ValueError for anything else."""
-        blob = cls.read_file(path, device)
-        cfg = blob["config"]
-        try:
-            sae = cls(cfg["d_in"], cfg["n_latents"], cfg["k"]).to(device)
-            sae.load_state_dict(blob["state_dict"])
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise ValueError(f"{path}: config and weights do not fit ({type(e).__name__}: {e})") from e
-        return sae
-
-
-def __getattr__(name: str):
-    """`vs2mini.sae.train_sae` is the public name; the trainer lives in trainer.py (imported lazily: no cycle)."""
-    if name == "train_sae":
-        from .trainer import train_sae
-        return train_sae
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,8 +3,8 @@
 OpenAI CLIP weights were trained with QuickGELU. open_clip >= 2.29 builds `('ViT-B-32', 'openai')` with plain GELU
 and only warns, although the activation mismatch costs accuracy, so `load_clip` maps the OpenAI B/32 and B/16
 requests to the `*-quickgelu` model names. `vs2mini-toyclip` with `pretrained="toy"` is the toy CLIP that vs2mini
-pretrains on its generated toy world (weights shipped in the package, see vs2mini.pretrain); it is the offline `toy`
-profile's model. `vs2mini-tiny` is a small random-weight model for tests.
+pretrains on its generated toy world (weights shipped in the package: vs2mini.clip.toyclip, trained by
+vs2mini.clip.pretrain); it is the offline `toy` profile's model. `vs2mini-tiny` (vs2mini.clip.toyclip.TINY_MODEL) is a small random-weight model for tests.
 """
 from __future__ import annotations
 
@@ -13,17 +13,15 @@ import difflib
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from ..data import download
+from .toyclip import TOY_MODEL, TOY_TAG, load_toy_clip, register_local_configs
+
 log = logging.getLogger(__name__)
 
-TINY_MODEL = "vs2mini-tiny"
-TOY_MODEL = "vs2mini-toyclip"     # pretrained by vs2mini on the toy world (vs2mini.pretrain)
-TOY_TAG = "toy"
-_CONFIG_DIR = Path(__file__).parent / "model_configs"
 
 # "a photo of a {}." is our reading of the paper's single-template CLIP_ZS baseline (the paper does not state its prompts).
 SINGLE_TEMPLATE = ("a photo of a {}.",)
@@ -70,16 +68,6 @@ class Clip:
         return f"{self.name}/{self.pretrained or f'random-seed{RANDOM_WEIGHTS_SEED}'}"
 
 
-def register_local_configs() -> None:
-    """Make open_clip know vs2mini's model configs (`vs2mini-tiny`, `vs2mini-toyclip`)."""
-    import open_clip
-    if not {TINY_MODEL, TOY_MODEL} <= set(open_clip.list_models()):
-        open_clip.add_model_config(_CONFIG_DIR)
-
-
-_register_local_configs = register_local_configs      # old name
-
-
 def resolve_model_name(name: str, pretrained: str | None) -> str:
     """Check the name against open_clip and apply the QuickGELU fix for OpenAI weights."""
     import open_clip
@@ -122,8 +110,7 @@ def hub_reachable(url: str | None = None, timeout: float | None = None) -> bool:
     """True if the Hugging Face hub answers an HTTP request within `timeout` seconds (open_clip downloads weights
     from it). A TCP connect alone is not enough: a network that accepts connections and never answers must count
     as offline."""
-    from .net import PROBE_TIMEOUT, reachable
-    return reachable(url or HUB_URL, PROBE_TIMEOUT if timeout is None else timeout)
+    return download.reachable(url or HUB_URL, download.PROBE_TIMEOUT if timeout is None else timeout)
 
 
 @contextlib.contextmanager
@@ -173,12 +160,9 @@ def load_clip(name: str = "ViT-B-32", pretrained: str | None = "openai", device:
     device = check_device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     name = resolve_model_name(name, pretrained)
     if pretrained == TOY_TAG:                  # shipped in the package: no download, checksum-checked
-        from .pretrain import build_model, load_toy_weights
-        model, _ = build_model()
-        sha = load_toy_weights(model)
-        model = model.to(device).eval().requires_grad_(False)
+        model, tokenizer, sha = load_toy_clip(device)
         check_vision_tower(model.visual)
-        return Clip(model, open_clip.get_tokenizer(name), name, pretrained, device, sha)
+        return Clip(model, tokenizer, name, pretrained, device, sha)
     try:
         # Random weights come from a fixed seed: the feature cache and the text head must see the same model.
         with _offline_if_unreachable(pretrained is not None), torch.random.fork_rng(devices=[]):

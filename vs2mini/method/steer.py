@@ -9,11 +9,14 @@ The rescale keeps ||x||; ln_post follows, so it does not change predictions up t
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from .sae import TopKSAE
+
+Edit = Callable[[torch.Tensor], torch.Tensor]       # (B, d) CLS tokens -> (B, d): a steering rule at one layer
 
 
 def check_finite(**values: float) -> None:
@@ -173,7 +176,7 @@ def vs2pp_from_bank(x: torch.Tensor, bank_dirs: torch.Tensor, nn_idx: torch.Tens
                     gamma: float = 1.5, lam: float = 2.1, rescale: bool = True) -> torch.Tensor:
     """VS2++ as one sparse matrix product over the bank: v = (gamma - 1) W @ bank_dirs, W the sparse (Q, B) matrix
     of `vs2pp_weights` with columns nn_idx, computed by `F.embedding_bag` (a CSR matrix times a dense one).
-    x: (Q, d) queries; bank_dirs: (B, d) decoded bank directions W_dec^T c_j (`reproduce.bank_directions`);
+    x: (Q, d) queries; bank_dirs: (B, d) decoded bank directions W_dec^T c_j (`bank_directions`);
     nn_idx: (Q, M) neighbour indices into the bank; pos_mask: (Q, M) bool, True for S+.
     Equals `vs2pp_from_directions(x, bank_dirs[nn_idx], pos_mask, ...)` up to float summation order, by linearity
     (W_dec^T (cbar+ - cbar-) = mean+ W_dec^T c_j - mean- W_dec^T c_j), without gathering a (Q, M, d) block."""
@@ -185,3 +188,23 @@ def vs2pp_from_bank(x: torch.Tensor, bank_dirs: torch.Tensor, nn_idx: torch.Tens
     w = vs2pp_weights(pos_mask.to(dev)).to(bank_dirs.dtype)
     v = (gamma - 1.0) * F.embedding_bag(nn_idx.to(dev), bank_dirs, per_sample_weights=w, mode="sum")
     return apply_steering(x.to(dev), v, lam, rescale)
+
+
+@torch.no_grad()
+def bank_directions(sae: TopKSAE, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    """x: (N, d) bank CLS tokens -> their decoded SAE directions W_dec^T c (N, d), without b_pre."""
+    out = torch.empty(x.shape[0], sae.d_in, device=sae.device)    # filled chunk by chunk: no torch.cat copy
+    for s in range(0, x.shape[0], chunk):
+        vals, idx = sae.encode_sparse(x[s:s + chunk])
+        out[s:s + chunk] = sae.decode(vals, idx, bias=False)
+    return out
+
+
+def vs2_edit(sae: TopKSAE, gamma: float, lam: float) -> Edit:
+    """VS2 at one layer with that layer's SAE (`vs2`), as an edit for `vs2mini.clip.depth.run_tower`."""
+    return lambda x: vs2(x, sae, gamma, lam)
+
+
+def reconstruction_edit(sae: TopKSAE) -> Edit:
+    """Replace the CLS token by its SAE reconstruction (one layer of SAE^A_REC), as an edit for `run_tower`."""
+    return lambda x: sae_reconstruction(x, sae)

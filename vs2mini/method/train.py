@@ -15,7 +15,7 @@ seed or the AuxK weight; our documented choices:
   (the fix of sparsify #132), residual detached, normalised by the batch total variance (sparsify). A latent is
   dead after `dead_threshold` samples without firing (default: one epoch, since sparsify's 10M-token threshold
   never fires on a 50k-image cache).
-- PASS (labels given, w_aux > 0): loss + w_aux * prototype.pass_loss(..., variant=pass_variant).
+- PASS (labels given, w_aux > 0): loss + w_aux * pass_loss.pass_loss(..., variant=pass_variant).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from .prototype import DEFAULT_PASS_VARIANT, PASS_VARIANTS, pass_loss
+from .pass_loss import DEFAULT_PASS_VARIANT, PASS_VARIANTS, pass_loss
 from .sae import TopKSAE
 
 
@@ -256,7 +256,7 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
 
     Budget: at least `min_steps` optimiser steps (epochs are raised to reach them; `training_schedule`). With a
     held-out slice the returned SAE is the epoch with the lowest held-out FVU; `patience` (steps without a held-out
-    improvement) stops early. `labels: (N,)` with `w_aux > 0` trains a PASS SAE (`pass_variant`, prototype.py).
+    improvement) stops early. `labels: (N,)` with `w_aux > 0` trains a PASS SAE (`pass_variant`, method/pass_loss.py).
     `bf16` runs the encoder GEMM under bf16 autocast (weights, loss and Adam stay fp32).
     `sae=` continues training that SAE: its weights, b_pre included, are kept (no re-initialisation), and
     `n_latents`/`k` must be None or equal to its own. The same seed gives the same SAE (same device and versions).

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import torch
 
-from . import prototype, retrieval, steer
+from ..method import pass_loss, retrieval, steer
 
 NOT_ATTEMPTED = "not attempted yet: replace `answer = None` with your code and run the cell again."
 
@@ -33,9 +33,9 @@ def _as_tensor(answer, name: str) -> torch.Tensor | str:
 
 def check_ensemble_accuracy(answer, setup) -> bool:
     """Notebook 1: top-1 (%) on the test split of the 18-template head ("cifar18"), from the cached CLS tokens."""
-    from .clip import zeroshot_head
-    from .features import cls_to_logits
-    from .metrics import top1
+    from ..clip.features import cls_to_logits
+    from ..clip.models import zeroshot_head
+    from ..method.metrics import top1
     head18 = zeroshot_head(setup.clip, setup.classnames, "cifar18")
     reference = top1(cls_to_logits(setup.clip, setup.test.cls, head18).cpu(), setup.test.labels)
     return judge_ensemble_accuracy(answer, setup.accuracy(setup.test.cls), reference)
@@ -155,14 +155,14 @@ def check_majority_mask(answer, nbr_labels: torch.Tensor) -> bool:
 
 def check_pass_gradient(answer, vals: torch.Tensor, idx: torch.Tensor, labels: torch.Tensor, n_latents: int) -> bool:
     """Notebook 5: d L / d vals (B, k) of the PASS penalty of paper v3 eq. 7 (variant "eq7"), with mini-batch
-    class means. The reference is autograd through `prototype.pass_loss`."""
+    class means. The reference is autograd through `pass_loss.pass_loss`."""
     if answer is None:
         return _report(False, NOT_ATTEMPTED)
     answer = _as_tensor(answer, "the gradient with respect to vals, shape (B, k)")
     if isinstance(answer, str):
         return _report(False, answer)
     v = vals.detach().clone().requires_grad_(True)
-    prototype.pass_loss(v, idx, labels, n_latents, variant="eq7").backward()
+    pass_loss.pass_loss(v, idx, labels, n_latents, variant="eq7").backward()
     ref = v.grad
     B = vals.shape[0]
     if answer.shape == (B, n_latents) and answer.shape != ref.shape:

@@ -1,14 +1,15 @@
-"""Run profiles: which model, data sizes and SAE settings a run uses.
+"""Run profiles (which model, data sizes and SAE settings a run uses) and where data and caches live.
 
 `toy` (the default; `smoke` is its old name) runs offline on a CPU: the toy CLIP that vs2mini pretrains on its
-generated toy world (vs2mini.toyworld, vs2mini.pretrain), and every output it produces says so. `lite` uses real
-OpenAI weights on a few thousand CIFAR-100 images (CPU-friendly, needs the downloads once). `full` is the paper's
+generated toy world (vs2mini.data.toyworld, vs2mini.clip.pretrain), and every output it produces says so. `lite`
+uses real OpenAI weights on a few thousand CIFAR-100 images (CPU-friendly, needs the downloads once). `full` is the paper's
 setting (paper v3 §4.1 and App. C) and wants a GPU.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 PROFILE_ENV = "VS2MINI_PROFILE"
 TOY_BANNER = ("TOY WORLD: a toy CLIP pretrained by vs2mini on synthetic images, not the paper's setting "
@@ -30,7 +31,7 @@ class Profile:
     expansion: int = 4              # SAE width n = expansion * d (paper v3 App. C). The paper is inconsistent:
                                     # headline B/32 VS2 64.52 equals Table 8's 8x/k=64 entry; we follow App. C (4x)
     k: int | None = None            # active latents; None = by backbone (`k_for`)
-    # SAE training budget. The paper does not state batch size, epochs or steps (App. C); see trainer.py.
+    # SAE training budget. The paper does not state batch size, epochs or steps (App. C); see method/train.py.
     epochs: int = 30                # at least this many epochs ...
     min_steps: int | None = 1000    # ... and at least this many optimiser steps (0: no floor; sparsify's warm-up), so
                                     # CUB-200 (1 step per epoch at batch 4096) trains 1,000 steps, not 30
@@ -47,7 +48,7 @@ class Profile:
     # Tiny-ImageNet, without CUB-200).
     gate_sae_datasets: tuple[str, ...] | None = None
     gate_tau_datasets: tuple[str, ...] | None = None
-    pass_variant: str = "eq7"       # PASS penalty: "eq7" (the paper's eq. 7) or "ratio" (scale-free; prototype.py)
+    pass_variant: str = "eq7"       # PASS penalty: "eq7" (the paper's eq. 7) or "ratio" (scale-free; method/pass_loss.py)
     image_batch: int = 256          # images per feature-extraction batch
     bf16: bool = False              # SAE encoder GEMM under bf16 autocast (sparsify's forward ran in bf16); CLI --bf16
     feature_amp: bool = False       # CLIP feature extraction under bf16 autocast (off: fp32 CLIP, as published)
@@ -103,3 +104,13 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
     prof = PROFILES[name]
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return replace(prof, **overrides) if overrides else prof
+
+
+def data_root() -> Path:
+    """Datasets: $VS2MINI_DATA, default ./data."""
+    return Path(os.environ.get("VS2MINI_DATA") or "data").expanduser()
+
+
+def cache_root() -> Path:
+    """Feature caches: $VS2MINI_CACHE, default ./.vs2mini/cache."""
+    return Path(os.environ.get("VS2MINI_CACHE") or ".vs2mini/cache").expanduser()      # unset or empty: default

@@ -108,7 +108,7 @@ def download(url: str, dest: str | Path, md5: str | None = None, timeout: float 
     ($VS2MINI_NET_TIMEOUT), the whole transfer by `deadline` ($VS2MINI_NET_DEADLINE), and a transfer slower than
     `rate` bytes/s ($VS2MINI_NET_MIN_RATE) over a `timeout` window stops. A disk that cannot take the file is an
     OutputError naming it (not blamed on the network)."""
-    from .disk import OutputError, output_error
+    from ..disk import OutputError, output_error
     dest = Path(dest)
     timeout = timeout_s() if timeout is None else timeout
     pace = _Pace(url, deadline_s() if deadline is None else deadline, min_rate() if rate is None else rate, timeout)

@@ -30,7 +30,7 @@ PASS_VARIANTS = ("eq7", "ratio")
 #   ratio FVU                    0.046  0.052  0.062  0.070  0.073  0.085
 #         within-class fraction  0.357  0.133  0.087  0.079  0.077  0.069
 #         mean code norm         6.56   12.2   16.3   16.2   16.4   15.6
-# (`reproduce.pass_tradeoff` recomputes this table.) The caveat: eq7 is in squared code units and the FVU is
+# (`tables.ablations.pass_tradeoff` recomputes this table.) The caveat: eq7 is in squared code units and the FVU is
 # scale-free, so its pull grows with the activation scale. On 400 tokens of a random-weight tiny CLIP (d 64, k 8,
 # 1,000 steps) eq7 at 0.8 gives FVU 0.19 (plain 0.03), but on the same tokens times 10 the codes shrink to zero
 # (code norm 21 -> 0.10, FVU 1.00: collapse), where the ratio variant is unchanged (FVU 0.05). Check the code norm
@@ -64,9 +64,3 @@ def prototype_directions(sae, X: torch.Tensor, labels: torch.Tensor, n_classes: 
     X: (N, d) CLS tokens, labels: (N,). Steering with (gamma - 1) times row c pushes towards class c."""
     codes = sae.encode(X)
     return sae.decode(class_means(codes, labels.to(codes.device), n_classes), bias=False)
-
-
-def train_pass_sae(X: torch.Tensor, labels: torch.Tensor, w_aux: float = 0.8, **kwargs):
-    """Train an SAE with the PASS loss: `train_sae(X, labels=labels, w_aux=w_aux, **kwargs)` (pass_variant= too)."""
-    from .trainer import train_sae
-    return train_sae(X, labels=labels, w_aux=w_aux, **kwargs)

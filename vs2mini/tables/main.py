@@ -24,23 +24,17 @@ from typing import Callable
 
 import torch
 
-from . import metrics, retrieval, steer, trainer
-from .data import load_dataset, superclasses
-from .features import Features, cached_features
-from .paper import PAPER, PAPER_COLUMNS, PAPER_ROWS, TABLE_6_FVU, paper_backbone, paper_value  # noqa: F401
-from .pipeline import Setup, load_setup
-from .profiles import TOY_BANNER
-from .sae import TopKSAE
+from ..config import TOY_BANNER
+from ..data.registry import superclasses
+from ..method import metrics, retrieval, steer
+from ..method.sae import TopKSAE
+from ..paper import PAPER, paper_value
+from ..pipeline import Setup, load_setup
+from .run import GateData, general_gate_data, neighbour_indices, paper_fvu, train_pass, training_report, vs2pp_eval, \
+    vs2pp_labels
 
-# Paper v3 Table 6 (in vs2mini/paper.py): FVU of the dataset-specific SAEs by (dataset, backbone).
 # The published setting a toy run's table quotes for orientation (see Result.table).
 TOY_REFERENCE = ("cifar100", "ViT-B-32")
-PAPER_FVU = {(ds, bb): v for ds, vals in TABLE_6_FVU.items() for bb, v in zip(("ViT-B-32", "ViT-B-16"), vals)}
-
-
-def paper_fvu(dataset: str, model: str, pretrained: str | None) -> float | None:
-    """The paper's Table 6 FVU for this dataset and backbone (OpenAI weights only), else None."""
-    return PAPER_FVU.get((dataset, paper_backbone(model))) if pretrained == "openai" else None
 
 
 @dataclass
@@ -105,72 +99,7 @@ class Result:
         return json.dumps({**asdict(self), "warning": self.warning}, indent=2)
 
 
-@torch.no_grad()
-def pseudo_labels(setup: Setup) -> tuple[torch.Tensor, torch.Tensor]:
-    """CLIP zero-shot predictions (no labels used): (train bank (B,), test queries (Q,))."""
-    return setup.logits(setup.train.cls).argmax(-1), setup.logits(setup.test.cls).argmax(-1)  # as the ZS row
-
-
-def vs2pp_labels(setup: Setup, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The labels VS2++ splits neighbours by: (train bank (B,), test queries (Q,)). "pseudo": CLIP zero-shot
-    predictions (no labels used); "oracle": the true train and test labels."""
-    if kind == "pseudo":
-        return pseudo_labels(setup)
-    if kind == "oracle":
-        return setup.train.labels, setup.test.labels
-    raise ValueError(f"unknown VS2++ label source {kind!r}; choose 'pseudo' or 'oracle'")
-
-
-@torch.no_grad()
-def neighbour_indices(setup: Setup, n: int, features: str = "clip", progress: bool = False) -> torch.Tensor:
-    """(Q, n) indices into the train bank of each test image's n nearest train images (cosine, best first), by
-    CLIP image embeddings or DINOv2 features."""
-    dev = setup.clip.device
-    if features == "clip":
-        q_feat, bank_feat = setup.test.emb, setup.train.emb
-    elif features == "dinov2":
-        q_feat = retrieval.dinov2_features(setup.test_set, device=dev, progress=progress)
-        bank_feat = retrieval.dinov2_features(setup.train_set, device=dev, progress=progress)
-    else:
-        raise ValueError(f"unknown retrieval features {features!r}; choose 'clip' or 'dinov2'")
-    return retrieval.knn(q_feat.to(dev), bank_feat.to(dev), n)[1].cpu()
-
-
-@torch.no_grad()
-def bank_directions(sae, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-    """x: (N, d) bank CLS tokens -> their decoded SAE directions W_dec^T c (N, d), without b_pre."""
-    out = torch.empty(x.shape[0], sae.d_in, device=sae.device)    # filled chunk by chunk: no torch.cat copy
-    for s in range(0, x.shape[0], chunk):
-        vals, idx = sae.encode_sparse(x[s:s + chunk])
-        out[s:s + chunk] = sae.decode(vals, idx, bias=False)
-    return out
-
-
-@torch.no_grad()
-def vs2pp_eval(setup: Setup, sae, pos_mask: torch.Tensor, nn_idx: torch.Tensor, gamma: float, lam: float,
-               chunk: int = 1024, bank_dirs: torch.Tensor | None = None) -> torch.Tensor:
-    """VS2++ over the whole test set; returns steered CLS tokens (N, d).
-    pos_mask, nn_idx: (N, M) from retrieval; `bank_dirs` (from `bank_directions`) can be passed to reuse it
-    (run_reproduce decodes the bank once for the pseudo and the oracle rows). One sparse product over the bank
-    (`steer.vs2pp_from_bank`); `chunk` is kept for callers and no longer needed (nothing of size (N, M, d) is built)."""
-    dev = setup.clip.device
-    if bank_dirs is None:
-        bank_dirs = bank_directions(sae, setup.train.cls.to(dev))
-    return steer.vs2pp_from_bank(setup.test.cls.to(dev), bank_dirs, nn_idx, pos_mask, gamma, lam)
-
-
 # ------------------------------------------------------------------------------------------------ the rows
-@dataclass
-class GateData:
-    """The paper's gate (v3 §4.3): a generalized SAE, its training mean mu (d,) and the unlabelled CLS tokens
-    x_tau (M, d) whose per-sample FVU quantile gives tau."""
-    sae: TopKSAE
-    mu: torch.Tensor
-    x_tau: torch.Tensor
-    train_datasets: tuple[str, ...]
-    tau_datasets: tuple[str, ...]
-
-
 @dataclass
 class Steered:
     """One row's output: the test CLS tokens (N, d) it is scored on, its coverage and what to note."""
@@ -214,7 +143,7 @@ class Context:
     @cached_property
     def bank_dirs(self) -> torch.Tensor:
         """Decoded SAE directions W_dec^T c of the train bank (B, d), without b_pre."""
-        return bank_directions(self.sae, self.x_train)
+        return steer.bank_directions(self.sae, self.x_train)
 
     def vs2pp_note(self) -> str:
         return f"N={self.neighbours.shape[1]}, {self.retrieval_features} retrieval, positives: {self.positive_rule}"
@@ -308,51 +237,6 @@ ROWS: tuple[Callable[[Context], Steered | None], ...] = (
     row_vs2pp_pseudo, row_vs2pp_oracle, row_pass)
 
 
-# --------------------------------------------------------------------------------------------- the SAEs
-def train_pass(setup: Setup, progress: bool = False, **overrides) -> tuple[TopKSAE, dict]:
-    """The PASS SAE of the table: this dataset's train CLS tokens with their TRUE train labels, w_aux and variant
-    from the profile."""
-    p = setup.profile
-    return setup.train_sae(labels=setup.train.labels, w_aux=p.w_aux, progress=progress, **overrides)
-
-
-def general_gate_data(setup: Setup, sae: TopKSAE | None = None, *, train_datasets: tuple[str, ...] | None = None,
-                      tau_datasets: tuple[str, ...] | None = None,
-                      train_features: Callable[[str], Features] | None = None,
-                      progress: bool = False) -> tuple[GateData, dict | None]:
-    """The generalized SAE and tau set of the paper's gate: the SAE is trained on the union of `train_datasets`'
-    TRAIN splits (default `Profile.gate_sae_datasets`, else the profile's datasets; the evaluated dataset need not
-    be one of them: out-of-domain datasets are not, paper v3 Table 3), mu is that union's mean, and x_tau is the union of
-    `tau_datasets`' TRAIN splits (default `Profile.gate_tau_datasets`, else the same datasets); no labels are used.
-    `train_features(name)` returns a dataset's train Features (default: this set-up's model and cache).
-    Returns (GateData, training history or None when `sae` is given)."""
-    p = setup.profile
-    train_datasets = tuple(train_datasets or p.gate_sae_datasets or p.datasets)
-    tau_datasets = tuple(tau_datasets or p.gate_tau_datasets or train_datasets)
-
-    def default(name: str) -> Features:
-        if name == setup.dataset:
-            return setup.train
-        return cached_features(setup.clip, load_dataset(name, "train", limit=p.n_train), batch_size=p.image_batch,
-                               progress=progress, amp=p.feature_amp)
-
-    get = train_features or default
-    feats = {name: get(name).cls for name in dict.fromkeys(train_datasets + tau_datasets)}
-    X = torch.cat([feats[n] for n in train_datasets])
-    hist = None
-    if sae is None:
-        sae, hist = trainer.train_sae(X, progress=progress, **setup.train_kwargs())
-    x_tau = torch.cat([feats[n] for n in tau_datasets])
-    return GateData(sae, X.double().mean(0).float().to(sae.device), x_tau, train_datasets, tau_datasets), hist
-
-
-def training_report(sae: TopKSAE, hist: dict | None, x_test: torch.Tensor, paper: float | None = None) -> dict:
-    """Steps, epochs, selected epoch, train / held-out FVU (from the history) and test FVU of one SAE."""
-    out = trainer.summary(hist) if hist is not None else {"steps": None, "epochs": None, "selected_epoch": None,
-                                                         "train_fvu": None, "heldout_fvu": None}
-    return {**out, "test_fvu": sae.fvu(x_test), "paper_fvu": paper}
-
-
 # ---------------------------------------------------------------------------------------------- the table
 def check_run_args(gamma: float | None, lam: float | None, gate_q: float, retrieval_features: str,
                    positive_rule: str) -> None:
@@ -425,35 +309,3 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
             kind = "pseudo" if "pseudo" in out.method else "oracle"
             res.settings.setdefault("s_minus_nonempty", {})[kind] = out.info["s_minus_nonempty"]
     return res
-
-
-# ------------------------------------------------------------------------------------ PASS trade-off (Table 12)
-PASS_TRADEOFF_W_AUX = (0.1, 0.5, 0.8, 1.0, 2.0)
-
-
-def pass_tradeoff(setup: Setup, w_aux: tuple[float, ...] = PASS_TRADEOFF_W_AUX,
-                  variants: tuple[str, ...] = ("eq7", "ratio"), gamma: float | None = None, lam: float | None = None,
-                  progress: bool = False) -> list[dict]:
-    """Reconstruction vs class alignment as w_aux grows, for each PASS variant (the shape of paper v3 Table 12).
-    One PASS SAE per (variant, w_aux), trained like the table's (true train labels, the profile's budget); each row:
-    test FVU, held-out FVU, class alignment = the within-class fraction of test code variance (lower: codes closer
-    to their class mean), mean code norm (a collapse shows as codes shrinking to 0) and VS2 top-1 with that SAE.
-    w_aux = 0 (no PASS) is the first row of each variant for reference."""
-    from .prototype import pass_loss
-    p = setup.profile
-    gamma = p.gamma if gamma is None else gamma
-    lam = p.lam if lam is None else lam
-    x = setup.test.cls.to(setup.clip.device)
-    y = setup.test.labels.to(setup.clip.device)
-    out = []
-    for variant in variants:
-        for w in (0.0,) + tuple(w_aux):
-            sae, hist = setup.train_sae(labels=setup.train.labels if w > 0 else None, w_aux=w, pass_variant=variant,
-                                        progress=progress)
-            vals, idx = sae.encode_sparse(x)
-            out.append({"variant": variant, "w_aux": w, "test_fvu": sae.fvu(x),
-                        "heldout_fvu": trainer.summary(hist)["heldout_fvu"],
-                        "within_class_fraction": pass_loss(vals, idx, y, sae.n_latents, variant="ratio").item(),
-                        "code_norm": vals.norm(dim=1).mean().item(),
-                        "vs2_top1": setup.accuracy(steer.vs2(x, sae, gamma, lam))})
-    return out

@@ -5,9 +5,9 @@ import os
 
 import torch
 
-from . import __version__
-from .clip import hub_reachable
-from .profiles import DEFAULT_PROFILE, PROFILE_ENV, get_profile
+from .. import __version__
+from ..clip.models import hub_reachable
+from ..config import DEFAULT_PROFILE, PROFILE_ENV, get_profile
 
 REPO = "https://github.com/vs2mini/vs2mini"
 # The tag the book was built from: the install in Colab is pinned to the same code as the page the reader opened.
@@ -25,7 +25,7 @@ if importlib.util.find_spec("vs2mini") is None:
 if "google.colab" in sys.modules:   # the widget of notebook 3 needs this on Colab
     from google.colab import output
     output.enable_custom_widget_manager()
-from vs2mini.notebook import start
+from vs2mini.teach.notebook import start
 PROFILE = start()   # full: GPU + internet; lite: CPU + internet; offline otherwise"""
 
 

@@ -299,10 +299,10 @@ def centroid_steering(alpha: float = 1.05, seed: int = 0):
 
 def save_book_figures(outdir) -> list:
     """Write the book's static figures (pipeline.svg, centroid_steering.svg) to `outdir`; returns the paths.
-    Run `python -c "from vs2mini import plots; plots.save_book_figures('book/figures')"` after changing them."""
+    Run `python -c "from vs2mini.teach import plots; plots.save_book_figures('book/figures')"` after changing them."""
     from pathlib import Path
 
-    from .disk import save_figure
+    from ..disk import save_figure
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     plt.rcParams["svg.hashsalt"] = "vs2mini"          # stable ids: the committed SVGs change only with the drawing

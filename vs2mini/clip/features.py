@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import cache
-from .clip import Clip
-from .paths import cache_root
+from .. import disk
+from ..config import cache_root
+from .models import Clip
 from .preprocess import preprocess_batch, preprocess_config
 
 FEATURES_VERSION = 1
@@ -107,7 +107,7 @@ def cached_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int
             "dataset": getattr(dataset, "name", "?"), "split": getattr(dataset, "split", "?"),
             "data": dataset.fingerprint(), "preprocess": preprocess_config(clip.model).key,
             "amp": bool(amp)}
-    path = (root or cache_root()) / f"{cache.cache_key(**meta)}.pt"
+    path = (root or cache_root()) / f"{disk.cache_key(**meta)}.pt"
 
     def compute():
         f = extract_features(clip, dataset, batch_size, num_workers, progress, amp)
@@ -116,12 +116,12 @@ def cached_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int
     def check(t):          # intact but not this dataset's features (e.g. copied from elsewhere): rebuild it
         labels = torch.as_tensor(dataset.labels, dtype=torch.long)
         if len(t["labels"]) != len(dataset) or not torch.equal(t["labels"], labels):
-            raise cache.CorruptCache(f"{path}: holds {len(t['labels'])} rows/other labels for a dataset of "
+            raise disk.CorruptCache(f"{path}: holds {len(t['labels'])} rows/other labels for a dataset of "
                                      f"{len(dataset)} images")
         if t["cls"].shape[0] != len(dataset) or t["emb"].shape[0] != len(dataset):
-            raise cache.CorruptCache(f"{path}: feature rows do not match the {len(dataset)} labels")
+            raise disk.CorruptCache(f"{path}: feature rows do not match the {len(dataset)} labels")
 
-    t = cache.cached(path, meta, compute, check)
+    t = disk.cached(path, meta, compute, check)
     return Features(t["cls"], t["emb"], t["labels"])
 
 
@@ -146,3 +146,22 @@ def cls_to_logits(clip: Clip, cls: torch.Tensor, head: torch.Tensor, chunk: int 
 def embedding_logits(emb: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
     """emb: (N, D) image embeddings (any norm), head: (C, D) -> logits (N, C)."""
     return 100.0 * F.normalize(emb.float(), dim=-1) @ head.to(emb.device).float().T
+
+
+@torch.no_grad()
+def dinov2_features(dataset, model: str = "dinov2_vitb14", device=None, batch_size: int = 128,
+                    progress: bool = True) -> torch.Tensor:
+    """DINOv2 CLS features (N, D) via torch.hub (needs internet or a populated hub cache)."""
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    try:
+        net = torch.hub.load("facebookresearch/dinov2", model).to(device).eval()
+    except Exception as e:
+        raise RuntimeError(f"could not load DINOv2 ({model}) from torch.hub: {e}. Use retrieval='clip' offline.") from e
+    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
+    out = []
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size)
+    for imgs, _ in tqdm(loader, disable=not progress, desc="DINOv2 features"):
+        x = F.interpolate(imgs.to(device).float() / 255, size=224, mode="bicubic", antialias=True)
+        out.append(net((x - mean) / std).float().cpu())
+    return torch.cat(out)

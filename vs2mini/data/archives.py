@@ -1,39 +1,28 @@
-"""Datasets: CIFAR-100, CUB-200-2011, Tiny-ImageNet and the generated toy world (offline), all as uint8 images.
+"""The archive datasets: CIFAR-100, CUB-200-2011 and Tiny-ImageNet, fetched, checked and parsed into `ImageDataset`s.
 
-`load_dataset(name, split)` returns an `ImageDataset` whose items are `(image, label)` with `image` a uint8
-(3, H, W) RGB tensor. Fixed-size datasets keep their native size (CIFAR 32, Tiny-ImageNet 64, toy 32);
-the device-side preprocessing resizes them. CUB images vary in size, so they are resized here exactly like
-open_clip's eval transform (PIL bicubic Resize of the shortest side, CenterCrop, convert("RGB")).
+Every list file is validated line by line (errors name file:line); a missing or damaged archive ends in
+`DatasetNotAvailable` saying how to get it.
 """
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import pickle
 from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
-from torchvision import transforms as T
 from torchvision.datasets import CIFAR100
 from torchvision.datasets.utils import extract_archive
-from torchvision.transforms.functional import pil_to_tensor
 
-from . import net, toyworld
-from .disk import OutputError
-from .paths import data_root
+from ..disk import OutputError, output_error
+from . import download as net
+from .images import SMOKE_HINT, BadImageFile, DatasetNotAvailable, ImageDataset, _subset, load_image
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("cifar100", "cub200", "tinyimagenet", "toy", "toy-shifted")
-ALIASES = {"synthetic": "toy"}      # the old offline set's name
-EVAL_SPLIT = {"cifar100": "test", "cub200": "test", "tinyimagenet": "val", "toy": "test", "toy-shifted": "test"}
-SPLITS = {"cifar100": ("train", "test"), "cub200": ("train", "test"),
-          "tinyimagenet": ("train", "val"), "toy": ("train", "test"), "toy-shifted": ("train", "test")}
 # name -> (folder created by the archive, URL, archive file name, md5)
 SOURCES = {
     "cifar100": ("cifar-100-python", CIFAR100.url, CIFAR100.filename, CIFAR100.tgz_md5),
@@ -42,75 +31,6 @@ SOURCES = {
     "tinyimagenet": ("tiny-imagenet-200", "http://cs231n.stanford.edu/tiny-imagenet-200.zip",
                      "tiny-imagenet-200.zip", "90528d7ca1a48142e341f4ef8d21d0de"),
 }
-SMOKE_HINT = ("the `toy` profile (a toy CLIP on generated images) works offline: "
-              "use --profile toy or VS2MINI_PROFILE=toy")
-
-
-class DatasetNotAvailable(FileNotFoundError):
-    """Dataset files are missing and could not be downloaded; the message says how to get them."""
-
-
-class ImageDataset(torch.utils.data.Dataset):
-    """Labelled images; item i is `(image uint8 (3, H, W) RGB, label int)`.
-
-    Images are held in memory (`images`: (N, 3, H, W) uint8) or read lazily from `files` with `loader`.
-    `indices` are the positions kept from the full split (see `limit` in `load_dataset`).
-    """
-
-    def __init__(self, name: str, split: str, classnames: Sequence[str], labels: torch.Tensor, *,
-                 images: torch.Tensor | None = None, files: Sequence[Path] | None = None,
-                 loader: Callable[[Path], torch.Tensor] | None = None, indices: torch.Tensor | None = None,
-                 limit: int | None = None, seed: int = 0, image_size: int = 32, synthetic: bool = False):
-        self.name, self.split, self.classnames = name, split, list(classnames)
-        self.labels = torch.as_tensor(labels, dtype=torch.int64)
-        self.images, self.files, self.loader = images, None if files is None else list(files), loader
-        self.indices = torch.arange(len(self.labels)) if indices is None else indices
-        self.limit, self.seed, self.image_size, self.synthetic = limit, seed, image_size, synthetic
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        img = self.images[i] if self.images is not None else self.loader(self.files[i])
-        return img, int(self.labels[i])
-
-    def fingerprint(self) -> str:
-        """Short stable cache key, e.g. `cifar100-test-all-s0-32px-n10000-1a2b3c4d`; the last part hashes the
-        labels, the kept indices and the image content (`content_hash`), so changed images get new features."""
-        h = hashlib.sha1(self.labels.numpy().tobytes() + self.indices.numpy().tobytes()
-                         + self.content_hash().encode()).hexdigest()[:8]
-        lim = "all" if self.limit is None else str(self.limit)
-        return f"{self.name}-{self.split}-{lim}-s{self.seed}-{self.image_size}px-n{len(self)}-{h}"
-
-    def content_hash(self, n_sampled: int = 64) -> str:
-        """What determines the pixels: a SHA-1 of the in-memory images; for files, their paths, sizes and
-        modification times plus the full bytes of `n_sampled` evenly spaced files (reading every file of a
-        large dataset on each start would cost more than it saves). Computed once per dataset object."""
-        if getattr(self, "_content_hash", None) is None:
-            h = hashlib.sha1()
-            if self.images is not None:
-                h.update(np.ascontiguousarray(self.images.numpy()).tobytes())
-            for f in self.files or []:
-                st = f.stat()
-                h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-            if self.files:
-                step = max(1, len(self.files) // n_sampled)
-                for f in self.files[::step][:n_sampled]:
-                    h.update(f.read_bytes())
-            self._content_hash = h.hexdigest()
-        return self._content_hash
-
-    def __repr__(self) -> str:
-        return f"ImageDataset({self.fingerprint()}, {len(self.classnames)} classes)"
-
-
-def _subset(n: int, limit: int | None, seed: int) -> torch.Tensor:
-    """Indices (sorted) of a seeded random subset of `limit` out of `n` (all if limit is None or >= n)."""
-    if limit is None or limit >= n:
-        return torch.arange(n)
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return perm[:limit].sort().values
-
 
 _DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
@@ -129,14 +49,13 @@ def download_and_extract_archive(url: str, download_root: str | Path, filename: 
     except OSError as e:          # a full or read-only disk is the disk's fault, not the archive's
         if e.errno not in _DISK_ERRNOS:
             raise net.DownloadError(f"{archive}: cannot extract ({type(e).__name__}: {e}); delete it and retry") from e
-        from .disk import output_error
         raise output_error(root, e) from None
     except Exception as e:        # tarfile/zipfile/EOF errors: a damaged archive that passed no md5 check
         raise net.DownloadError(f"{archive}: cannot extract ({type(e).__name__}: {e}); delete it and retry") from e
     return archive
 
 
-def _ensure(name: str, root: Path, required: Sequence[str], download: bool) -> Path:
+def ensure(name: str, root: Path, required: Sequence[str], download: bool) -> Path:
     """Folder of dataset `name` under `root`; downloads the archive if `required` files are missing."""
     folder, url, filename, md5 = SOURCES[name]
     base = root / folder
@@ -183,49 +102,8 @@ def _int(path: Path, lineno: int, s: str, lo: int, hi: int) -> int:
     return v
 
 
-class BadImageFile(ValueError):
-    """An image file of a dataset cannot be decoded; the message names the file."""
-
-
-def _load_image(path: Path, size: int | None = None) -> torch.Tensor:
-    """uint8 (3, H, W) RGB at native size, or (3, size, size) via open_clip's eval transform
-    (PIL bicubic Resize of the shortest side, CenterCrop, convert("RGB")). BadImageFile naming the file if it
-    is unreadable, truncated, empty or not an image."""
-    try:
-        with Image.open(path) as im:
-            if size is not None:
-                im = T.CenterCrop(size)(T.Resize(size, interpolation=T.InterpolationMode.BICUBIC)(im))
-            return pil_to_tensor(im.convert("RGB"))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        hint = (" It is a macOS AppleDouble metadata file: delete every ._* file (find DIR -name '._*' -delete)."
-                if Path(path).name.startswith("._") else "")
-        raise BadImageFile(f"{path}: not a readable image ({type(e).__name__}: {e}); re-extract the dataset "
-                           f"archive or delete the file and its line in the dataset's lists.{hint}") from None
-
-
-def check_images(ds: "ImageDataset") -> None:
-    """A fast header check of every image file of `ds` (PIL `Image.open` + `verify()`: the header and, for PNG,
-    the chunk checksums; no pixel is decoded), so that a broken file stops a run before any dataset is encoded.
-    BadImageFile names how many failed and the first. In-memory datasets (CIFAR-100, toy) have nothing to check.
-    A file whose header is intact but whose pixel data is cut short is still found only when it is decoded."""
-    bad = []
-    for f in ds.files or []:
-        try:
-            with Image.open(f) as im:
-                im.verify()
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-            bad.append((f, e))
-    if bad:
-        f, e = bad[0]
-        hint = (" It is a macOS AppleDouble metadata file: delete every ._* file (find DIR -name '._*' -delete)."
-                if Path(f).name.startswith("._") else "")
-        raise BadImageFile(f"{ds.name} {ds.split}: {len(bad)} of {len(ds.files)} image files cannot be read, e.g. {f} "
-                           f"({type(e).__name__}: {e}); re-extract the dataset archive or delete the file and its "
-                           f"line in the dataset's lists.{hint}")
-
-
-def _cifar_names(root: Path, download: bool) -> tuple[list[str], list[str]]:
-    base = _ensure("cifar100", root, ["meta"], download)
+def cifar_names(root: Path, download: bool) -> tuple[list[str], list[str]]:
+    base = ensure("cifar100", root, ["meta"], download)
     try:
         with open(base / "meta", "rb") as f:
             raw = [n.decode() for n in pickle.load(f, encoding="bytes")[b"fine_label_names"]]
@@ -236,9 +114,9 @@ def _cifar_names(root: Path, download: bool) -> tuple[list[str], list[str]]:
     return [n.replace("_", " ") for n in raw], raw  # OpenAI CLIP convention: aquarium_fish -> aquarium fish
 
 
-def _cifar100(root, split, download, limit, seed, **_) -> ImageDataset:
-    base = _ensure("cifar100", root, ["meta", split], download)
-    names, raw = _cifar_names(root, download)
+def load_cifar100(root, split, download, limit, seed, **_) -> ImageDataset:
+    base = ensure("cifar100", root, ["meta", split], download)
+    names, raw = cifar_names(root, download)
     path = base / split
     try:
         with open(path, "rb") as f:
@@ -263,7 +141,7 @@ def _cifar100(root, split, download, limit, seed, **_) -> ImageDataset:
     return ds
 
 
-def _cub_names(base: Path) -> list[str]:
+def cub_names(base: Path) -> list[str]:
     """classes.txt "001.Black_footed_Albatross" -> "Black footed Albatross"."""
     rows = _table(base / "classes.txt", 2)
     _unique([raw for _, (_, raw) in rows], base / "classes.txt", "class")
@@ -272,10 +150,10 @@ def _cub_names(base: Path) -> list[str]:
     return [raw.split(".", 1)[-1].replace("_", " ") for _, (_, raw) in rows]
 
 
-def _cub200(root, split, download, limit, seed, image_size=224, **_) -> ImageDataset:
-    base = _ensure("cub200", root, ["images.txt", "classes.txt", "image_class_labels.txt",
+def load_cub200(root, split, download, limit, seed, image_size=224, **_) -> ImageDataset:
+    base = ensure("cub200", root, ["images.txt", "classes.txt", "image_class_labels.txt",
                                     "train_test_split.txt"], download)
-    names = _cub_names(base)
+    names = cub_names(base)
     rows = _table(base / "images.txt", 2)
     paths = {_int(base / "images.txt", ln, i, 1, 2**62): p for ln, (i, p) in rows}
     _unique([i for _, (i, _) in rows], base / "images.txt", "image id")
@@ -299,7 +177,7 @@ def _cub200(root, split, download, limit, seed, image_size=224, **_) -> ImageDat
     files = [base / "images" / paths[i] for i in ids]
     labels = torch.tensor([tables["image_class_labels.txt"][i] - 1 for i in ids], dtype=torch.int64)
     _check_files(files, "cub200", root)
-    return ImageDataset("cub200", split, names, labels, files=files, loader=partial(_load_image, size=image_size),
+    return ImageDataset("cub200", split, names, labels, files=files, loader=partial(load_image, size=image_size),
                         indices=idx, limit=limit, seed=seed, image_size=image_size)
 
 
@@ -339,7 +217,7 @@ def _unique(values: Sequence[str], where: Path, what: str) -> None:
         seen.add(v)
 
 
-def _tiny_names(base: Path) -> tuple[list[str], list[str]]:
+def tiny_names(base: Path) -> tuple[list[str], list[str]]:
     """(wnids in label order, clean names). Clean name = first synonym in words.txt; where two classes share
     it, both use their first two synonyms joined by ", " (and the wnid is appended if that still clashes).
     The paper does not state its wnid -> name mapping; this is our documented default."""
@@ -361,9 +239,9 @@ def _tiny_names(base: Path) -> tuple[list[str], list[str]]:
     return wnids, names
 
 
-def _tinyimagenet(root, split, download, limit, seed, **_) -> ImageDataset:
-    base = _ensure("tinyimagenet", root, ["wnids.txt", "words.txt", "val/val_annotations.txt"], download)
-    wnids, names = _tiny_names(base)
+def load_tinyimagenet(root, split, download, limit, seed, **_) -> ImageDataset:
+    base = ensure("tinyimagenet", root, ["wnids.txt", "words.txt", "val/val_annotations.txt"], download)
+    wnids, names = tiny_names(base)
     lab = {w: k for k, w in enumerate(wnids)}
     files, labels = [], []
     if split == "train":
@@ -398,76 +276,6 @@ def _tinyimagenet(root, split, download, limit, seed, **_) -> ImageDataset:
     files = [files[j] for j in idx.tolist()]
     _check_files(files, "tinyimagenet", root)
     return ImageDataset("tinyimagenet", split, names, torch.tensor(labels, dtype=torch.int64)[idx], files=files,
-                        loader=_load_image, indices=idx, limit=limit, seed=seed, image_size=64)
+                        loader=load_image, indices=idx, limit=limit, seed=seed, image_size=64)
 
 
-def _toy(root, split, download, limit, seed, domain="base", **_) -> ImageDataset:
-    """The toy world (vs2mini.toyworld): image i depends only on (seed, domain, split, i), so `limit` gives a prefix
-    (still class-balanced up to one image per class). Captions are kept in `.captions`."""
-    images, labels, captions = toyworld.render(domain, split, limit, seed=seed)
-    name = "toy" if domain == "base" else f"toy-{domain}"
-    ds = ImageDataset(name, split, toyworld.CLASSNAMES, torch.from_numpy(labels), images=torch.from_numpy(images),
-                      limit=limit, seed=seed, image_size=toyworld.SIZE, synthetic=True)
-    ds.captions = captions
-    return ds
-
-
-_LOADERS = {"cifar100": _cifar100, "cub200": _cub200, "tinyimagenet": _tinyimagenet, "toy": _toy,
-            "toy-shifted": partial(_toy, domain="shifted")}
-
-
-# The six shifted datasets of the paper's Table 3 (vs2mini/ood_datasets.py, through torchvision's loaders).
-from . import ood_datasets as _ood  # noqa: E402
-DATASETS += _ood.OOD_DATASETS
-for _name in _ood.OOD_DATASETS:
-    SPLITS[_name], EVAL_SPLIT[_name] = _ood.SPLITS, "test"
-    _LOADERS[_name] = partial(_ood.load_ood, _name)
-
-
-def _check(name: str, split: str | None = None) -> str:
-    """The canonical name of dataset `name` (aliases resolved); ValueError for an unknown name or split."""
-    name = ALIASES.get(name, name)
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
-    if split is not None and split not in SPLITS[name]:
-        hint = ' (its "test" split has no labels; use split="val", as the paper does)' \
-            if name == "tinyimagenet" and split == "test" else ""
-        raise ValueError(f"unknown split {split!r} for {name}; valid splits: {SPLITS[name]}{hint}")
-    return name
-
-
-def load_dataset(name: str, split: str = "train", root: str | Path | None = None, *, download: bool = True,
-                 limit: int | None = None, seed: int = 0, image_size: int = 224) -> ImageDataset:
-    """Dataset `name` (one of `DATASETS`; "synthetic" is an old name of "toy"), split "train" or `EVAL_SPLIT[name]`.
-
-    root: data folder (default `paths.data_root()`). limit: keep a seeded random subset of that many images
-    (in index order); for "toy"/"toy-shifted" it is how many images are generated (a prefix; default
-    12,000 train / 2,400 test) and `seed` is the world's seed. image_size: CUB output side (other datasets keep
-    their native size).
-    Missing files and no download -> `DatasetNotAvailable` (a FileNotFoundError) saying how to get them.
-    """
-    name = _check(name, split)
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be None or >= 0, got {limit}")
-    root = Path(root).expanduser() if root is not None else data_root()
-    return _LOADERS[name](root, split, download, limit, seed, image_size=image_size)
-
-
-def superclasses(name: str) -> torch.Tensor | None:
-    """(C,) super-class index per class for datasets that define super-classes (the toy world), else None."""
-    return torch.from_numpy(toyworld.CLASS_SUPER) if _check(name) in ("toy", "toy-shifted") else None
-
-
-def classnames(name: str, root: str | Path | None = None, *, download: bool = True) -> list[str]:
-    """Clean class names of `name` (index = label) without loading images."""
-    name = _check(name)
-    root = Path(root).expanduser() if root is not None else data_root()
-    if name in ("toy", "toy-shifted"):
-        return list(toyworld.CLASSNAMES)
-    if name == "cifar100":
-        return _cifar_names(root, download)[0]
-    if name == "cub200":
-        return _cub_names(_ensure("cub200", root, ["classes.txt"], download))
-    if name in _ood.OOD_DATASETS:
-        return load_dataset(name, "test", root, download=download, limit=0).classnames
-    return _tiny_names(_ensure("tinyimagenet", root, ["wnids.txt", "words.txt"], download))[1]

@@ -19,14 +19,13 @@ from typing import Callable, Iterable
 import torch
 from tqdm.auto import tqdm
 
-from . import cache, steer
-from .clip import Clip
+from .. import disk
+from ..config import cache_root
 from .features import _batches
-from .paths import cache_root
+from .models import Clip
 from .preprocess import preprocess_batch, preprocess_config
-from .sae import TopKSAE
 
-Edit = Callable[[torch.Tensor], torch.Tensor]       # (B, d) CLS tokens -> (B, d)
+Edit = Callable[[torch.Tensor], torch.Tensor]       # (B, d) CLS tokens -> (B, d); the steering edits: method/steer.py
 DEPTH_VERSION = 1
 
 
@@ -90,16 +89,6 @@ def run_tower(clip: Clip, images: torch.Tensor, edits: dict[int, Edit] | None = 
     return _cls(h, batch_first).float(), caps
 
 
-def vs2_edit(sae: TopKSAE, gamma: float, lam: float) -> Edit:
-    """VS2 at one layer with that layer's SAE (steer.vs2)."""
-    return lambda x: steer.vs2(x, sae, gamma, lam)
-
-
-def reconstruction_edit(sae: TopKSAE) -> Edit:
-    """Replace the CLS token by its SAE reconstruction (one layer of SAE^A_REC)."""
-    return lambda x: steer.sae_reconstruction(x, sae)
-
-
 @torch.no_grad()
 def layer_features(clip: Clip, dataset, layers: Iterable[int], batch_size: int = 256, progress: bool = True,
                    root=None) -> dict[int, torch.Tensor]:
@@ -108,7 +97,7 @@ def layer_features(clip: Clip, dataset, layers: Iterable[int], batch_size: int =
     meta = {"version": DEPTH_VERSION, "model": clip.name, "weights": clip.tag, "layers": list(layers),
             "dataset": getattr(dataset, "name", "?"), "split": getattr(dataset, "split", "?"),
             "data": dataset.fingerprint(), "preprocess": preprocess_config(clip.model).key}
-    path = (root or cache_root()) / f"depth_{cache.cache_key(**meta)}.pt"
+    path = (root or cache_root()) / f"depth_{disk.cache_key(**meta)}.pt"
 
     def compute():
         out = {v: [] for v in layers}
@@ -119,7 +108,7 @@ def layer_features(clip: Clip, dataset, layers: Iterable[int], batch_size: int =
                 out[v].append(caps[v].cpu())
         return {f"layer{v}": torch.cat(out[v]) for v in layers}
 
-    t = cache.cached(path, meta, compute)
+    t = disk.cached(path, meta, compute)
     return {v: t[f"layer{v}"] for v in layers}
 
 

@@ -1,7 +1,8 @@
 """The six shifted datasets of the paper's reliability study (paper v3 §4.3, Table 3), through torchvision's loaders.
 
-FGVC-Aircraft, Food-101, Flowers-102, Caltech-101, SUN397 and EuroSAT, each as a `data.ImageDataset` of uint8
-images resized like open_clip's eval transform (as for CUB). `data.load_dataset("food101", "test")` reaches them.
+FGVC-Aircraft, Food-101, Flowers-102, Caltech-101, SUN397 and EuroSAT, each as an `ImageDataset` of uint8
+images resized like open_clip's eval transform (as for CUB). `load_dataset("food101", "test")`
+(vs2mini.data.registry) reaches them.
 
 Splits (the paper does not state them): torchvision's own splits where the dataset has them (Aircraft: "trainval" as
 train and "test"; Food-101 and Flowers-102: "train" and "test"); Caltech-101, SUN397 and EuroSAT have none, so we
@@ -11,9 +12,12 @@ take a seeded 80 / 20 split of each (`SPLIT_SEED`, the same for every run). Clas
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 
 import torch
+
+from .images import SMOKE_HINT, DatasetNotAvailable, ImageDataset, _subset, load_image
 
 TORCHVISION = {   # our name -> (torchvision class, folder it expects under the root, where the archive comes from)
     "aircraft": ("FGVCAircraft", "fgvc-aircraft-2013b",
@@ -41,9 +45,8 @@ def _open(name: str, root: Path, split: str, download: bool):
     """The torchvision dataset object; DatasetNotAvailable (saying how to get it) when its files are missing."""
     import torchvision.datasets as tvd
 
-    from .data import SMOKE_HINT, DatasetNotAvailable
-    from .disk import OutputError
-    from .net import torchvision_downloads
+    from ..disk import OutputError
+    from .download import torchvision_downloads
     cls_name, folder, url = TORCHVISION[name]
     cls = getattr(tvd, cls_name)
     kw = {"aircraft": {"split": "trainval" if split == "train" else "test"},
@@ -85,10 +88,7 @@ def _seeded_split(n: int, split: str) -> torch.Tensor:
 
 def load_ood(name: str, root: Path, split: str, download: bool, limit: int | None, seed: int,
              image_size: int = 224, **_):
-    """`data.load_dataset`'s loader for the six OOD datasets: an ImageDataset with lazily loaded images."""
-    from functools import partial
-
-    from .data import DatasetNotAvailable, ImageDataset, _load_image, _subset
+    """`load_dataset`'s loader for the six OOD datasets: an ImageDataset with lazily loaded images."""
     files, labels, names = _files_labels_names(name, _open(name, Path(root), split, download))
     if name in ("caltech101", "sun397", "eurosat"):
         keep = _seeded_split(len(files), split).tolist()
@@ -100,5 +100,5 @@ def load_ood(name: str, root: Path, split: str, download: bool, limit: int | Non
     if missing:
         raise DatasetNotAvailable(f"{name}: {len(missing)} image file(s) missing, e.g. {missing[0]}; the extracted "
                                   f"archive looks incomplete: re-extract {TORCHVISION[name][2]} into {root}.")
-    return ImageDataset(name, split, names, labels, files=files, loader=partial(_load_image, size=image_size),
+    return ImageDataset(name, split, names, labels, files=files, loader=partial(load_image, size=image_size),
                         indices=idx, limit=limit, seed=seed, image_size=image_size)
