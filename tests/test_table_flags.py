@@ -10,7 +10,8 @@ import pytest
 from vs2mini import config as profiles
 from vs2mini import pipeline
 from vs2mini.tables import registry as experiments
-from vs2mini.cli import TABLE_FLAGS, main
+from vs2mini.cli import main
+from vs2mini.tables.flags import TABLE_FLAGS
 
 SMALL = dict(n_train=1000, n_test=300)
 VALUES = {"--positives": "majority", "--gate-q": "0.5", "--pass-variant": "ratio", "--retrieval": "dinov2"}

@@ -64,7 +64,9 @@ def _profile(args):
 
 def _setup(args):
     from .pipeline import load_setup
-    check_datasets(_profile(args), _datasets(args, _profile(args)))     # broken files: before any encoding
+    from .data.registry import check_datasets
+    p = _profile(args)
+    check_datasets(_datasets(args, p), p.n_train, p.n_test)            # broken files: before any encoding
     return load_setup(_profile(args), args.dataset, model=args.model, pretrained=args.pretrained or "",
                       device=args.device, templates=getattr(args, "templates", None), progress=not args.quiet)
 
@@ -130,37 +132,10 @@ def _validate(args) -> None:
         from .clip.models import check_device
         check_device(args.device)
     if args.command == "reproduce" and args.table not in (None, "main"):
-        table_options(args, profile)                 # a flag the table would ignore: refused before anything else
+        from .tables.flags import table_options
+        table_options(args, profile)          # a flag the table would ignore: refused before any work
     if getattr(args, "retrieval", None) == "dinov2":
         _check_dinov2()
-
-
-# the reproduce flags that shape one table's rows: (argparse name, flag, the table option it sets, its value)
-TABLE_FLAGS = (("retrieval", "--retrieval", None, None), ("positives", "--positives", "positives", lambda v: v),
-               ("gate_q", "--gate-q", "qs", lambda q: (q,)), ("pass_variant", "--pass-variant", None, None))
-
-
-def table_options(args, profile) -> dict:
-    """The options of `--table NAME` from the flags given. A flag that the table would not use is refused with the
-    tables that do use it: no flag is accepted and silently ignored."""
-    from .tables.registry import TABLES
-    names = list(TABLES) if args.table == "all" else [args.table]
-    options = {}
-    for attr, flag, option, value in TABLE_FLAGS:
-        given = getattr(args, attr, None)
-        if given is None:
-            continue
-        users = ["main (no --table)"] + [t.name for t in TABLES.values() if option and option in t.options]
-        if args.table == "all" or option not in TABLES[args.table].options:
-            raise ValueError(f"{flag} is not used by --table {args.table} (it applies to: {', '.join(users)}); "
-                             f"drop it, or run one of those tables")
-        options[option] = value(given)
-    if args.k is not None and profile.real:
-        fixed = [n for n in names if TABLES[n].paper_k]
-        if fixed:
-            raise ValueError(f"--k is not used by --table {', '.join(fixed)} on the {profile.name} profile (it runs the "
-                             "paper's k for its setting); drop --k, or use an offline profile")
-    return options
 
 
 def _check_dinov2() -> None:
@@ -245,35 +220,15 @@ def cmd_train_sae(args) -> dict:
     return {"path": str(out), "history": hist, "summary": rep, "real": s.real, **_warning(s)}
 
 
-def check_datasets(profile, names: list[str]) -> None:
-    """Load (not encode) the train and eval split of every file-based dataset of a run (the OOD datasets too) and
-    check every image file's header, so that a missing or broken third dataset stops the run before the first one
-    is encoded and trained on."""
-    from .data.images import check_images
-    from .data.registry import EVAL_SPLIT, load_dataset
-    for ds in names:
-        if ds.startswith("toy"):    # generated in memory: nothing on disk that could be missing or damaged
-            continue
-        check_images(load_dataset(ds, "train", limit=profile.n_train))      # every file's header, before encoding
-        check_images(load_dataset(ds, EVAL_SPLIT.get(ds, "test"), limit=profile.n_test))
-
-
-def _run_datasets(args, profile, datasets: list[str]) -> list[str]:
-    """Every dataset this reproduce run will read: the named ones, and the shifted datasets of ood-gate (Table 3
-    evaluates nine datasets whatever --dataset says when none is given)."""
-    if args.table in ("ood-gate", "all") and not args.dataset:
-        from .tables.shift import ood_gate_datasets
-        return list(dict.fromkeys(datasets + [d for group in ood_gate_datasets(profile) for d in group]))
-    return datasets
-
-
 def cmd_reproduce(args):
     from .tables import main as reproduce
     profile = _profile(args)
     datasets = _datasets(args, profile)
-    check_datasets(profile, _run_datasets(args, profile, datasets))
+    from .data.registry import check_datasets
+    from .tables.flags import run_datasets, run_tables
+    check_datasets(run_datasets(args, profile, datasets), profile.n_train, profile.n_test)
     if args.table and args.table != "main":
-        return _run_tables(args, profile, datasets)
+        return run_tables(args, profile, datasets, _write_json)
     results = []
     for ds in datasets:
         try:
@@ -293,36 +248,6 @@ def cmd_reproduce(args):
         _write_json(args.json, results if len(datasets) > 1 else results[0], quiet=True)
         print(r.table() + "\n")
     return results if len(results) > 1 else results[0]
-
-
-def _run_tables(args, profile, datasets) -> dict | list:
-    """`reproduce --table NAME`: one of the paper's other tables (vs2mini.tables.registry) per dataset."""
-    from .tables.registry import TABLES, run_all, run_table
-    kw = dict(model=args.model, pretrained=args.pretrained or "", device=args.device, progress=not args.quiet)
-    options = table_options(args, profile)
-    single = args.table != "all" and (not TABLES[args.table].per_dataset or len(datasets) == 1)
-    if args.table == "all":
-        runs = run_all(profile, [args.dataset] if args.dataset else None, **kw)
-    elif not TABLES[args.table].per_dataset:     # spans several datasets itself
-        runs = (run_table(args.table, profile, args.dataset, options=options, **kw) for _ in range(1))
-    else:
-        runs = (run_table(args.table, profile, ds, options=options, **kw) for ds in datasets)
-    results = []
-    while True:
-        try:
-            r = next(runs)
-        except StopIteration:
-            break
-        except Exception:
-            if results and args.json:
-                print(f"--table {args.table} failed after {len(results)} result(s); those are in {args.json}",
-                      file=sys.stderr)
-            raise
-        results.append(r.to_dict())
-        # each result is on disk as soon as it is done, as in the main table: a later failure loses nothing
-        _write_json(args.json, results[0] if single else results, quiet=True)
-        print(r.table() + "\n")
-    return results[0] if single else results
 
 
 def _table_names() -> list[str]:
@@ -413,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         _write_json(args.json, out)
         sys.stdout.flush()                             # a closed pipe shows here, not in the interpreter's exit
     except BrokenPipeError:                            # `... | head -3`: the reader left; exit quietly like cat
-        return _closed_pipe()
+        from .disk import silence_closed_stdout
+        return silence_closed_stdout()
     except KeyboardInterrupt:                          # Ctrl-C: no traceback; what was finished is on disk
         kept = f"; results finished so far are in {args.json}" if args.json and args.json.exists() else ""
         print(f"interrupted{kept}", file=sys.stderr)
@@ -422,14 +348,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
-
-
-def _closed_pipe() -> int:
-    """The reader of stdout went away: point stdout at /dev/null so the interpreter's final flush cannot raise
-    again, and exit with 128 + SIGPIPE as other command line tools do."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-    return 141

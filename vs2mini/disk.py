@@ -8,8 +8,9 @@ if the name exists): two runs writing the same `--out` never replace each other 
 `save_or_rescue` then keeps the computed result under another name.
 
 Every file is written under a temporary name no other process or thread uses (`unique_tmp`) and renamed into
-place, so a reader never sees half a file and two writers never mix. Cache files are written atomically (temp file with a unique name + rename). On load, the format version, the key
-metadata, and a SHA-256 of every tensor are checked; a file that fails any check is moved aside to `*.corrupt`
+place, so a reader never sees half a file and two writers never mix. Cache files go through the same writer. On
+load, the format version, the key metadata, and a SHA-256 of every tensor are checked; a file that fails any check
+is moved aside to `*.corrupt`
 (never deleted: nothing already computed is lost) and the caller recomputes. A cache folder that cannot be
 written costs the caching, not the result; temp files left by killed processes are removed.
 """
@@ -21,6 +22,7 @@ import io
 import json
 import logging
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -190,6 +192,17 @@ def save_or_rescue(save, path: str | Path, force: bool, what: str) -> Path:
         except OutputError as e2:
             raise OutputError(e.errno, f"{e}; saving the {what} to {rescue} failed too ({e2})") from None
         raise type(e)(e.errno, f"{e}; the {what} was saved to {rescue} instead") from None
+
+
+def silence_closed_stdout() -> int:
+    """The reader of stdout went away: point stdout at /dev/null so the interpreter's final flush cannot raise
+    again, and exit with 128 + SIGPIPE as other command line tools do."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141
 
 
 # ------------------------------------------------------------------ cache and checksums

@@ -3,7 +3,8 @@
 `load_toy_clip` builds the model from `model_configs/vs2mini-toyclip.json` and loads the weights
 (`toy_weights_path()`: the shipped `toy_weights/` or $VS2MINI_TOY_WEIGHTS) after checking them: the shipped file
 against TOY_WEIGHTS_SHA256 below, a rebuilt one against the record beside it. `save_toy_weights` writes a file and
-its record (vs2mini.clip.pretrain trains the model; `pretrain-toy` writes runs/toy_clip/, never the package). `vs2mini-tiny` is a small random-weight model for tests.
+its record (vs2mini.clip.pretrain trains the model; `pretrain-toy` writes runs/toy_clip/, never the package).
+`vs2mini-tiny` is a small random-weight model for tests.
 """
 from __future__ import annotations
 
@@ -120,7 +121,7 @@ def expected_sha256(path: Path) -> str:
     sha = record.get("sha256") if isinstance(record, dict) else None
     if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
         raise ToyWeightsError(f"{meta} has no valid 'sha256' entry (want a JSON object with a 64-hex sha256, got "
-                              f"{type(record).__name__}{'' if not isinstance(record, dict) else f' with sha256={sha!r}'}"
+                              f"{type(record).__name__}{f' with sha256={sha!r}' if isinstance(record, dict) else ''}"
                               f"); {_restore_hint(path)}")
     if _is_shipped(path) and sha != TOY_WEIGHTS_SHA256:
         raise ToyWeightsError(f"{meta} records sha256 {sha[:12]}..., but this vs2mini ships {TOY_WEIGHTS_SHA256[:12]}"

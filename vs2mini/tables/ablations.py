@@ -21,8 +21,8 @@ from ..method.pass_loss import pass_loss
 from ..method.sae import TopKSAE
 from ..pipeline import Setup
 from .result import Matrix, TableResult, TableRow, _paper_key, _result, _table_1a
-from .run import (_accuracy, _is_config, _masks, _positives_note, _profile_sae, _train_on, neighbour_indices, vs2pp_eval,
-                  vs2pp_labels)
+from .run import (_accuracy, _is_config, _masks, _positives_note, _profile_sae, _train_on, neighbour_indices,
+                  vs2pp_eval, vs2pp_labels)
 
 
 def prompts(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> TableResult:
