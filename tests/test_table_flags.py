@@ -11,6 +11,7 @@ from vs2mini import config as profiles
 from vs2mini import pipeline
 from vs2mini.tables import registry as experiments
 from vs2mini.cli import main
+from vs2mini.tables import flags
 from vs2mini.tables.flags import TABLE_FLAGS
 
 SMALL = dict(n_train=1000, n_test=300)
@@ -95,7 +96,7 @@ def test_table_results_are_written_as_each_finishes(tmp_path, capsys, small_toy,
         if dataset == "toy-shifted":
             raise ValueError("toy-shifted: an unreadable image (simulated)")
         return real(name, profile, dataset, **kw)
-    monkeypatch.setattr(experiments, "run_table", run_table)
+    monkeypatch.setattr(flags, "run_table", run_table)             # the run_table that `--table` calls
     out = tmp_path / "t.json"
     rc = main(["reproduce", "--profile", "toy", "--quiet", "--table", "sweep-gamma-lambda", "--dataset",
                "toy,toy-shifted", "--json", str(out)])
