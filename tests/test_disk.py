@@ -1,143 +1,135 @@
-"""Checksummed tensor cache (vs2mini/disk.py): round trip, compute-once, corruption detection and recovery."""
+"""The one writer (vs2mini.disk): atomic placement, one-line errors for full / read-only / forbidden disks, no
+temporary file left behind, exclusive claims; and every output path of the package goes through it."""
 from __future__ import annotations
 
-import logging
+import errno
+import json
+import os
+import threading
 
 import pytest
 import torch
 
-from vs2mini import disk as cache
-
-META = {"model": "m", "dataset": "d", "split": "train", "version": 1}
-
-
-def tensors():
-    g = torch.Generator().manual_seed(0)
-    return {"cls": torch.randn(5, 4, generator=g), "labels": torch.arange(5), "img": torch.arange(12, dtype=torch.uint8)}
+from vs2mini import disk
+from vs2mini import cache
+from vs2mini.cli import main
+from vs2mini.method.sae import TopKSAE
+from vs2mini.method.sae_file import save_sae
 
 
-def assert_same(a, b):
-    assert set(a) == set(b)
-    for k in a:
-        assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
+def _fail_with(code):
+    def write_all(fd, data):
+        os.write(fd, data[: len(data) // 2])               # half a file, then the disk is full
+        raise OSError(code, os.strerror(code))
+    return write_all
 
 
-class Counter:
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self):
-        self.calls += 1
-        return tensors()
+def test_write_round_trip_leaves_only_the_file(tmp_path):
+    p = disk.write_json(tmp_path / "a" / "r.json", {"x": 1})
+    assert json.loads(p.read_text()) == {"x": 1}
+    assert os.listdir(p.parent) == ["r.json"]
 
 
-def test_save_load_round_trip(tmp_path):
-    path = cache.save_tensors(tmp_path / "a" / "x.pt", tensors(), META)
-    assert path.exists()
-    assert [p.name for p in path.parent.iterdir()] == ["x.pt"]            # no temp file left behind
-    assert_same(cache.load_tensors(path, META), tensors())
-    assert_same(cache.load_tensors(path), tensors())                     # meta check is optional
-    with pytest.raises(FileNotFoundError):
-        cache.load_tensors(tmp_path / "missing.pt")
+@pytest.mark.parametrize("code, words", [(errno.ENOSPC, "no space"), (errno.EROFS, "read-only"),
+                                         (errno.EACCES, "permission denied")])
+def test_disk_errors_are_one_line_and_leave_no_temporary(tmp_path, monkeypatch, code, words):
+    target = tmp_path / "r.json"
+    target.write_text("old")
+    monkeypatch.setattr(disk, "_write_all", _fail_with(code))
+    with pytest.raises(disk.OutputError) as e:
+        disk.write_json(target, {"x": 1})
+    msg = str(e.value)
+    assert "\n" not in msg and str(target) in msg and words in msg and e.value.errno == code
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["r.json"]
 
 
-def test_cached_computes_once_then_loads(tmp_path):
-    path, compute = tmp_path / "x.pt", Counter()
-    first = cache.cached(path, META, compute)
-    second = cache.cached(path, META, compute)
-    assert compute.calls == 1
-    assert_same(first, second)
-    assert_same(second, tensors())
+def test_failed_placement_leaves_no_temporary(tmp_path, monkeypatch):
+    def deny(src, dst):
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(disk.os, "replace", deny)
+    with pytest.raises(disk.OutputError, match="permission denied"):
+        disk.write_text(tmp_path / "r.txt", "x")
+    assert os.listdir(tmp_path) == []
 
 
-def truncate(path):
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
+def test_exclusive_never_replaces(tmp_path):
+    p = tmp_path / "o.bin"
+    disk.write_bytes(p, b"first", exclusive=True)
+    with pytest.raises(disk.OutputExists, match="already exists"):
+        disk.write_bytes(p, b"second", exclusive=True)
+    assert p.read_bytes() == b"first" and os.listdir(tmp_path) == ["o.bin"]
+    disk.write_bytes(p, b"third")                           # not exclusive (--force): replaced
+    assert p.read_bytes() == b"third"
 
 
-def flip_tensor_byte(path):
-    """Change one value of a stored tensor but keep the stored checksums (silent data damage)."""
-    payload = torch.load(path, weights_only=True)
-    t = payload["tensors"]["cls"].clone()
-    t.view(torch.uint8)[3] ^= 0x10
-    payload["tensors"]["cls"] = t
-    torch.save(payload, path)
+def test_concurrent_exclusive_writers_one_wins(tmp_path):
+    p, results = tmp_path / "o.bin", []
+
+    def run(i):
+        try:
+            disk.write_bytes(p, bytes([i]) * 1000, exclusive=True)
+            results.append(("ok", i))
+        except disk.OutputExists:
+            results.append(("exists", i))
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    winners = [i for kind, i in results if kind == "ok"]
+    assert len(winners) == 1 and p.read_bytes() == bytes(winners) * 1000
+    assert os.listdir(tmp_path) == ["o.bin"]
 
 
-def garbage(path):
-    path.write_bytes(b"this is not a torch file \x00\xff" * 20)
+def test_exclusive_without_hard_links_still_claims(tmp_path, monkeypatch):
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+    monkeypatch.setattr(disk.os, "link", no_links)
+    p = tmp_path / "o.bin"
+    disk.write_bytes(p, b"first", exclusive=True)
+    with pytest.raises(disk.OutputExists):
+        disk.write_bytes(p, b"second", exclusive=True)
+    assert p.read_bytes() == b"first" and os.listdir(tmp_path) == ["o.bin"]
 
 
-def wrong_meta(path):
-    cache.save_tensors(path, tensors(), {**META, "split": "test"})
+def test_sae_save_full_disk_is_an_output_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(disk, "_write_all", _fail_with(errno.ENOSPC))
+    with pytest.raises(disk.OutputError, match="no space"):
+        save_sae(TopKSAE(4, 8, 2), tmp_path / "s.pt")
+    assert os.listdir(tmp_path) == []
 
 
-def wrong_format(path):
-    payload = torch.load(path, weights_only=True)
-    payload["format"] = 999
-    torch.save(payload, path)
+def test_full_cache_disk_keeps_the_computed_result(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(disk, "_write_all", _fail_with(errno.ENOSPC))
+    t = cache.cached(tmp_path / "c.pt", {"a": 1}, lambda: {"x": torch.arange(3)})
+    assert torch.equal(t["x"], torch.arange(3)) and "not cached" in caplog.text
+    assert os.listdir(tmp_path) == []
 
 
-def missing_checksum(path):
-    payload = torch.load(path, weights_only=True)
-    del payload["checksums"]["labels"]
-    torch.save(payload, path)
+def test_cli_json_on_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys, toy_setup):
+    monkeypatch.setattr(disk, "_write_all", _fail_with(errno.ENOSPC))
+    out = tmp_path / "z.json"
+    assert main(["zeroshot", "--profile", "toy", "--quiet", "--json", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(out) in err and "no space" in err
+    assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("damage", [truncate, flip_tensor_byte, garbage, wrong_meta, wrong_format, missing_checksum])
-def test_bad_file_detected_moved_aside_and_rebuilt(tmp_path, caplog, damage):
-    path = tmp_path / "x.pt"
-    cache.save_tensors(path, tensors(), META)
-    damage(path)
-    bad_bytes = path.read_bytes()
-    with pytest.raises(cache.CorruptCache):
-        cache.load_tensors(path, META)
-    compute = Counter()
-    with caplog.at_level(logging.WARNING, logger="vs2mini.disk"):
-        out = cache.cached(path, META, compute)
-    assert compute.calls == 1                                            # recomputed
-    assert_same(out, tensors())
-    assert_same(cache.load_tensors(path, META), tensors())               # and the rebuilt file is good
-    aside = list(tmp_path.glob("x.pt.corrupt-*"))
-    assert len(aside) == 1 and aside[0].read_bytes() == bad_bytes        # the bad file still exists, unchanged
-    assert any(r.levelno == logging.WARNING and "recomputing" in r.getMessage() for r in caplog.records)
+def test_figures_go_through_the_writer(tmp_path, monkeypatch):
+    import matplotlib
+    matplotlib.use("Agg")
+    from vs2mini.teach import plots
+    monkeypatch.setattr(disk, "_write_all", _fail_with(errno.ENOSPC))
+    with pytest.raises(disk.OutputError, match="no space"):
+        plots.save_book_figures(tmp_path)
+    assert os.listdir(tmp_path) == []
 
 
-def test_two_bad_files_in_the_same_second_are_both_kept(tmp_path, monkeypatch):
-    """The module promises bad files are moved aside, never deleted; two in a row must not overwrite each other."""
-    monkeypatch.setattr(cache.time, "strftime", lambda fmt, *a: "20260101-120000")   # same timestamp twice
-    path = tmp_path / "x.pt"
-    contents = []
-    for i in range(2):
-        path.write_bytes(f"garbage {i}".encode())
-        contents.append(path.read_bytes())
-        cache.cached(path, META, Counter())
-        path.unlink()
-    kept = sorted(p.read_bytes() for p in tmp_path.glob("x.pt.corrupt-*"))
-    assert kept == sorted(contents)
-
-
-def test_cache_key_stable_and_sensitive():
-    parts = dict(model="ViT-B-32", dataset="cifar100", split="train", weights="openai", n=3)
-    key = cache.cache_key(**parts)
-    assert key == cache.cache_key(**dict(reversed(list(parts.items()))))   # order of arguments does not matter
-    assert key == cache.cache_key(**parts)
-    assert key.startswith("ViT-B-32_cifar100_train_")
-    for name, other in (("model", "ViT-B-16"), ("dataset", "cub200"), ("split", "test"), ("weights", None),
-                        ("n", 4)):
-        assert cache.cache_key(**{**parts, name: other}) != key, name
-    assert cache.cache_key(**parts, extra=1) != key
-    odd = cache.cache_key(model="a/b c:d", dataset="x")
-    assert "/" not in odd and " " not in odd and ":" not in odd
-
-
-def test_one_atomic_write_and_one_file_digest(tmp_path):
-    import hashlib
-
-    from vs2mini import disk
-    path = disk.atomic_write_text(tmp_path / "sub" / "out.json", "hello\n")
-    assert path.read_text() == "hello\n" and [p.name for p in path.parent.iterdir()] == ["out.json"]   # no temp left
-    a, b = disk.unique_tmp(path), disk.unique_tmp(path)
-    assert a != b and a.parent == path.parent and a.name.startswith("out.json.tmp")
-    assert disk.file_digest(path, "md5") == hashlib.md5(b"hello\n").hexdigest()
-    assert disk.sha256_file(path) == hashlib.sha256(b"hello\n").hexdigest()
+def test_closed_pipe_exits_quietly(toy_setup):
+    """`python -m vs2mini zeroshot | head -0`: the reader is gone before the first byte; no traceback, rc 141."""
+    import subprocess
+    import sys
+    r, w = os.pipe()
+    os.close(r)
+    p = subprocess.run([sys.executable, "-m", "vs2mini", "zeroshot", "--profile", "toy", "--quiet"], stdout=w,
+                       stderr=subprocess.PIPE, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    os.close(w)
+    assert p.returncode == 141 and "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr

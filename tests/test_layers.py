@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "vs2mini"
 # floor of each wing or root module: an import may go to the same floor or below, never above
 # (config sits above method: the profiles read the method's steering defaults, method/steer.py GAMMA and LAM)
-FLOORS = {"vs2mini": 0, "disk": 0, "paper": 0, "provenance": 0, "method": 1, "config": 2, "data": 3, "clip": 4,
-          "pipeline": 5, "tables": 6, "teach": 7, "cli": 8, "__main__": 9}
+FLOORS = {"vs2mini": 0, "disk": 0, "paper": 0, "provenance": 0, "cache": 0, "method": 1, "config": 2, "data": 3,
+          "clip": 4, "pipeline": 5, "tables": 6, "teach": 7, "cli": 8, "__main__": 9}
 
 
 def module_name(path: Path) -> str:

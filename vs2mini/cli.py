@@ -16,7 +16,7 @@ from . import __version__
 from .clip.models import TEMPLATES
 from .config import DEFAULT_PROFILE, PROFILE_ENV, PROFILES
 from .data.registry import DATASETS
-from .disk import atomic_write_text, unique_tmp
+from .disk import check_writable
 from .method.pass_loss import PASS_VARIANTS
 from .method.retrieval import POSITIVE_RULES
 from .provenance import stamp
@@ -71,6 +71,9 @@ def _profile(args):
 
 def _setup(args):
     from .pipeline import load_setup
+    from .data.registry import check_datasets
+    p = _profile(args)
+    check_datasets(_datasets(args, p), p.n_train, p.n_test)            # broken files: before any encoding
     return load_setup(_profile(args), args.dataset, model=args.model, pretrained=args.pretrained or "",
                       device=args.device, templates=getattr(args, "templates", None), progress=not args.quiet)
 
@@ -81,26 +84,12 @@ def _warning(setup) -> dict:
 
 
 def _write_json(path: Path | None, obj, quiet: bool = False) -> None:
-    """Write atomically under a unique temporary name: a reader never sees half a file, two writers never mix."""
+    """Write atomically through the one writer (vs2mini.disk): unique temporary name, one-line disk errors."""
     if path:
-        atomic_write_text(path, obj if isinstance(obj, str) else json.dumps(obj, indent=2))
+        from .disk import write_json
+        write_json(path, obj)
         if not quiet:
             print(f"wrote {path}")
-
-
-def _check_writable(path: Path | None, flag: str) -> None:
-    """Fail in the first second, not after the run: the folder can be created and a file written in it."""
-    if path is None:
-        return
-    try:
-        if path.is_dir():
-            raise IsADirectoryError(21, "is a directory")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        probe = unique_tmp(path.with_name(f".{path.name}.probe"))
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise ValueError(f"{flag} {path}: cannot write there ({e.strerror or e}); choose another path") from None
 
 
 def _datasets(args, profile) -> list[str]:
@@ -115,8 +104,8 @@ def _datasets(args, profile) -> list[str]:
 
 def _validate(args) -> None:
     """Check every argument before any model is loaded, feature extracted or SAE trained."""
-    _check_writable(args.json, "--json")
-    _check_writable(getattr(args, "out", None), "--out")
+    check_writable(args.json, "--json")
+    check_writable(getattr(args, "out", None), "--out")
     if not hasattr(args, "profile"):              # pretrain-toy: no profile, dataset or SAE arguments
         return
     profile = _profile(args)
@@ -131,6 +120,9 @@ def _validate(args) -> None:
     if args.device:
         from .clip.models import check_device
         check_device(args.device)
+    if args.command == "reproduce" and args.table not in (None, "main"):
+        from .tables.flags import table_options
+        table_options(args, profile)          # a flag the table would ignore: refused before any work
     if getattr(args, "retrieval", None) == "dinov2":
         _check_dinov2()
 
@@ -191,6 +183,7 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 
 
 def cmd_train_sae(args) -> dict:
+    from .disk import save_or_rescue
     from .method.sae_file import save_sae
     from .tables.run import paper_fvu, training_report
     if args.out:
@@ -201,9 +194,12 @@ def cmd_train_sae(args) -> dict:
     _refuse_overwrite(out, args.force)                  # before training
     sae, hist = s.train_sae(progress=not args.quiet)
     rep = training_report(sae, hist, s.test.cls.to(s.clip.device), paper_fvu(s.dataset, s.clip.name, s.clip.pretrained))
-    save_sae(sae, out, history=hist, real=s.real, profile=s.profile.name, dataset=s.dataset, model=s.clip.tag,
-             k=sae.k, width=sae.n_latents, steps=int(rep["steps"]), final_fvu=rep["train_fvu"],
-             heldout_fvu=rep["heldout_fvu"], **_warning(s))
+    meta = dict(history=hist, real=s.real, profile=s.profile.name, dataset=s.dataset, model=s.clip.tag, k=sae.k,
+                width=sae.n_latents, steps=int(rep["steps"]), final_fvu=rep["train_fvu"],
+                heldout_fvu=rep["heldout_fvu"], **_warning(s))
+    # claimed at write time: a file that appeared during training (a concurrent run) is never replaced silently
+    save_or_rescue(lambda path, exclusive: save_sae(sae, path, exclusive=exclusive, **meta), out, args.force,
+                   "trained SAE")
     held = f"{rep['heldout_fvu']:.4f}" if rep["heldout_fvu"] is not None else "-"
     paper = f", paper (Table 6) {rep['paper_fvu']:.4f}" if rep["paper_fvu"] is not None else ""
     print(s.banner)
@@ -213,58 +209,34 @@ def cmd_train_sae(args) -> dict:
     return {"path": str(out), "history": hist, "summary": rep, "real": s.real, **_warning(s)}
 
 
-def check_datasets(profile, names: list[str]) -> None:
-    """Load (not encode) the train and eval split of every file-based dataset of a run, so that a missing or broken
-    third dataset stops the run before the first one is encoded and trained on."""
-    from .data.archives import SOURCES
-    from .data.registry import EVAL_SPLIT, load_dataset
-    for ds in names:
-        if ds not in SOURCES:       # generated in memory (toy): nothing on disk that could be missing or damaged
-            continue
-        load_dataset(ds, "train", limit=profile.n_train)
-        load_dataset(ds, EVAL_SPLIT.get(ds, "test"), limit=profile.n_test)
-
-
 def cmd_reproduce(args):
     from .tables import main as reproduce
     profile = _profile(args)
     datasets = _datasets(args, profile)
-    check_datasets(profile, datasets)
+    from .data.registry import check_datasets
+    from .tables.flags import run_datasets, run_tables
+    check_datasets(run_datasets(args, profile, datasets), profile.n_train, profile.n_test)
     if args.table and args.table != "main":
-        return _run_tables(args, profile, datasets)
+        return run_tables(args, profile, datasets,
+                          lambda path, obj, quiet=False: _write_json(path, stamp(obj, profile), quiet))
     results = []
     for ds in datasets:
         try:
             r = reproduce.run_reproduce(profile, ds, model=args.model, pretrained=args.pretrained or "",
-                                        device=args.device, retrieval_features=args.retrieval,
-                                        positive_rule=args.positives, gate_q=args.gate_q,
+                                        device=args.device, retrieval_features=args.retrieval or RETRIEVAL_FEATURES[0],
+                                        positive_rule=args.positives or POSITIVE_RULES[0],
+                                        gate_q=0.95 if args.gate_q is None else args.gate_q,
                                         pass_variant=args.pass_variant, progress=not args.quiet)
         except Exception:
             if results and args.json:
                 kept = ", ".join(r["dataset"] for r in results)
                 print(f"{ds} failed; the finished results for {kept} are in {args.json}", file=sys.stderr)
             raise
-        print(r.table() + "\n")
         results.append(json.loads(r.to_json()))
-        # each dataset's result is on disk as soon as it is done: a later failure loses nothing
+        # each dataset's result is on disk as soon as it is done (before it is printed: a closed pipe or a later
+        # failure loses nothing)
         _write_json(args.json, stamp(results if len(datasets) > 1 else results[0], profile), quiet=True)
-    return results if len(results) > 1 else results[0]
-
-
-def _run_tables(args, profile, datasets) -> dict | list:
-    """`reproduce --table NAME`: one of the paper's other tables (vs2mini.tables.registry) per dataset."""
-    from .tables.registry import TABLES, run_all, run_table
-    kw = dict(model=args.model, pretrained=args.pretrained or "", device=args.device, progress=not args.quiet)
-    if args.table == "all":
-        runs = run_all(profile, [args.dataset] if args.dataset else None, **kw)
-    elif not TABLES[args.table].per_dataset:     # spans several datasets itself
-        runs = [run_table(args.table, profile, args.dataset, **kw)]
-    else:
-        runs = (run_table(args.table, profile, ds, **kw) for ds in datasets)
-    results = []
-    for r in runs:
         print(r.table() + "\n")
-        results.append(r.to_dict())
     return results if len(results) > 1 else results[0]
 
 
@@ -282,25 +254,35 @@ def _table_help() -> str:
 
 
 def cmd_pretrain_toy(args) -> dict:
-    """Rebuild the toy CLIP's weights (deterministic: the same code and torch give the same file)."""
+    """Rebuild the toy CLIP's weights (deterministic: the same code and torch give the same file) into a user path
+    (default runs/toy_clip/), never over an existing file without --force."""
     from .clip.pretrain import PretrainConfig, pretrain_toy_clip, zero_shot_accuracy
-    from .clip.toyclip import WEIGHTS_FILE, build_model, save_toy_weights
-    out = args.out or WEIGHTS_FILE
+    from .clip.toyclip import DEFAULT_OUT, TOY_WEIGHTS_ENV, WEIGHTS_DIR, build_model, save_toy_weights
+    from .disk import check_new, save_or_rescue
+    out = args.out or DEFAULT_OUT
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if out.suffix != ".safetensors":
         raise ValueError(f"--out {out}: the weights file must end in .safetensors (its checksum record is written "
                          f"beside it as {out.with_suffix('.json').name})")
+    if out.resolve().parent == WEIGHTS_DIR.resolve() and not args.force:
+        raise ValueError(f"--out {out} is inside the installed package ({WEIGHTS_DIR}); write elsewhere and use it "
+                         f"with ${TOY_WEIGHTS_ENV}, or pass --force to replace the shipped weights (then update "
+                         "TOY_WEIGHTS_SHA256 in vs2mini/clip/toyclip.py)")
+    check_new(out, args.force)                                  # before the work; the claim at write time guards
     config = PretrainConfig() if args.steps is None else PretrainConfig(steps=args.steps)
     model, hist = pretrain_toy_clip(config, progress=not args.quiet)
     acc = zero_shot_accuracy(model, build_model()[1], "base", "test")
     held = hist.get("heldout") or [(None, None)]
     extra = {"zero_shot_test_top1": round(acc, 2), "steps_run": hist["steps"],
              "heldout_loss": held[-1][1] and round(held[-1][1], 4)}
-    record = save_toy_weights(model, hist["config"], out, extra=extra)
+    record = {}
+    save_or_rescue(lambda path, exclusive: record.update(save_toy_weights(model, hist["config"], path, extra,
+                                                                          exclusive=exclusive)),
+                   out, args.force, "pretrained toy CLIP")
     print(f"toy CLIP pretrained: {hist['seconds']:.0f} s wall, {hist['cpu_seconds']:.0f} s CPU, {hist['steps']} of at "
           f"most {config.steps} steps, held-out loss {held[-1][1]}; zero-shot top-1 on the toy test split {acc:.2f}% "
-          f"-> {out} (sha256 {record['sha256'][:12]})")
+          f"-> {out} (sha256 {record['sha256'][:12]}); use it with {TOY_WEIGHTS_ENV}={out}")
     return {**record, **{k: hist[k] for k in ("seconds", "cpu_seconds", "loss", "heldout")}}
 
 
@@ -323,16 +305,20 @@ def main(argv: list[str] | None = None) -> int:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     p.add_argument("--table", choices=_table_names(), help="run another table of the paper (list below)")
-    p.add_argument("--retrieval", choices=RETRIEVAL_FEATURES, default=RETRIEVAL_FEATURES[0],
-                   help="VS2++ retrieval features")
-    p.add_argument("--positives", choices=POSITIVE_RULES, default=POSITIVE_RULES[0],
-                   help="VS2++ S+: same label as the query (eq. 4) or the neighbours' majority label (sec. 4.2)")
-    p.add_argument("--gate-q", type=float, default=0.95, help="FVU gate quantile")
+    p.add_argument("--retrieval", choices=RETRIEVAL_FEATURES,
+                   help=f"VS2++ retrieval features (default: {RETRIEVAL_FEATURES[0]})")
+    p.add_argument("--positives", choices=POSITIVE_RULES,
+                   help="VS2++ S+: same label as the query (eq. 4, the default) or the neighbours' majority label "
+                        "(sec. 4.2)")
+    p.add_argument("--gate-q", type=float, help="FVU gate quantile (default 0.95; --table ood-gate: only this q "
+                   "instead of Table 3's four)")
     p.add_argument("--pass-variant", choices=PASS_VARIANTS,
                    help="PASS penalty: eq7, the paper's eq. 7 (default), or ratio, the scale-free within-class "
                         "fraction of code variance (see vs2mini/method/pass_loss.py)")
     p = sub.add_parser("pretrain-toy", help="rebuild the toy CLIP's weights (about 2 minutes on a CPU)")
-    p.add_argument("--out", type=Path, help="weights file (default: the one shipped in the package)")
+    p.add_argument("--out", type=Path, help="weights file (default: runs/toy_clip/vs2mini-toyclip.safetensors; "
+                   "use it with $VS2MINI_TOY_WEIGHTS)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing weights file")
     p.add_argument("--steps", type=int, help="optimiser steps (default: the shipped model's)")
     p.add_argument("--json", type=Path, help="also write the record and loss curve as JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -343,8 +329,16 @@ def main(argv: list[str] | None = None) -> int:
         _validate(args)
         _set_threads(args)
         out = run(args)
+        _write_json(args.json, stamp(out, _profile(args) if hasattr(args, "profile") else None))
+        sys.stdout.flush()                             # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:                            # `... | head -3`: the reader left; exit quietly like cat
+        from .disk import silence_closed_stdout
+        return silence_closed_stdout()
+    except KeyboardInterrupt:                          # Ctrl-C: no traceback; what was finished is on disk
+        kept = f"; results finished so far are in {args.json}" if args.json and args.json.exists() else ""
+        print(f"interrupted{kept}", file=sys.stderr)
+        return 130
     except (ValueError, OSError, RuntimeError) as e:   # clear message, no traceback for user errors
         print(f"error: {e}", file=sys.stderr)
         return 2
-    _write_json(args.json, stamp(out, _profile(args) if hasattr(args, "profile") else None))
     return 0

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 import vs2mini.method.train
 from vs2mini.tables import main as R
+from vs2mini.tables import rows as RW
 from vs2mini.method import steer
 from vs2mini.tables import ablations
 from vs2mini.tables import run as trun
@@ -77,7 +78,7 @@ def world():
     sae, pass_sae = random_sae(1, [0.5, -0.3, 0.2, 0.4]), random_sae(2, [0.1, 0.6, -0.4, 0.2])
     general = trun.GateData(random_sae(3, [0.3, 0.3, 0.3, 0.3]), torch.tensor([0.2, 0.1, 0.4, 0.0]),
                          torch.randn(20, D, generator=g) + 1.0, ("cub200", "other"), ("other",))
-    ctx = R.Context(s, sae, pass_sae, general, GAMMA, LAM, Q, "clip", "query")
+    ctx = RW.Context(s, sae, pass_sae, general, GAMMA, LAM, Q, "clip", "query")
     return SimpleNamespace(s=s, sae=sae, pass_sae=pass_sae, general=general, ctx=ctx,
                            x=test.cls, x_train=train.cls)
 
@@ -96,7 +97,7 @@ def test_stub_is_predictable(world):
 
 # ------------------------------------------------------------------------------------------------ rows
 def test_zero_shot_row_uses_the_test_split(world):
-    out = R.row_zero_shot(world.ctx)
+    out = RW.row_zero_shot(world.ctx)
     assert out.method == "CLIP zero-shot" and torch.equal(out.cls, world.x)
 
 
@@ -104,7 +105,7 @@ def test_rec_baselines_use_the_target_sae_with_and_without_gamma(world):
     plain = steer.sae_reconstruction(world.x, world.sae)
     amplified = steer.sae_reconstruction(world.x, world.sae, GAMMA)
     assert differ(plain, amplified) and differ(plain, steer.sae_reconstruction(world.x, world.pass_sae))
-    rec, rec_g = R.row_sae_rec(world.ctx), R.row_sae_rec_gamma(world.ctx)
+    rec, rec_g = RW.row_sae_rec(world.ctx), RW.row_sae_rec_gamma(world.ctx)
     assert (rec.method, rec_g.method) == ("SAE^F_REC", "SAE^{F+g}_REC")
     assert torch.allclose(rec.cls, plain, atol=1e-6)           # gamma = 1: not the amplified one
     assert torch.allclose(rec_g.cls, amplified, atol=1e-6)     # gamma applied
@@ -113,7 +114,7 @@ def test_rec_baselines_use_the_target_sae_with_and_without_gamma(world):
 def test_vs2_row_uses_the_target_sae_and_gamma(world):
     want = steer.vs2(world.x, world.sae, GAMMA, LAM)
     assert differ(want, steer.vs2(world.x, world.pass_sae, GAMMA, LAM)) and differ(want, world.x)
-    out = R.row_vs2(world.ctx)
+    out = RW.row_vs2(world.ctx)
     assert out.method == "VS2" and torch.allclose(out.cls, want, atol=1e-6)
 
 
@@ -130,7 +131,7 @@ def test_in_domain_gate_takes_tau_and_mu_from_the_train_split(world):
                              steer.fvu_threshold(steer.per_sample_fvu(xt, sae, mu_test), Q))
     assert abs(tau - tau_test) > 1e-3 and differ(want, wrong_mu)
     assert 0 < mask.float().mean() < 1                          # the gate really gates on these data
-    out = R.row_gate_in_domain(world.ctx)
+    out = RW.row_gate_in_domain(world.ctx)
     assert out.method == "VS2 + FVU gate (in-domain tau)"
     assert out.info["tau"] == pytest.approx(tau, rel=1e-6)
     assert torch.allclose(out.cls, want, atol=1e-6) and out.coverage == pytest.approx(mask.float().mean().item())
@@ -140,16 +141,16 @@ def test_general_gate_uses_the_generalized_sae_mu_and_tau_set(world):
     g, x = world.general, world.x
     tau = steer.fvu_threshold(steer.per_sample_fvu(g.x_tau, g.sae, g.mu), Q)
     want, mask = steer.gate(x, steer.vs2(x, g.sae, GAMMA, LAM), steer.per_sample_fvu(x, g.sae, g.mu), tau)
-    in_domain = R.row_gate_in_domain(world.ctx)
+    in_domain = RW.row_gate_in_domain(world.ctx)
     assert differ(want, in_domain.cls)                          # target-domain SAE / own-train tau: another row
     tau_test = steer.fvu_threshold(steer.per_sample_fvu(x, g.sae, g.mu), Q)
     assert abs(tau - tau_test) > 1e-3                           # tau from the test split would differ
-    out = R.row_gate_general(world.ctx)
+    out = RW.row_gate_general(world.ctx)
     assert out.method == "VS2 + FVU gate" and out.info["tau"] == pytest.approx(tau, rel=1e-6)
     assert torch.allclose(out.cls, want, atol=1e-6) and out.coverage == pytest.approx(mask.float().mean().item())
-    ungated = R.row_vs2_general(world.ctx)
+    ungated = RW.row_vs2_general(world.ctx)
     assert torch.allclose(ungated.cls, steer.vs2(x, g.sae, GAMMA, LAM), atol=1e-6)
-    assert R.row_gate_general(replace(world.ctx, general=None)) is None
+    assert RW.row_gate_general(replace(world.ctx, general=None)) is None
 
 
 def vs2pp_expected(world, bank_labels, query_labels, dirs=None, gamma=GAMMA):
@@ -182,7 +183,7 @@ def test_vs2pp_pseudo_uses_zero_shot_labels_of_neighbours_and_query(world):
                  world, bank_pseudo, query_pseudo, dirs=world.sae.decode(*world.sae.encode_sparse(world.x_train)))}
     for name, w in wrong.items():
         assert differ(want, w), name
-    out = R.row_vs2pp_pseudo(world.ctx)
+    out = RW.row_vs2pp_pseudo(world.ctx)
     assert out.method == "VS2++ (pseudo)" and torch.allclose(out.cls, want, atol=1e-5)
 
 
@@ -197,20 +198,20 @@ def test_vs2pp_oracle_uses_true_labels_of_neighbours_and_query(world):
                  world, s.train.labels, s.test.labels, dirs=world.sae.decode(*world.sae.encode_sparse(world.x_train)))}
     for name, w in wrong.items():
         assert differ(want, w), name
-    out = R.row_vs2pp_oracle(world.ctx)
+    out = RW.row_vs2pp_oracle(world.ctx)
     assert out.method == "VS2++ (oracle)" and torch.allclose(out.cls, want, atol=1e-5)
     # the "majority" rule uses the neighbours' labels only
     nn_idx = world.ctx.neighbours
     maj = steer.vs2pp_from_directions(world.x, world.ctx.bank_dirs[nn_idx],
                                       R.retrieval.positive_mask(s.train.labels[nn_idx], rule="majority"), GAMMA, LAM)
-    out_maj = R.row_vs2pp_oracle(replace(world.ctx, positive_rule="majority"))
+    out_maj = RW.row_vs2pp_oracle(replace(world.ctx, positive_rule="majority"))
     assert torch.allclose(out_maj.cls, maj, atol=1e-5)
 
 
 def test_pass_row_uses_the_pass_sae(world):
     want = steer.vs2(world.x, world.pass_sae, GAMMA, LAM)
     assert differ(want, steer.vs2(world.x, world.sae, GAMMA, LAM))
-    out = R.row_pass(world.ctx)
+    out = RW.row_pass(world.ctx)
     assert out.method == "VS2 + PASS" and torch.allclose(out.cls, want, atol=1e-6)
 
 
@@ -259,8 +260,8 @@ def test_general_gate_data_uses_train_splits_union_and_tau_datasets(world, monke
 
 # -------------------------------------------------------------------------------------- run_reproduce
 def test_run_reproduce_feeds_the_rows_the_given_saes(world, monkeypatch):
-    seen, rows_fns = [], R.ROWS
-    monkeypatch.setattr(R, "ROWS", R.ROWS + (lambda c: seen.append(c),))
+    seen, rows_fns = [], RW.ROWS
+    monkeypatch.setattr(R, "ROWS", RW.ROWS + (lambda c: seen.append(c),))
     res = R.run_reproduce(setup=world.s, sae=world.sae, pass_sae=world.pass_sae, general=world.general,
                           gate_q=Q, progress=False)
     (c,) = seen
@@ -336,7 +337,7 @@ def test_vs2_is_its_centroid_part_plus_its_residual_part(world):
     torch.testing.assert_close(v_c + v_r, steer.vs2_vector(x, sae, GAMMA), rtol=0, atol=1e-6)
     torch.testing.assert_close(steer.apply_steering(x, v_c + v_r, LAM), steer.vs2(x, sae, GAMMA, LAM),
                                rtol=0, atol=1e-6)
-    out_c, out_r = R.row_vs2_centroid_part(world.ctx), R.row_vs2_residual_part(world.ctx)
+    out_c, out_r = RW.row_vs2_centroid_part(world.ctx), RW.row_vs2_residual_part(world.ctx)
     torch.testing.assert_close(out_c.cls, steer.apply_steering(x, v_c, LAM))
     torch.testing.assert_close(out_r.cls, steer.apply_steering(x, v_r, LAM))
 
@@ -364,15 +365,15 @@ def test_centroid_row_uses_the_unlabelled_train_mean(world):
              "test class means": torch.stack([x[s.test.labels == k].mean(0) for k in range(C)]).mean(0)}
     for name, mu in wrong.items():
         assert differ(want, steer.centroid_steering(x, mu, alpha)), name
-    out = R.row_centroid(world.ctx)
+    out = RW.row_centroid(world.ctx)
     assert out.method == "centroid steering (no SAE)"
     torch.testing.assert_close(out.cls, want, rtol=0, atol=1e-6)
     # labels play no part: shuffled train and test labels leave the row unchanged
     perm = torch.randperm(N_TRAIN, generator=torch.Generator().manual_seed(5))
     s2 = replace(s, train=replace(s.train, labels=s.train.labels[perm]),
                  test=replace(s.test, labels=(s.test.labels + 1) % C))
-    ctx2 = R.Context(s2, world.sae, world.pass_sae, world.general, GAMMA, LAM, Q, "clip", "query")
-    torch.testing.assert_close(R.row_centroid(ctx2).cls, want, rtol=0, atol=1e-6)
+    ctx2 = RW.Context(s2, world.sae, world.pass_sae, world.general, GAMMA, LAM, Q, "clip", "query")
+    torch.testing.assert_close(RW.row_centroid(ctx2).cls, want, rtol=0, atol=1e-6)
 
 
 def test_paired_se_by_hand():

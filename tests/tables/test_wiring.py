@@ -27,6 +27,7 @@ from vs2mini.pipeline import Setup
 from vs2mini.tables import ablations as A
 from vs2mini.tables import baselines as B
 from vs2mini.tables import main as R
+from vs2mini.tables import rows as RW
 from vs2mini.tables import run as T
 from vs2mini.tables import shift as S
 
@@ -334,12 +335,12 @@ def test_ood_gate_rows_use_the_right_sae_tau_and_mu(spy, ood_world):
 def test_sae_rec_gamma_row_uses_the_papers_fixed_gamma(monkeypatch):
     s = make_setup()
     sae = random_sae(4)
-    ctx = R.Context(s, sae, sae, None, gamma=2.5, lam=2.1)
+    ctx = RW.Context(s, sae, sae, None, gamma=2.5, lam=2.1)
     assert ctx.rec_gamma == paper.SAE_REC_GAMMA == 1.5
-    out = R.row_sae_rec_gamma(ctx)
+    out = RW.row_sae_rec_gamma(ctx)
     assert close(out.cls, steer.sae_reconstruction(s.test.cls, sae, 1.5))
     assert not close(out.cls, steer.sae_reconstruction(s.test.cls, sae, 2.5))
-    asked = R.row_sae_rec_gamma(replace(ctx, rec_gamma=2.5))
+    asked = RW.row_sae_rec_gamma(replace(ctx, rec_gamma=2.5))
     assert close(asked.cls, steer.sae_reconstruction(s.test.cls, sae, 2.5))
     seen = []
     monkeypatch.setattr(R, "ROWS", (lambda c: seen.append(c),))

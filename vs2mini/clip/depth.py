@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 import torch
 from tqdm.auto import tqdm
 
-from .. import disk
+from .. import cache
 from ..config import cache_root
 from .features import _batches, encode_images
 from .models import Clip
@@ -107,7 +107,7 @@ def layer_features(clip: Clip, dataset, layers: Iterable[int], batch_size: int =
     meta = {"version": DEPTH_VERSION, "model": clip.name, "weights": clip.tag, "layers": list(layers),
             "dataset": getattr(dataset, "name", "?"), "split": getattr(dataset, "split", "?"),
             "data": dataset.fingerprint(), "preprocess": preprocess_config(clip.model).key}
-    path = (root or cache_root()) / f"depth_{disk.cache_key(**meta)}.pt"
+    path = (root or cache_root()) / f"depth_{cache.cache_key(**meta)}.pt"
 
     def compute():
         out = {v: [] for v in layers}
@@ -118,7 +118,7 @@ def layer_features(clip: Clip, dataset, layers: Iterable[int], batch_size: int =
                 out[v].append(caps[v].cpu())
         return {f"layer{v}": torch.cat(out[v]) for v in layers}
 
-    t = disk.cached(path, meta, compute)
+    t = cache.cached(path, meta, compute)
     return {v: t[f"layer{v}"] for v in layers}
 
 

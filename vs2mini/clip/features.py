@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .. import disk
+from .. import cache
 from ..config import cache_root
 from .models import Clip
 from .preprocess import preprocess_batch, preprocess_config
@@ -107,7 +107,7 @@ def cached_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int
             "dataset": getattr(dataset, "name", "?"), "split": getattr(dataset, "split", "?"),
             "data": dataset.fingerprint(), "preprocess": preprocess_config(clip.model).key,
             "amp": bool(amp)}
-    path = (root or cache_root()) / f"{disk.cache_key(**meta)}.pt"
+    path = (root or cache_root()) / f"{cache.cache_key(**meta)}.pt"
 
     def compute():
         f = extract_features(clip, dataset, batch_size, num_workers, progress, amp)
@@ -116,12 +116,12 @@ def cached_features(clip: Clip, dataset, batch_size: int = 256, num_workers: int
     def check(t):          # intact but not this dataset's features (e.g. copied from elsewhere): rebuild it
         labels = torch.as_tensor(dataset.labels, dtype=torch.long)
         if len(t["labels"]) != len(dataset) or not torch.equal(t["labels"], labels):
-            raise disk.CorruptCache(f"{path}: holds {len(t['labels'])} rows/other labels for a dataset of "
+            raise cache.CorruptCache(f"{path}: holds {len(t['labels'])} rows/other labels for a dataset of "
                                      f"{len(dataset)} images")
         if t["cls"].shape[0] != len(dataset) or t["emb"].shape[0] != len(dataset):
-            raise disk.CorruptCache(f"{path}: feature rows do not match the {len(dataset)} labels")
+            raise cache.CorruptCache(f"{path}: feature rows do not match the {len(dataset)} labels")
 
-    t = disk.cached(path, meta, compute, check)
+    t = cache.cached(path, meta, compute, check)
     return Features(t["cls"], t["emb"], t["labels"])
 
 

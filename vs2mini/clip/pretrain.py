@@ -15,11 +15,13 @@ Choices (ours; the paper uses OpenAI's CLIP and pretrains nothing):
   which keeps the shipped file near 1 MB.
 - Deterministic: fixed seeds, one intra-op thread during training (`torch.set_num_threads(1)`); the same code,
   torch version and CPU give a bit-identical file. Another torch version or CPU may differ in the last bits;
-  the loader then still works (it checks the file against its recorded SHA-256, not against a rebuild).
+  a rebuild is then a new file with its own checksum (recorded beside it): `pretrain-toy` writes to
+  runs/toy_clip/ (never into the package), and $VS2MINI_TOY_WEIGHTS selects it. The shipped file is checked
+  against TOY_WEIGHTS_SHA256 in vs2mini/clip/toyclip.py, a rebuilt one against its sidecar record.
 
     model, history = pretrain_toy_clip()              # under 3 CPU-minutes on one core (see the stopping rule)
-    save_toy_weights(model, history["config"])        # vs2mini/clip/toy_weights/vs2mini-toyclip.safetensors + .json
-                                                      # (save_toy_weights: vs2mini.clip.toyclip)
+    save_toy_weights(model, history["config"], DEFAULT_OUT)   # runs/toy_clip/vs2mini-toyclip.safetensors + .json
+                                                      # (save_toy_weights, DEFAULT_OUT: vs2mini.clip.toyclip)
 """
 from __future__ import annotations
 

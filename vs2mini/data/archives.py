@@ -5,6 +5,7 @@ Every list file is validated line by line (errors name file:line); a missing or 
 """
 from __future__ import annotations
 
+import errno
 import logging
 import pickle
 from functools import partial
@@ -16,6 +17,7 @@ import torch
 from torchvision.datasets import CIFAR100
 from torchvision.datasets.utils import extract_archive
 
+from ..disk import OutputError, output_error
 from . import download as net
 from .images import OFFLINE_HINT, BadImageFile, DatasetNotAvailable, ImageDataset, _subset, load_image
 
@@ -30,6 +32,9 @@ SOURCES = {
                      "tiny-imagenet-200.zip", "90528d7ca1a48142e341f4ef8d21d0de"),
 }
 
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 def download_and_extract_archive(url: str, download_root: str | Path, filename: str | None = None,
                                  md5: str | None = None, timeout: float | None = None) -> Path:
     """torchvision's helper of the same name, made safe: connect/read time-outs (torchvision's urlopen has none,
@@ -41,6 +46,10 @@ def download_and_extract_archive(url: str, download_root: str | Path, filename: 
         net.download(url, archive, md5, timeout)
     try:
         extract_archive(str(archive), str(root))
+    except OSError as e:          # a full or read-only disk is the disk's fault, not the archive's
+        if e.errno not in _DISK_ERRNOS:
+            raise net.DownloadError(f"{archive}: cannot extract ({type(e).__name__}: {e}); delete it and retry") from e
+        raise output_error(root, e) from None
     except Exception as e:        # tarfile/zipfile/EOF errors: a damaged archive that passed no md5 check
         raise net.DownloadError(f"{archive}: cannot extract ({type(e).__name__}: {e}); delete it and retry") from e
     return archive
@@ -58,6 +67,8 @@ def ensure(name: str, root: Path, required: Sequence[str], download: bool) -> Pa
         try:
             download_and_extract_archive(url, download_root=str(root), filename=filename, md5=md5)
             why = "downloaded, but the archive did not contain them"
+        except OutputError:     # the disk, not the network or the archive: its own one-line message
+            raise
         except Exception as e:  # no internet, bad md5, broken archive: all end in the same advice
             why = f"download failed: {type(e).__name__}: {e}"
         if not missing():

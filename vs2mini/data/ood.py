@@ -45,6 +45,8 @@ def _open(name: str, root: Path, split: str, download: bool):
     """The torchvision dataset object; DatasetNotAvailable (saying how to get it) when its files are missing."""
     import torchvision.datasets as tvd
 
+    from ..disk import OutputError
+    from .download import torchvision_downloads
     cls_name, folder, url = TORCHVISION[name]
     cls = getattr(tvd, cls_name)
     kw = {"aircraft": {"split": "trainval" if split == "train" else "test"},
@@ -52,7 +54,12 @@ def _open(name: str, root: Path, split: str, download: bool):
     tried = "download=False"
     for dl in ([False, True] if download else [False]):              # never download what is already there
         try:
-            return cls(str(root), download=dl, **kw)
+            if not dl:
+                return cls(str(root), download=False, **kw)
+            with torchvision_downloads():                            # deadline, minimum rate, temp file
+                return cls(str(root), download=True, **kw)
+        except OutputError:                                           # a full or read-only disk: not "not found"
+            raise
         except Exception as e:                                        # not found, no internet, bad archive
             tried = "not found" if not dl else f"download failed: {type(e).__name__}: {e}"
     raise DatasetNotAvailable(

@@ -111,3 +111,15 @@ def classnames(name: str, root: str | Path | None = None, *, download: bool = Tr
     if name in ood.OOD_DATASETS:
         return load_dataset(name, "test", root, download=download, limit=0).classnames
     return tiny_names(ensure("tinyimagenet", root, ["wnids.txt", "words.txt"], download))[1]
+
+
+def check_datasets(names: list[str], n_train: int | None = None, n_test: int | None = None) -> None:
+    """Load (not encode) the train and eval split of every file-based dataset of a run (the OOD datasets too) and
+    check every image file's header (`images.check_images`), so that a missing or broken third dataset stops the
+    run before the first one is encoded and trained on. `n_train`, `n_test`: the profile's split sizes."""
+    from .images import check_images
+    for ds in names:
+        if ds.startswith("toy"):    # generated in memory: nothing on disk that could be missing or damaged
+            continue
+        check_images(load_dataset(ds, "train", limit=n_train))          # every file's header, before encoding
+        check_images(load_dataset(ds, EVAL_SPLIT.get(ds, "test"), limit=n_test))

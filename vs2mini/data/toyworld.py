@@ -114,6 +114,22 @@ def _shape_mask(shape: str, uu: np.ndarray, vv: np.ndarray, r: np.ndarray) -> np
     return np.maximum(np.maximum(vv, -c * uu - s * vv), c * uu - s * vv) <= 0.5 * r
 
 
+MAX_IMAGES = 500_000       # ~1.4 GiB of uint8 pixels (+ params): 40x the train split; more is a typo, not a toy
+
+
+def check_size(n, name: str = "n") -> None:
+    """A clear limit before anything is allocated: `n` toy images must be an integer in [0, MAX_IMAGES]."""
+    import numbers
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise ValueError(f"{name} must be a whole number of toy images, got {n!r}")
+    if n < 0:
+        raise ValueError(f"{name} must be >= 0, got {n}")
+    if n > MAX_IMAGES:
+        raise ValueError(f"{name} = {n} toy images is above the limit of {MAX_IMAGES} (toyworld.MAX_IMAGES; "
+                         f"{n * 3 * SIZE * SIZE / 2**30:.1f} GiB of pixels); ask for fewer (the splits have "
+                         f"{SPLIT_SIZE['train']} and {SPLIT_SIZE['test']})")
+
+
 def render(domain: str = "base", split: str = "train", n: int | None = None, seed: int = 0
            ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Images uint8 (n, 3, 32, 32), labels int64 (n,) and captions of the first `n` images of a split
@@ -123,8 +139,7 @@ def render(domain: str = "base", split: str = "train", n: int | None = None, see
     if split not in SPLITS:
         raise ValueError(f"unknown toy split {split!r}; choose one of {SPLITS}")
     n = SPLIT_SIZE[split] if n is None else n
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+    check_size(n)
     labels = np.arange(n, dtype=np.int64) % len(CLASSNAMES)
     u = _params(seed, domain, split, n)
     chunks = [_render_chunk(u[s:s + 2048], labels[s:s + 2048], domain, seed) for s in range(0, n, 2048)]

@@ -6,36 +6,29 @@ version and JSON-able extras (training history, profile, dataset, ...), written 
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import torch
 
 from .. import __version__
-from ..disk import tensors_checksum, unique_tmp
+from ..disk import save_torch, tensors_checksum
 from .sae import SAE_FORMAT, SAE_FORMAT_VERSION, TopKSAE
 
 _FORMAT_RE = re.compile(r"vs2mini-topk-sae-v(\d+)$")
 
 
-def save_sae(sae: TopKSAE, path: str | Path, **extra) -> Path:
-    """Save weights + config (+ JSON-able `extra`: training history, profile, dataset, ...) atomically.
-    The file records a SHA-256 of the tensors and the package version; non-finite weights are refused."""
+def save_sae(sae: TopKSAE, path: str | Path, *, exclusive: bool = False, **extra) -> Path:
+    """Save weights + config (+ JSON-able `extra`: training history, profile, dataset, ...) through the one writer
+    (vs2mini.disk: atomic, one-line disk errors; `exclusive`: OutputExists if `path` exists at placement, never
+    replaced). The file records a SHA-256 of the tensors and the package version; non-finite weights are refused."""
     path = Path(path)
     state = {k: v.detach().cpu().clone() for k, v in sae.state_dict().items()}
     bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
     if bad:
         raise ValueError(f"refusing to save an SAE with NaN/inf weights in {bad} to {path}; training diverged")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = unique_tmp(path)          # two saves to one path never share a temp file
-    try:
-        torch.save({"config": sae.config(), "state_dict": state, "checksum": tensors_checksum(state),
-                    "vs2mini_version": __version__, "extra": extra}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_torch(path, {"config": sae.config(), "state_dict": state, "checksum": tensors_checksum(state),
+                             "vs2mini_version": __version__, "extra": extra}, exclusive=exclusive)
 
 
 def read_sae_file(path: str | Path, device: str | torch.device = "cpu") -> dict:

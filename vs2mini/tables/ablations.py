@@ -21,7 +21,8 @@ from ..method.pass_loss import pass_loss
 from ..method.sae import TopKSAE
 from ..pipeline import Setup
 from .result import Matrix, TableResult, TableRow, _paper_key, _result, _table_1a
-from .run import _accuracy, _is_config, _masks, _profile_sae, _train_on, neighbour_indices, vs2pp_labels
+from .run import (_accuracy, _is_config, _masks, _positives_note, _profile_sae, _train_on, neighbour_indices,
+                  vs2pp_labels)
 
 
 def prompts(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> TableResult:
@@ -120,7 +121,7 @@ def sweep_gamma_lambda(s: Setup, gammas=None, lams=None, progress: bool = False,
 
 
 def sweep_neighbours(s: Setup, counts=paper.NEIGHBOUR_COUNTS, progress: bool = False,
-                     sae: TopKSAE | None = None) -> TableResult:
+                     sae: TopKSAE | None = None, positives: str = "query") -> TableResult:
     """Fig. 7: VS2++ (pseudo-labels and oracle) top-1 / top-5 with N retrieved neighbours."""
     key, ps = _paper_key(s, ("cifar100", "ViT-B-16"))
     cols = ["pseudo top-1", "pseudo top-5", "oracle top-1", "oracle top-5"]
@@ -135,12 +136,12 @@ def sweep_neighbours(s: Setup, counts=paper.NEIGHBOUR_COUNTS, progress: bool = F
     for n in counts:
         nn_idx = nn_all[:, :n]
         ours = {}
-        for kind, mask in _masks(labels, nn_idx).items():
+        for kind, mask in _masks(labels, nn_idx, positives).items():
             steered = steer.vs2pp_from_bank(x, dirs, nn_idx, mask, g, lam)
             ours[f"{kind} top-1"], ours[f"{kind} top-5"] = _accuracy(s, steered), _accuracy(s, steered, k=5)
         pv = {} if n != 50 else {f"{k} top-1": paper.PAPER[f"VS2++ ({k})"][key] for k in ("pseudo", "oracle")}
         res.rows.append(TableRow(f"N={n}", ours, pv))
-    res.notes += ["CLIP-embedding retrieval from the train split (the paper: DINOv2), positives by eq. 4",
+    res.notes += [f"CLIP-embedding retrieval from the train split (the paper: DINOv2); {_positives_note(positives)}",
                   "the paper: CIFAR-100 and Tiny-ImageNet rise with N, diminishing beyond 50; CUB flat"]
     return res
 

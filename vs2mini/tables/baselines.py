@@ -12,7 +12,7 @@ from ..method.sae import TopKSAE
 from ..method.train import split_holdout
 from ..pipeline import Setup
 from .result import Matrix, TableResult, TableRow, _paper_key, _result, _table_1a
-from .run import _accuracy, _masks, _profile_sae, neighbour_indices, vs2pp_labels
+from .run import _accuracy, _masks, _positives_note, _profile_sae, neighbour_indices, vs2pp_labels
 
 
 def weighted_rag(s: Setup, nn_sims: torch.Tensor, nn_idx: torch.Tensor, alpha: float, k: int) -> torch.Tensor:
@@ -82,7 +82,7 @@ def rag_grid(s: Setup) -> tuple[list[float], list[int]]:
     return list(paper.RAG_ALPHAS), sorted({min(k, len(s.train.labels)) for k in ks})
 
 
-def baselines(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> TableResult:
+def baselines(s: Setup, progress: bool = False, sae: TopKSAE | None = None, positives: str = "query") -> TableResult:
     """App. D and L: CLIP Steering, weighted RAG (alpha x k sweep, Fig. 6), oracle prototype steering, beside VS2++."""
     key, ps = _paper_key(s)
     col = "top-1"
@@ -91,7 +91,7 @@ def baselines(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> T
     n = min(s.profile.n_neighbours, len(s.train.labels))
     sae = _profile_sae(s, sae, progress)
     nn_idx = neighbour_indices(s, n)
-    masks = _masks({kind: vs2pp_labels(s, kind) for kind in ("pseudo", "oracle")}, nn_idx)
+    masks = _masks({kind: vs2pp_labels(s, kind) for kind in ("pseudo", "oracle")}, nn_idx, positives)
     x, x_train = s.test.cls.to(s.clip.device), s.train.cls.to(s.clip.device)
     dirs = steer.bank_directions(sae, x_train)
     pv = lambda m: _table_1a(m, key, col)                                             # noqa: E731
@@ -116,7 +116,7 @@ def baselines(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> T
     proto = oracle_prototypes(s, sae)
     res.rows.append(TableRow("Oracle prototypes", {col: _accuracy(s, proto)},
                              {col: paper.ORACLE_PROTOTYPES.get(key[0])}, "true class's prototype, App. L"))
-    res.notes += [f"N = {n} neighbours by CLIP image embedding (the paper: DINOv2); positives by eq. 4",
+    res.notes += [f"N = {n} neighbours by CLIP image embedding (the paper: DINOv2); {_positives_note(positives)}",
                   "CLIP Steering: v = mean of S+ CLS tokens - mean of S- CLS tokens, applied like VS2++ "
                   f"((gamma-1) lambda = {(g - 1) * lam:.2f}, norm kept); the paper does not state its space or scale",
                   "Weighted RAG's oracle row is the best cell of its alpha x k grid scored on the test labels (how the "

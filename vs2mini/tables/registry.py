@@ -22,22 +22,26 @@ class Table:
     help: str
     per_dataset: bool = True        # False: the table spans several datasets (run(profile, dataset, ...))
     shares_sae: bool = True         # run(setup, sae=...) accepts the profile's SAE instead of training it
+    options: tuple[str, ...] = ()   # keyword options of `run` a caller may set (the CLI maps its flags to them)
+    paper_k: bool = False           # real profiles use the paper's k for this table, whatever the profile's k
 
 
 TABLES: dict[str, Table] = {t.name: t for t in (
     Table("prompts", SOURCES["prompts"], prompts, "Ens (18 CIFAR templates) and VS2 + Ens"),
     Table("sweep-width-k", SOURCES["sweep-width-k"], sweep_width_k,
-          "SAE width x k: VS2 top-1/top-5 and the cosine of steering vectors across configs"),
+          "SAE width x k: VS2 top-1/top-5 and the cosine of steering vectors across configs", paper_k=True),
     Table("sweep-gamma-lambda", SOURCES["sweep-gamma-lambda"], sweep_gamma_lambda, "the (gamma, lambda) grid"),
-    Table("sweep-neighbours", SOURCES["sweep-neighbours"], sweep_neighbours, "VS2++ with N in {10, 25, 50, 100}"),
+    Table("sweep-neighbours", SOURCES["sweep-neighbours"], sweep_neighbours, "VS2++ with N in {10, 25, 50, 100}",
+          options=("positives",)),
     Table("baselines", SOURCES["baselines"], baselines,
-          "CLIP Steering, weighted RAG (alpha x k, Fig. 6), oracle prototypes, beside VS2++"),
+          "CLIP Steering, weighted RAG (alpha x k, Fig. 6), oracle prototypes, beside VS2++", options=("positives",)),
     Table("depth", SOURCES["depth"], depth,
-          "steering at the last 1-3 layers with one SAE per layer; every layer reconstructed"),
-    Table("vit-l14", SOURCES["vit-l14"], vit_l14, "ViT-L/14, layer 23, 10x width, k = 128", shares_sae=False),
+          "steering at the last 1-3 layers with one SAE per layer; every layer reconstructed", paper_k=True),
+    Table("vit-l14", SOURCES["vit-l14"], vit_l14, "ViT-L/14, layer 23, 10x width, k = 128", shares_sae=False,
+          paper_k=True),
     Table("ood-gate", SOURCES["ood-gate"], ood_gate, "generalized SAE under shift, FVU gate with q in "
           "{0.9, 0.95, 0.99, 0.995} and coverage, beside the target-domain SAE", per_dataset=False,
-          shares_sae=False),
+          shares_sae=False, options=("qs",)),
     Table("shift", SOURCES["shift"], shift_table, "every row on the toy world at 32/16/12/8 px, gains with paired "
           "standard errors, re-centring and the wrong-centroid case", per_dataset=False, shares_sae=False),
 )}
@@ -45,20 +49,27 @@ TABLES: dict[str, Table] = {t.name: t for t in (
 
 def run_table(name: str, profile: str | Profile | None = None, dataset: str | None = None, *, model: str | None = None,
               pretrained: str | None = "", device: str | None = None, progress: bool = False,
-              setup: Setup | None = None, sae: TopKSAE | None = None) -> TableResult:
+              setup: Setup | None = None, sae: TopKSAE | None = None, options: dict | None = None) -> TableResult:
     """Run one table by its CLI name on one dataset (the profile's first by default). `setup` and the profile's
-    `sae` are reused when given."""
+    `sae` are reused when given. `options`: keyword options the table declares (`Table.options`), e.g.
+    {"positives": "majority"}; any other is refused."""
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}; choose one of {sorted(TABLES)}")
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(TABLES[name].options))
+    if unknown:
+        raise ValueError(f"table {name!r} takes no option {unknown[0]!r} (it takes: "
+                         f"{', '.join(TABLES[name].options) or 'none'})")
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     if not TABLES[name].per_dataset:
-        return TABLES[name].run(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
+        return TABLES[name].run(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress,
+                                **options)
     if name == "vit-l14" and setup is None:
         m, pt = vit_l14_model(p)
         model, pretrained = model or m, pt if pretrained == "" else pretrained
     s = setup or load_setup(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
     extra = {"sae": sae} if TABLES[name].shares_sae else {}
-    return TABLES[name].run(s, progress=progress, **extra)
+    return TABLES[name].run(s, progress=progress, **extra, **options)
 
 
 def run_all(profile: str | Profile | None = None, datasets: list[str] | None = None, *, model: str | None = None,

@@ -133,6 +133,12 @@ def _is_config(sae: TopKSAE | None, expansion: int, k: int) -> bool:
     return sae is not None and (sae.n_latents, sae.k) == (expansion * sae.d_in, k)
 
 
+def _positives_note(rule: str) -> str:
+    """The notes line of a table's VS2++ positive rule (--positives)."""
+    return ("positives by eq. 4 (same label as the query)" if rule == "query"
+            else "positives: the neighbours' majority label (sec. 4.2, --positives majority)")
+
+
 def _masks(labels: dict[str, tuple[torch.Tensor, torch.Tensor]], nn_idx: torch.Tensor,
            rule: str = "query") -> dict[str, torch.Tensor]:
     """S+ masks (Q, M) per label source, from `{kind: vs2pp_labels(s, kind)}` (computed once by the

@@ -9,7 +9,6 @@ import torch
 
 from .. import paper
 from ..config import Profile, get_profile
-from ..data.registry import DATASETS
 from ..data.toyworld import MAIN_RESOLUTION, RESOLUTIONS as SHIFTED, SIZE, resolution_dataset
 from ..method import metrics, steer
 from ..method.sae import TopKSAE
@@ -175,17 +174,17 @@ def label_free_signals(d: Domain, ref: Domain) -> dict[str, float]:
 @torch.no_grad()
 def domain_rows(d: Domain, ref: Domain, gamma: float, lam: float, gate_q: float = 0.95) -> list[Cell]:
     """Every row of GRID_ROWS on domain `d`; `ref` is the 32-px domain (its SAE and mean for the references)."""
-    from . import main as R
+    from . import rows as RW
     s = d.setup
-    ctx = R.Context(s, d.sae, d.pass_sae, None, gamma, lam, gate_q)
-    outs = [R.row_zero_shot(ctx), R.row_sae_rec(ctx), R.row_sae_rec_gamma(ctx), R.row_centroid(ctx), R.row_vs2(ctx),
-            R.row_gate_in_domain(ctx), R.row_vs2pp_pseudo(ctx), R.row_vs2pp_oracle(ctx), R.row_pass(ctx)]
+    ctx = RW.Context(s, d.sae, d.pass_sae, None, gamma, lam, gate_q)
+    outs = [RW.row_zero_shot(ctx), RW.row_sae_rec(ctx), RW.row_sae_rec_gamma(ctx), RW.row_centroid(ctx), RW.row_vs2(ctx),
+            RW.row_gate_in_domain(ctx), RW.row_vs2pp_pseudo(ctx), RW.row_vs2pp_oracle(ctx), RW.row_pass(ctx)]
     x = d.x
     alpha = steer.centroid_alpha(gamma, lam)
     extra = [
-        R.Steered(GRID_ROWS[9], steer.rescale_to(x - d.mu + ref.mu, x)),
-        R.Steered(GRID_ROWS[10], steer.vs2(x, ref.sae, gamma, lam)),
-        R.Steered(GRID_ROWS[11], steer.centroid_steering(x, ref.mu, alpha)),
+        RW.Steered(GRID_ROWS[9], steer.rescale_to(x - d.mu + ref.mu, x)),
+        RW.Steered(GRID_ROWS[10], steer.vs2(x, ref.sae, gamma, lam)),
+        RW.Steered(GRID_ROWS[11], steer.centroid_steering(x, ref.mu, alpha)),
     ]
     base_right = s.logits(x).argmax(-1) == s.test.labels
     base = s.accuracy(x)

@@ -302,13 +302,17 @@ def save_book_figures(outdir) -> list:
     """Write the book's static figures (pipeline.svg, centroid_steering.svg) to `outdir`; returns the paths.
     Run `python -c "from vs2mini.teach import plots; plots.save_book_figures('book/figures')"` after changing them."""
     from pathlib import Path
+
+    from ..disk import save_figure
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     plt.rcParams["svg.hashsalt"] = "vs2mini"          # stable ids: the committed SVGs change only with the drawing
     paths = []
     for name, fig in (("pipeline.svg", pipeline_diagram()), ("centroid_steering.svg", centroid_steering()[0])):
         path = outdir / name
-        fig.savefig(path, metadata={"Date": None}, bbox_inches="tight")
-        plt.close(fig)
+        try:
+            save_figure(fig, path, metadata={"Date": None}, bbox_inches="tight")     # atomic, one-line disk errors
+        finally:
+            plt.close(fig)
         paths.append(path)
     return paths

@@ -6,6 +6,7 @@ book/_results/lite.json` with OpenAI weights before building the book; offline b
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -27,19 +28,69 @@ def results_path() -> Path:
 
 
 def load_results(path: str | Path) -> list[dict] | None:
-    """The runs in a `reproduce --json` file (one dict per dataset), or None when the file does not exist."""
+    """The runs in a `reproduce --json` file (one dict per dataset), or None when the file does not exist.
+    Anything else (not JSON, an empty list, a `--table` result, a field of the wrong type) is a ValueError that
+    names the file and what is wrong."""
     path = Path(path)
     if not path.exists():
         return None
     try:
         data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is not valid JSON ({e}); re-run `python -m vs2mini reproduce --json {path}`") from e
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read it ({e.strerror or e})") from e
     runs = data if isinstance(data, list) else [data]
-    for run in runs:
-        if not isinstance(run, dict) or "rows" not in run:
-            raise ValueError(f"{path} is not the output of `vs2mini reproduce --json` (no 'rows')")
+    if not runs:
+        raise ValueError(f"{path} holds an empty list: no run to show; re-run `python -m vs2mini reproduce --json "
+                         f"{path}`")
+    for i, run in enumerate(runs):
+        problem = run_problem(run)
+        if problem:
+            where = f"{path}" + (f" (run {i + 1} of {len(runs)})" if len(runs) > 1 else "")
+            raise ValueError(f"{where}: {problem}")
     return runs
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def run_problem(run) -> str | None:
+    """What makes `run` unlike one dataset's `reproduce --json` output, or None when it is well formed."""
+    if not isinstance(run, dict):
+        return f"each run must be a JSON object, got {type(run).__name__}"
+    if {"name", "source", "columns"} <= set(run):          # a TableResult (experiments.TableResult.to_dict)
+        return (f"this is the output of `reproduce --table {run.get('name')}`; the Results page shows the main table "
+                "(`python -m vs2mini reproduce --json FILE`, without --table)")
+    if "rows" not in run:
+        return "not the output of `vs2mini reproduce --json` (no 'rows')"
+    for key in ("dataset", "model", "profile"):
+        if not isinstance(run.get(key), str) or not run[key]:
+            return f"'{key}' must be a non-empty string, got {run.get(key)!r}"
+    if not isinstance(run.get("real"), bool):
+        return f"'real' must be true or false (a JSON boolean), got {run.get('real')!r}"
+    if run.get("pretrained") is not None and not isinstance(run["pretrained"], str):
+        return f"'pretrained' must be a string or null, got {run['pretrained']!r}"
+    if "settings" in run and not isinstance(run["settings"], dict):
+        return f"'settings' must be an object, got {type(run['settings']).__name__}"
+    rows = run["rows"]
+    if not isinstance(rows, list) or not rows:
+        return "'rows' must be a non-empty list of the table's rows"
+    for j, r in enumerate(rows):
+        if not isinstance(r, dict):
+            return f"row {j + 1} must be an object, got {type(r).__name__}"
+        if not isinstance(r.get("method"), str):
+            return f"row {j + 1}: 'method' must be a string, got {r.get('method')!r}"
+        for key in ("top1", "delta"):
+            if not _number(r.get(key)):
+                return f"row {j + 1} ({r['method']}): '{key}' must be a finite number, got {r.get(key)!r}"
+        cov = r.get("coverage")
+        if cov is not None and not (_number(cov) and 0 <= cov <= 1):
+            return f"row {j + 1} ({r['method']}): 'coverage' must be null or a fraction in [0, 1], got {cov!r}"
+        if r.get("paper") is not None and not _number(r["paper"]):
+            return f"row {j + 1} ({r['method']}): 'paper' must be null or a number, got {r['paper']!r}"
+    return None
 
 
 def results_frame(run: dict):
@@ -58,7 +109,7 @@ def caption(run: dict) -> str:
     s = run.get("settings", {})
     what = (f"{run['dataset']}, {run['model']} ({run.get('pretrained') or 'offline weights'}), profile "
             f"`{run['profile']}`: {s.get('n_train', '?')} training and {s.get('n_test', '?')} test images")
-    if not run.get("real", False):
+    if run.get("real") is not True:                 # only a JSON true is a real run (never the string "false")
         return (f"**Toy run, not a real result.** {what}. These numbers come from the offline toy model, "
                 "not from CLIP; the online build replaces them with a run on real weights.")
     return (f"**Real run.** {what}. The `lite` profile uses subsets of the splits, so expect a few points of "

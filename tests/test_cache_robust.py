@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from vs2mini import disk as cache
+from vs2mini import cache
 from vs2mini.config import cache_root
 
 META = {"model": "m", "dataset": "d", "split": "train"}
