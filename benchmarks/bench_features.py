@@ -19,28 +19,14 @@ import os
 import sys
 
 import common  # first: puts the repository root on sys.path
-import numpy as np
+from baselines import PILImages, usual_extract
 import open_clip
 import torch
-from PIL import Image
 
 from vs2mini.clip.models import load_clip
 from vs2mini.data.images import ImageDataset
 from vs2mini.clip.features import extract_features
 from vs2mini.clip.preprocess import preprocess_batch, preprocess_config
-
-
-class PILImages(torch.utils.data.Dataset):
-    """Like torchvision's CIFAR100: a (N, H, W, 3) uint8 array, PIL image + transform per item."""
-
-    def __init__(self, data: np.ndarray, labels: np.ndarray, transform):
-        self.data, self.labels, self.transform = data, labels, transform
-
-    def __len__(self):
-        return len(self.data)
-
-    def __getitem__(self, i):
-        return self.transform(Image.fromarray(self.data[i])), int(self.labels[i])
 
 
 def random_dataset(n: int, size: int, seed: int = 0) -> ImageDataset:
@@ -49,16 +35,6 @@ def random_dataset(n: int, size: int, seed: int = 0) -> ImageDataset:
     labels = torch.randint(0, 100, (n,), generator=g)
     return ImageDataset("random", "test", [f"class {i}" for i in range(100)], labels, images=images,
                         image_size=size, synthetic=True)
-
-
-def usual_extract(model, ds: PILImages, device, batch: int, workers: int, amp: bool) -> torch.Tensor:
-    """What a typical open_clip user writes."""
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=False, num_workers=workers)
-    out = []
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        for x, _ in loader:
-            out.append(model.encode_image(x.to(device)).float().cpu())
-    return torch.cat(out)
 
 
 def main():

@@ -9,7 +9,7 @@ features run in fp32 (`Profile.feature_amp = False`)). `--repeats` whole runs gi
 Stages are timed by wrapping the functions run_reproduce calls (restored afterwards), with a device sync at each
 boundary: features, head, eval (cls_to_logits for each row), SAE and PASS SAE (both through `Setup.train_sae`;
 the call with labels is PASS), train FVU for the row notes (`TopKSAE.fvu`), REC baselines, VS2 (VS2 and PASS
-rows), gate, VS2++ (k-NN, pseudo labels, `bank_directions` once, both vs2pp_eval calls); "other" is the rest.
+rows), gate, VS2++ (k-NN, pseudo labels, `bank_directions` once, both `vs2pp_from_bank` calls); "other" is the rest.
 Floors, at the measured matmul rate of the precision each stage runs in: features = images x FLOPs/img (fp32
 unless the profile's feature_amp); SAE = epochs x N x 2*d*n (the encoder GEMM; bf16 when the profile's bf16).
 Accuracies are meaningless (random weights).
@@ -114,7 +114,7 @@ def run_one(model, a, dev, roof):
                              (steer, "per_sample_fvu", "gate"), (steer, "fvu_threshold", "gate"),
                              (steer, "gate", "gate"), (retrieval, "knn", "VS2++"),
                              (retrieval, "positive_mask", "VS2++"),
-                             (reproduce, "bank_directions", "VS2++"), (reproduce, "vs2pp_eval", "VS2++"),
+                             (steer, "bank_directions", "VS2++"), (steer, "vs2pp_from_bank", "VS2++"),
                              (TopKSAE, "fvu", "train FVU (row notes)")):
         st.patch(obj, name, label)
     try:
@@ -173,8 +173,7 @@ def main():
     pr.add_argument("--repeats", type=int, default=None, help="whole runs (default 3; quick 1)")
     pr.add_argument("--threads-rule", action="store_true", help="also time the offline CLI run at 1 thread vs all "
                     "cores (always on with --cpu)")
-    pr.add_argument("--offline-profile", default=None, help="profile of the thread-rule run (default: toy if "
-                    "defined, else smoke)")
+    pr.add_argument("--offline-profile", default=None, help="profile of the thread-rule run (default: toy)")
     pr.add_argument("--show-table", action="store_true", help="also print the (meaningless) accuracy table")
     a = pr.parse_args()
     dev, q = common.get_device(a.device, a.cpu), a.quick
@@ -185,8 +184,7 @@ def main():
     print(common.header("bench_reproduce", info, roof, q))
     rows, metas, thread_rows = [], [], []
     if a.cpu or a.threads_rule:
-        from vs2mini.config import PROFILES
-        prof = a.offline_profile or ("toy" if "toy" in PROFILES else "smoke")
+        prof = a.offline_profile or "toy"
         thread_rows = thread_rule(prof, [1, os.cpu_count() or 1], R)
         print(f"thread rule: `python -m vs2mini reproduce --profile {prof} --quiet --threads N`, fresh processes, "
               "interleaved; wall s median [min-max]; vs_first = time / time at 1 thread per round:")

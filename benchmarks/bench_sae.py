@@ -20,18 +20,16 @@ FLOP floor per step: the encoder GEMM 2*B*d*n at the matmul rate measured in thi
 """
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import math
 import sys
 
 import common
+from baselines import DenseTopKSAE, SparsifySAE, dense_steps, load_sparsify
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from vs2mini.method.sae import TopKSAE
-from vs2mini.method.train import FiringStats, batch_fvu, fused_adam_available, lr_lambda, remove_parallel_grad, train_sae, train_step
+from vs2mini.method.train import FiringStats, fused_adam_available, lr_lambda, train_sae, train_step
 
 
 def synthetic_bank(n: int, d: int, seed: int = 0, device="cpu") -> torch.Tensor:
@@ -44,22 +42,6 @@ def synthetic_bank(n: int, d: int, seed: int = 0, device="cpu") -> torch.Tensor:
     return (x + 0.05 * torch.randn(n, d, generator=g)).to(device)
 
 
-class DenseTopKSAE(nn.Module):
-    """The naive dense top-k SAE, started from a TopKSAE's weights."""
-
-    def __init__(self, sae: TopKSAE):
-        super().__init__()
-        self.k = sae.k
-        for name in ("W_enc", "b_enc", "W_dec", "b_pre"):
-            setattr(self, name, nn.Parameter(getattr(sae, name).detach().clone()))
-
-    def forward(self, x):
-        pre = F.relu(F.linear(x - self.b_pre, self.W_enc, self.b_enc))
-        vals, idx = pre.topk(self.k, dim=-1, sorted=False)
-        z = torch.zeros_like(pre).scatter(1, idx, vals)
-        return z @ self.W_dec + self.b_pre
-
-
 def make_opt(model, dev, lr=5e-4, total=1000, fused=None):
     fused = fused_adam_available(dev) if fused is None else fused        # as trainer.train_sae
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), fused=fused)
@@ -70,61 +52,6 @@ def vs2mini_steps(sae, opt, sched, X, batches, amp):
     """trainer.train_sae's inner loop: its own `train_step` (AuxK and PASS off, as in the default run)."""
     stats = FiringStats(sae.n_latents, X.device)
     return [train_step(sae, opt, sched, X[b], stats, amp=amp)[0] for b in batches]
-
-
-def dense_steps(m, opt, sched, X, batches, amp):
-    losses = []
-    for b in batches:
-        x = X[b]
-        with torch.autocast(X.device.type, dtype=torch.bfloat16, enabled=amp):
-            x_hat = m(x)
-        loss = batch_fvu(x, x_hat)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        remove_parallel_grad(m)
-        opt.step()
-        sched.step()
-        with torch.no_grad():
-            m.W_dec.div_(m.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-12))
-        losses.append(loss.detach())
-    return losses
-
-
-def load_sparsify(dev):
-    """(version, fused_encoder, decode(idx, acts, W_dec)) from the installed eai-sparsify, or None if absent."""
-    spec = importlib.util.find_spec("sparsify")           # finds the package without running its __init__
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    root = spec.submodule_search_locations[0]
-
-    def load(name):
-        sp = importlib.util.spec_from_file_location(f"_sparsify_{name}", f"{root}/{name}.py")
-        mod = importlib.util.module_from_spec(sp)
-        sp.loader.exec_module(mod)
-        return mod
-    encoder = load("fused_encoder").fused_encoder
-    if dev.type == "cuda":                                 # sparsify's default on CUDA: its Triton embedding_bag
-        xf = load("xformers").xformers_embedding_bag
-        decode = lambda idx, acts, W_dec: xf(idx, W_dec, acts)  # noqa: E731
-    else:                                                  # sparsify's eager fallback
-        decode = lambda idx, acts, W_dec: F.embedding_bag(idx, W_dec, per_sample_weights=acts, mode="sum")  # noqa: E731
-    return importlib.metadata.version("eai-sparsify"), encoder, decode
-
-
-class SparsifySAE(nn.Module):
-    """sparsify's SparseCoder (topk, no skip, autoencoding) from a TopKSAE's weights, with its kernels."""
-
-    def __init__(self, sae: TopKSAE, kernels):
-        super().__init__()
-        self.k, (_, self.encoder, self.decoder) = sae.k, kernels
-        self.W_enc = nn.Parameter(sae.W_enc.detach().clone())
-        self.b_enc = nn.Parameter(sae.b_enc.detach().clone())
-        self.W_dec = nn.Parameter(sae.W_dec.detach().clone())
-        self.b_pre = nn.Parameter(sae.b_pre.detach().clone())      # sparsify's b_dec
-
-    def forward(self, x):
-        acts, idx, _pre = self.encoder(x - self.b_pre, self.W_enc, self.b_enc, self.k, "topk")
-        return self.decoder(idx, acts.to(self.W_dec.dtype), self.W_dec) + self.b_pre
 
 
 def grad_w_variants(B, d, n, k, dev) -> dict:

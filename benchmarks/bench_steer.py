@@ -5,11 +5,11 @@ Every figure has a baseline run interleaved with it in the same process (fp32 on
                  previous body: the next block is allocated while the last is still referenced). Same neighbours
                  required (exact equality of the indices); peak memory of each (GPU: allocator peak; CPU: peak RSS).
   VS2++ step     `steer.vs2pp_from_bank` (one sparse product over the bank: embedding_bag with the
-                 +1/|S+|, -1/|S-| weights)  vs  the previous `vs2pp_eval` body: chunks of 1024 queries gathering
+                 +1/|S+|, -1/|S-| weights)  vs  the previous VS2++ evaluation body: chunks of 1024 queries gathering
                  (1024, 50, d) direction blocks for `steer.vs2pp_from_directions`. Both from the same decoded bank
                  directions; outputs equal within 1e-5 required. Q queries, 50 neighbours, a 50k bank.
   VS2            `steer.vs2` (sparse decode of the top-k codes)  vs  a dense-code VS2 (z = scatter(topk), z W_dec).
-  VS2++ e2e      `reproduce.vs2pp_eval` without `bank_dirs` (bank decoded inside)  vs  the naive dense-code path
+  VS2++ e2e      `steer.vs2pp_from_bank` with the bank decoded inside (`steer.bank_directions`)  vs  the naive dense-code path
                  (`vs2pp_dense_codes`: dense bank codes (B, n), gathered (256, 50, n) code blocks, `steer.vs2pp`).
   logits         `features.cls_to_logits`  vs  re-encoding the images (GPU and full mode only).
 Random SAE weights and random tokens: the cost does not depend on the values.
@@ -17,58 +17,15 @@ Random SAE weights and random tokens: the cost does not depend on the values.
 from __future__ import annotations
 
 import sys
-from types import SimpleNamespace
 
 import common
+from baselines import dense_vs2, knn_two_blocks, vs2pp_dense_codes, vs2pp_gathered
 import torch
 import torch.nn.functional as F
 
-from vs2mini.tables import main as reproduce
 from vs2mini.method import steer
-from vs2mini.tables import run as trun
 from vs2mini.method import retrieval
 from vs2mini.method.sae import TopKSAE
-
-
-@torch.no_grad()
-def knn_two_blocks(queries, bank, k=50, chunk=4096):
-    """The previous `retrieval.knn` body (kept as the baseline): `s` of the last block is still referenced while
-    the next block is allocated, so two (chunk, B) blocks are alive at once."""
-    bank = F.normalize(bank.float(), dim=-1)
-    sims, idx = [], []
-    for start in range(0, queries.shape[0], chunk):
-        q = F.normalize(queries[start:start + chunk].float().to(bank.device), dim=-1)
-        s = q @ bank.T
-        v, i = s.topk(k, dim=-1)
-        sims.append(v)
-        idx.append(i)
-    return torch.cat(sims), torch.cat(idx)
-
-
-@torch.no_grad()
-def vs2pp_gathered(x, bank_dirs, nn_idx, pos_mask, gamma=1.5, lam=2.1, chunk=1024):
-    """The previous `reproduce.vs2pp_eval` body: gather (chunk, M, d) neighbour directions, masked means."""
-    dev = bank_dirs.device
-    return torch.cat([steer.vs2pp_from_directions(x[s:s + chunk], bank_dirs[nn_idx[s:s + chunk].to(dev)],
-                                                  pos_mask[s:s + chunk].to(dev), gamma, lam)
-                      for s in range(0, len(x), chunk)])
-
-
-def dense_vs2(x, sae, gamma=1.5, lam=2.1):
-    """Naive VS2 through dense codes."""
-    pre = sae.pre_acts(x)
-    vals, idx = pre.topk(sae.k, dim=-1)
-    z = torch.zeros_like(pre).scatter(1, idx, vals)
-    return steer.apply_steering(x, (gamma - 1.0) * (z @ sae.W_dec), lam)
-
-
-def vs2pp_dense_codes(train_cls, test_cls, sae, pos_mask, nn_idx, gamma=1.5, lam=2.1, chunk=256):
-    """Naive VS2++: dense bank codes (B, n), gathered per query chunk (Q, M, n), then steer.vs2pp."""
-    dev = test_cls.device
-    bank = torch.cat([sae.encode(c) for c in train_cls.split(8192)])
-    out = [steer.vs2pp(test_cls[s:s + chunk], sae, bank[nn_idx[s:s + chunk].to(dev)], pos_mask[s:s + chunk].to(dev),
-                       gamma, lam) for s in range(0, len(test_cls), chunk)]
-    return torch.cat(out)
 
 
 def peak_mb(fn, dev):
@@ -88,14 +45,14 @@ def main():
     p.add_argument("--dense-queries", type=int, default=None,
                    help="queries for the dense-code baselines (default 10000; --cpu 2000)")
     p.add_argument("--bank", type=int, default=None, help="train bank size (default 50000; quick 2048)")
-    p.add_argument("--neighbors", type=int, default=50)
+    p.add_argument("--neighbours", "--neighbors", dest="neighbours", type=int, default=50)
     p.add_argument("--repeats", type=int, default=None, help="timed rounds (default 5; --cpu 3; quick 2)")
     p.add_argument("--model", default=None, help="CLIP for cls_to_logits (default ViT-B-32-quickgelu; quick tiny)")
     a = p.parse_args()
     dev, q = common.get_device(a.device, a.cpu), a.quick
     configs = [tuple(map(int, c.split(":"))) for c in
                (a.configs or ("3072:64" if q or a.cpu else "3072:64,3072:256,24576:64")).split(",")]
-    Q, NB, M = a.queries or (256 if q else 10000), a.bank or (2048 if q else 50000), a.neighbors
+    Q, NB, M = a.queries or (256 if q else 10000), a.bank or (2048 if q else 50000), a.neighbours
     Qd = a.dense_queries or (256 if q else 2000 if a.cpu else 10000)
     R = a.repeats or (2 if q else 3 if a.cpu else 5)
     info, roof = common.device_info(dev), common.rooflines(dev, q or a.cpu)
@@ -152,13 +109,12 @@ def main():
         err = (steer.vs2(xq, sae) - dense_vs2(xq, sae)).abs().max().item()
         add("VS2", t, "dense codes", n, k, Qd, max_abs_diff=err)
         checks.check(f"VS2 = dense n={n} k={k}", err <= 1e-4, f"max |diff| {err:.1e} <= 1e-4")
-        setup = SimpleNamespace(clip=SimpleNamespace(device=dev), train=SimpleNamespace(cls=train_cls),
-                                test=SimpleNamespace(cls=xq))
-        run = lambda: trun.vs2pp_eval(setup, sae, pos_mask[:Qd], nn_idx[:Qd], 1.5, 2.1)  # noqa: E731
+        run = lambda: steer.vs2pp_from_bank(  # noqa: E731
+            xq, steer.bank_directions(sae, train_cls), nn_idx[:Qd], pos_mask[:Qd])
         alt = lambda: vs2pp_dense_codes(train_cls, xq, sae, pos_mask[:Qd], nn_idx[:Qd])  # noqa: E731
         mem, out_new = peak_mb(run, dev)
         mem_alt, out_alt = peak_mb(alt, dev)
-        t = common.time_side_by_side({"vs2pp_eval": run, "dense codes": alt}, dev, 0, max(1, R - 1))
+        t = common.time_side_by_side({"vs2pp_from_bank": run, "dense codes": alt}, dev, 0, max(1, R - 1))
         err = (out_new - out_alt).abs().max().item()
         add("VS2++ e2e (bank decode incl.)", t, "dense codes", n, k, Qd, peak_mb=mem, base_peak_mb=mem_alt,
             max_abs_diff=err)

@@ -5,8 +5,15 @@ so no test writes a feature cache, a dataset or a figure window into the working
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+# Tests live in folders that mirror the package's wings (tests/method, tests/data, ...); their shared helpers
+# (datasets_fixtures.py, saes.py) sit in tests/ itself, which is put on the path once here.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # The tests use small tensors: one intra-op thread is faster than several and avoids oversubscribing the CPU
 # when other jobs (notebooks, benchmarks) run beside the test suite. Results do not depend on it.
@@ -29,12 +36,6 @@ def toy_setup(_isolated_env):
     """The offline `toy` set-up (the toy CLIP on the toy world's train and test splits), built once per session."""
     from vs2mini.pipeline import load_setup
     return load_setup("toy", progress=False)
-
-
-@pytest.fixture(scope="session")
-def smoke_setup(toy_setup):
-    """Old name of `toy_setup` (the `smoke` profile is now an alias of `toy`)."""
-    return toy_setup
 
 
 def make_hand_sae():

@@ -19,7 +19,7 @@ METHODS = ["CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "VS2", "VS2 (generali
            "VS2 + FVU gate (in-domain tau)", "VS2++ (pseudo)", "VS2++ (oracle)", "VS2 + PASS"]
 
 
-@pytest.mark.parametrize("profile", [[], ["--profile", "smoke"]])     # toy is the default; smoke its old name
+@pytest.mark.parametrize("profile", [[], ["--profile", "toy"]])     # toy is the default
 def test_zeroshot_toy(tmp_path, capsys, toy_setup, profile):
     out = tmp_path / "zs" / "zeroshot.json"
     assert main(["zeroshot", *profile, "--quiet", "--json", str(out)]) == 0
@@ -118,9 +118,9 @@ def keep_threads():
 
 
 @pytest.mark.parametrize("argv,omp,want", [
-    (["--profile", "smoke", "--device", "cpu"], None, 1),            # small offline profile on CPU: 1 thread
-    (["--profile", "smoke", "--device", "cpu", "--threads", "3"], "2", 3),   # --threads wins over everything
-    (["--profile", "smoke", "--device", "cpu"], "2", "unchanged"),   # the user's OMP_NUM_THREADS is left alone
+    (["--profile", "toy", "--device", "cpu"], None, 1),            # small offline profile on CPU: 1 thread
+    (["--profile", "toy", "--device", "cpu", "--threads", "3"], "2", 3),   # --threads wins over everything
+    (["--profile", "toy", "--device", "cpu"], "2", "unchanged"),   # the user's OMP_NUM_THREADS is left alone
     (["--profile", "lite", "--device", "cpu"], None, "unchanged"),   # big models: torch's default
 ])
 def test_thread_rule(argv, omp, want, monkeypatch, keep_threads):
@@ -138,7 +138,7 @@ def test_thread_rule(argv, omp, want, monkeypatch, keep_threads):
 
 
 def test_threads_must_be_positive(capsys):
-    assert main(["zeroshot", "--profile", "smoke", "--threads", "0"]) == 2
+    assert main(["zeroshot", "--profile", "toy", "--threads", "0"]) == 2
     assert "--threads" in capsys.readouterr().err
 
 

@@ -11,8 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "vs2mini"
 # floor of each wing or root module: an import may go to the same floor or below, never above
-FLOORS = {"vs2mini": 0, "config": 0, "disk": 0, "paper": 0, "provenance": 0, "method": 1, "data": 2, "clip": 3, "pipeline": 4,
-          "tables": 5, "teach": 6, "cli": 7, "__main__": 8}
+# (config sits above method: the profiles read the method's steering defaults, method/steer.py GAMMA and LAM)
+FLOORS = {"vs2mini": 0, "disk": 0, "paper": 0, "provenance": 0, "method": 1, "config": 2, "data": 3, "clip": 4,
+          "pipeline": 5, "tables": 6, "teach": 7, "cli": 8, "__main__": 9}
 
 
 def module_name(path: Path) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_wheel_contains_smoke_model_config(tmp_path):
+def test_wheel_contains_toy_model_config(tmp_path):
     src = tmp_path / "src"            # build from a clean copy: no stale build/ folder can hide a missing file
     shutil.copytree(ROOT / "vs2mini", src / "vs2mini", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md", "LICENSE"):

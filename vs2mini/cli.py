@@ -2,26 +2,29 @@
 `python -m vs2mini reproduce --table NAME` runs any other table of the paper (`--help` lists them).
 
 Every command prints a readable table and can write JSON (`--json out.json`). Runs under the offline `toy` profile
-(the default; `smoke` is its old name) say once that their numbers come from a toy model, not the paper's setting.
+(the default) say once that their numbers come from a toy model, not the paper's setting.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
-import os
 import sys
-import uuid
 from pathlib import Path
 
 from . import __version__
-from .config import ALIASES, DEFAULT_PROFILE, PROFILE_ENV, PROFILES
+from .clip.models import TEMPLATES
+from .config import DEFAULT_PROFILE, PROFILE_ENV, PROFILES
+from .disk import atomic_write_text, unique_tmp
+from .method.pass_loss import PASS_VARIANTS
+from .method.retrieval import POSITIVE_RULES
 from .provenance import stamp
+from .tables.run import RETRIEVAL_FEATURES
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", choices=sorted(PROFILES) + sorted(ALIASES),
-                   help=f"run profile (default: ${PROFILE_ENV} or {DEFAULT_PROFILE}; smoke = toy)")
+    p.add_argument("--profile", choices=sorted(PROFILES),
+                   help=f"run profile (default: ${PROFILE_ENV} or {DEFAULT_PROFILE})")
     p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | toy | toy-shifted (default: the profile's "
                    "first); reproduce takes several, comma-separated (default: the profile's datasets)")
     p.add_argument("--model", help="open_clip model name, e.g. ViT-B-16 (default: the profile's)")
@@ -79,13 +82,7 @@ def _warning(setup) -> dict:
 def _write_json(path: Path | None, obj, quiet: bool = False) -> None:
     """Write atomically under a unique temporary name: a reader never sees half a file, two writers never mix."""
     if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        try:
-            tmp.write_text(obj if isinstance(obj, str) else json.dumps(obj, indent=2))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write_text(path, obj if isinstance(obj, str) else json.dumps(obj, indent=2))
         if not quiet:
             print(f"wrote {path}")
 
@@ -98,7 +95,7 @@ def _check_writable(path: Path | None, flag: str) -> None:
         if path.is_dir():
             raise IsADirectoryError(21, "is a directory")
         path.parent.mkdir(parents=True, exist_ok=True)
-        probe = path.with_name(f".{path.name}.probe{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        probe = unique_tmp(path.with_name(f".{path.name}.probe"))
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
@@ -107,12 +104,9 @@ def _check_writable(path: Path | None, flag: str) -> None:
 
 def _datasets(args, profile) -> list[str]:
     """--dataset a,b (comma-separated) or the profile's datasets; every name checked."""
-    from .data.registry import ALIASES as DATASET_ALIASES, DATASETS
+    from .data.registry import check_name
     names = [d.strip() for d in args.dataset.split(",") if d.strip()] if args.dataset else list(profile.datasets)
-    names = [DATASET_ALIASES.get(d, d) for d in names]
-    for d in names:
-        if d not in DATASETS:
-            raise ValueError(f"unknown dataset {d!r}; choose one of {DATASETS}")
+    names = [check_name(d) for d in names]
     if not names:
         raise ValueError("--dataset is empty; name at least one dataset")
     return names
@@ -313,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     _common(p)
     p = sub.add_parser("zeroshot", help="CLIP zero-shot top-1 and per-class accuracy")
     _common(p)
-    p.add_argument("--templates", choices=["single", "cifar18"], help="prompt templates (default: the profile's)")
+    p.add_argument("--templates", choices=sorted(TEMPLATES), help="prompt templates (default: the profile's)")
     p = sub.add_parser("train-sae", help="train the profile's top-k SAE on train CLS tokens")
     _common(p)
     p.add_argument("--out", type=Path,
@@ -324,11 +318,12 @@ def main(argv: list[str] | None = None) -> int:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     p.add_argument("--table", choices=_table_names(), help="run another table of the paper (list below)")
-    p.add_argument("--retrieval", choices=["clip", "dinov2"], default="clip", help="VS2++ retrieval features")
-    p.add_argument("--positives", choices=["query", "majority"], default="query",
+    p.add_argument("--retrieval", choices=RETRIEVAL_FEATURES, default=RETRIEVAL_FEATURES[0],
+                   help="VS2++ retrieval features")
+    p.add_argument("--positives", choices=POSITIVE_RULES, default=POSITIVE_RULES[0],
                    help="VS2++ S+: same label as the query (eq. 4) or the neighbours' majority label (sec. 4.2)")
     p.add_argument("--gate-q", type=float, default=0.95, help="FVU gate quantile")
-    p.add_argument("--pass-variant", choices=["eq7", "ratio"],
+    p.add_argument("--pass-variant", choices=PASS_VARIANTS,
                    help="PASS penalty: eq7, the paper's eq. 7 (default), or ratio, the scale-free within-class "
                         "fraction of code variance (see vs2mini/method/pass_loss.py)")
     p = sub.add_parser("pretrain-toy", help="rebuild the toy CLIP's weights (about 2 minutes on a CPU)")

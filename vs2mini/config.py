@@ -1,9 +1,9 @@
 """Run profiles (which model, data sizes and SAE settings a run uses) and where data and caches live.
 
-`toy` (the default; `smoke` is its old name) runs offline on a CPU: the toy CLIP that vs2mini pretrains on its
+`toy` (the default) runs offline on a CPU: the toy CLIP that vs2mini pretrains on its
 generated toy world (vs2mini.data.toyworld, vs2mini.clip.pretrain), and every output it produces says so. `lite`
-uses real OpenAI weights on a few thousand CIFAR-100 images (CPU-friendly, needs the downloads once). `full` is the paper's
-setting (paper v3 §4.1 and App. C) and wants a GPU.
+uses real OpenAI weights on a few thousand CIFAR-100 images (CPU-friendly, needs the downloads once). `full` is
+the paper's setting (paper v3 §4.1 and App. C) and wants a GPU.
 """
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .method.steer import GAMMA, LAM
+
 PROFILE_ENV = "VS2MINI_PROFILE"
 TOY_BANNER = ("TOY WORLD: a toy CLIP pretrained by vs2mini on synthetic images, not the paper's setting "
               "(NOT A REAL RESULT; the paper's numbers come from OpenAI CLIP on real datasets)")
-SMOKE_BANNER = TOY_BANNER          # old name
+TOY_STAMP = "TOY MODEL: NOT A REAL RESULT"      # the short form, on figures
 DEFAULT_PROFILE = "toy"
-ALIASES = {"smoke": "toy"}         # `smoke` was the random-weight offline profile that `toy` replaced
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,9 @@ class Profile:
     patience: int | None = None     # optimiser steps without a held-out improvement before stopping; None: run all
     batch_size: int = 4096          # SAE batch (MSAE's CLIP recipe; the paper does not state it)
     lr: float = 5e-4                # v3 App. C: "warmup from 5e-4"
-    gamma: float = 1.5              # v3 App. B: CIFAR-100 B/32 optimum
-    lam: float = 2.1
-    n_neighbors: int = 50           # VS2++ N (v3 §4.2)
+    gamma: float = GAMMA            # v3 App. B: CIFAR-100 B/32 optimum (method/steer.py)
+    lam: float = LAM
+    n_neighbours: int = 50           # VS2++ N (v3 §4.2)
     w_aux: float = 0.8              # PASS weight (paper v3 App. K/L)
     # The paper's gate (v3 §4.3): a generalized SAE on the union of these datasets' train splits (None: `datasets`)
     # and tau from the union of `gate_tau_datasets`' train splits (None: the same datasets; the paper: CIFAR-100 +
@@ -49,6 +50,8 @@ class Profile:
     gate_sae_datasets: tuple[str, ...] | None = None
     gate_tau_datasets: tuple[str, ...] | None = None
     pass_variant: str = "eq7"       # PASS penalty: "eq7" (the paper's eq. 7) or "ratio" (scale-free; method/pass_loss.py)
+    prune_below: int | None = None  # the paper's dead-feature pruning (App. C, threshold 100): drop latents firing on
+                                    # fewer fit vectors after training; None: off (why: method/train.py's docstring)
     image_batch: int = 256          # images per feature-extraction batch
     bf16: bool = False              # SAE encoder GEMM under bf16 autocast (sparsify's forward ran in bf16); CLI --bf16
     feature_amp: bool = False       # CLIP feature extraction under bf16 autocast (off: fp32 CLIP, as published)
@@ -103,9 +106,8 @@ PROFILES: dict[str, Profile] = {
 
 
 def get_profile(name: str | None = None, **overrides) -> Profile:
-    """Profile by name, else $VS2MINI_PROFILE, else `toy` (the one that works offline). `smoke` means `toy`."""
+    """Profile by name, else $VS2MINI_PROFILE, else `toy` (the one that works offline)."""
     name = name or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
-    name = ALIASES.get(name, name)
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)} "
                          f"(set it with --profile or ${PROFILE_ENV})")

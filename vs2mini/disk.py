@@ -1,8 +1,8 @@
 """Everything vs2mini writes to disk: atomic writes with unique temporary names, checksums, and the tensor cache.
 
 Every file is written under a temporary name no other process or thread uses (`unique_tmp`) and renamed into
-place, so a reader never sees half a file and two writers never mix. Cache files are written atomically (temp file with a unique name + rename). On load, the format version, the key
-metadata, and a SHA-256 of every tensor are checked; a file that fails any check is moved aside to `*.corrupt`
+place, so a reader never sees half a file and two writers never mix. Cache files are written that way too. On
+load, the format version, the key metadata, and a SHA-256 of every tensor are checked; a file that fails any check is moved aside to `*.corrupt`
 (never deleted: nothing already computed is lost) and the caller recomputes. A cache folder that cannot be
 written costs the caching, not the result; temp files left by killed processes are removed.
 """
@@ -64,9 +64,18 @@ def tensors_checksum(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def file_digest(path: str | Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
+    """Hex digest of a file's bytes, read in chunks (`algorithm`: any hashlib name; archives publish md5)."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def sha256_file(path: str | Path) -> str:
-    """SHA-256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """SHA-256 of a file's bytes (the toy CLIP's weights record)."""
+    return file_digest(path, "sha256")
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:

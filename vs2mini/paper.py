@@ -180,3 +180,4 @@ NEIGHBOUR_COUNTS = (10, 25, 50, 100)                              # Fig. 7 (ViT-
 RAG_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)                          # Fig. 6's alpha axis (the paper: alpha in [0, 1])
 RAG_KS = (10, 20, 50, 100, 300, 500)                              # Fig. 6's k curves (CIFAR-100; read from the figure)
 ORACLE_PROTOTYPE_IMAGES = 10
+SAE_REC_GAMMA = 1.5                                               # SAE^{F+g}_REC's fixed gamma (v3 §4.1, Table 1a)

@@ -15,7 +15,7 @@ from .clip.features import Features, cached_features, cls_to_logits
 from .clip.models import Clip, load_clip, zeroshot_head
 from .config import TOY_BANNER, Profile, get_profile
 from .data.images import ImageDataset
-from .data.registry import ALIASES, DATASETS, EVAL_SPLIT, load_dataset
+from .data.registry import EVAL_SPLIT, check_name, load_dataset
 from .method import metrics, steer
 from .method.sae import TopKSAE
 from .method.train import train_sae
@@ -65,7 +65,7 @@ class Setup:
         p = self.profile
         kw = dict(expansion=p.expansion, k=p.k_for(self.clip.name), epochs=p.epochs, min_steps=p.min_steps,
                   holdout=p.holdout, patience=p.patience, batch_size=p.batch_size, lr=p.lr, bf16=p.bf16,
-                  pass_variant=p.pass_variant, seed=p.seed, device=self.clip.device)
+                  pass_variant=p.pass_variant, prune_below=p.prune_below, seed=p.seed, device=self.clip.device)
         kw.update(overrides)
         return kw
 
@@ -84,9 +84,7 @@ def load_setup(profile: str | Profile | None = None, dataset: str | None = None,
     """Load the CLIP model, the dataset's train and eval splits, their (cached) features and the text head.
     `pretrained=""` means the profile's choice; None means random weights."""
     p = profile if isinstance(profile, Profile) else get_profile(profile)
-    dataset = ALIASES.get(dataset, dataset) if dataset else p.datasets[0]
-    if dataset not in DATASETS:   # fail before loading a model
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    dataset = check_name(dataset or p.datasets[0])        # fail before loading a model
     clip = load_clip(model or p.model, p.pretrained if pretrained == "" else pretrained, device)
     if p.name == "full" and clip.device.type == "cpu":
         warnings.warn("the 'full' profile on a CPU extracts features for every image of the full splits and takes "

@@ -4,7 +4,8 @@ OpenAI CLIP weights were trained with QuickGELU. open_clip >= 2.29 builds `('ViT
 and only warns, although the activation mismatch costs accuracy, so `load_clip` maps the OpenAI B/32 and B/16
 requests to the `*-quickgelu` model names. `vs2mini-toyclip` with `pretrained="toy"` is the toy CLIP that vs2mini
 pretrains on its generated toy world (weights shipped in the package: vs2mini.clip.toyclip, trained by
-vs2mini.clip.pretrain); it is the offline `toy` profile's model. `vs2mini-tiny` (vs2mini.clip.toyclip.TINY_MODEL) is a small random-weight model for tests.
+vs2mini.clip.pretrain); it is the offline `toy` profile's model. `vs2mini-tiny` (vs2mini.clip.toyclip.TINY_MODEL) is
+a small random-weight model for tests.
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from torchvision.datasets import CIFAR100
 from torchvision.datasets.utils import extract_archive
 
 from . import download as net
-from .images import SMOKE_HINT, BadImageFile, DatasetNotAvailable, ImageDataset, _subset, load_image
+from .images import OFFLINE_HINT, BadImageFile, DatasetNotAvailable, ImageDataset, _subset, load_image
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def ensure(name: str, root: Path, required: Sequence[str], download: bool) -> Pa
     raise DatasetNotAvailable(
         f"{name}: dataset files not found at {missing()[0]} ({why}). Fetch the archive manually from {url} "
         f"and extract it into {root} so that {base} exists (or point $VS2MINI_DATA at the folder holding it). "
-        f"Note: {SMOKE_HINT}.")
+        f"Note: {OFFLINE_HINT}.")
 
 
 def _table(path: Path, ncols: int) -> list[tuple[int, list[str]]]:
@@ -176,7 +176,7 @@ def _check_files(files: Sequence[Path], name: str, root: Path, what: str = "imag
     if gone:
         raise DatasetNotAvailable(f"{name}: {len(gone)} {what}(s) missing, e.g. {gone[0]}; the extracted "
                                   f"archive looks incomplete: re-extract {SOURCES[name][1]} into {root}. "
-                                  f"Note: {SMOKE_HINT}.")
+                                  f"Note: {OFFLINE_HINT}.")
     if what != "folder":
         empty = [f for f in files if f.stat().st_size == 0]
         if empty:

@@ -5,12 +5,12 @@ every socket operation here has a time-out (urllib applies it to the connect and
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
+
+from ..disk import file_digest, unique_tmp
 
 TIMEOUT_ENV = "VS2MINI_NET_TIMEOUT"
 PROBE_TIMEOUT = 5.0           # seconds: the reachability probe (connect + first answer)
@@ -41,12 +41,9 @@ def reachable(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
         return False
 
 
-def md5sum(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+def md5sum(path: Path) -> str:
+    """MD5 of a file (the checksum the dataset archives publish)."""
+    return file_digest(path, "md5")
 
 
 def download(url: str, dest: str | Path, md5: str | None = None, timeout: float | None = None,
@@ -57,7 +54,7 @@ def download(url: str, dest: str | Path, md5: str | None = None, timeout: float 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     timeout = timeout_s() if timeout is None else timeout
-    tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp = unique_tmp(dest)
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         try:

@@ -17,7 +17,7 @@ from PIL import Image
 from torchvision import transforms as T
 from torchvision.transforms.functional import pil_to_tensor
 
-SMOKE_HINT = ("the `toy` profile (a toy CLIP on generated images) works offline: "
+OFFLINE_HINT = ("the `toy` profile (a toy CLIP on generated images) works offline: "
               "use --profile toy or VS2MINI_PROFILE=toy")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .images import SMOKE_HINT, DatasetNotAvailable, ImageDataset, _subset, load_image
+from .images import OFFLINE_HINT, DatasetNotAvailable, ImageDataset, _subset, load_image
 
 TORCHVISION = {   # our name -> (torchvision class, folder it expects under the root, where the archive comes from)
     "aircraft": ("FGVCAircraft", "fgvc-aircraft-2013b",
@@ -58,7 +58,7 @@ def _open(name: str, root: Path, split: str, download: bool):
     raise DatasetNotAvailable(
         f"{name}: dataset files not found at {root / folder} ({tried}). torchvision.datasets.{cls_name} downloads it "
         f"with download=True where there is internet; otherwise fetch it from {url} and extract it into {root} so "
-        f"that {root / folder} exists (or point $VS2MINI_DATA at the folder holding it). Note: {SMOKE_HINT}.")
+        f"that {root / folder} exists (or point $VS2MINI_DATA at the folder holding it). Note: {OFFLINE_HINT}.")
 
 
 def _files_labels_names(name: str, ds) -> tuple[list[Path], list[int], list[str]]:

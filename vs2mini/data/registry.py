@@ -18,14 +18,13 @@ from .archives import cifar_names, cub_names, ensure, load_cifar100, load_cub200
 from .images import ImageDataset
 
 DATASETS = ("cifar100", "cub200", "tinyimagenet", "toy", "toy-shifted")
-ALIASES = {"synthetic": "toy"}      # the old offline set's name
 EVAL_SPLIT = {"cifar100": "test", "cub200": "test", "tinyimagenet": "val", "toy": "test", "toy-shifted": "test"}
 SPLITS = {"cifar100": ("train", "test"), "cub200": ("train", "test"),
           "tinyimagenet": ("train", "val"), "toy": ("train", "test"), "toy-shifted": ("train", "test")}
 
 def _toy(root, split, download, limit, seed, domain="base", **_) -> ImageDataset:
-    """The toy world (vs2mini.data.toyworld): image i depends only on (seed, domain, split, i), so `limit` gives a prefix
-    (still class-balanced up to one image per class). Captions are kept in `.captions`."""
+    """The toy world (vs2mini.data.toyworld): image i depends only on (seed, domain, split, i), so `limit` gives a
+    prefix (still class-balanced up to one image per class). Captions are kept in `.captions`."""
     images, labels, captions = toyworld.render(domain, split, limit, seed=seed)
     name = "toy" if domain == "base" else f"toy-{domain}"
     ds = ImageDataset(name, split, toyworld.CLASSNAMES, torch.from_numpy(labels), images=torch.from_numpy(images),
@@ -45,9 +44,8 @@ for _name in ood.OOD_DATASETS:
     _LOADERS[_name] = partial(ood.load_ood, _name)
 
 
-def _check(name: str, split: str | None = None) -> str:
-    """The canonical name of dataset `name` (aliases resolved); ValueError for an unknown name or split."""
-    name = ALIASES.get(name, name)
+def check_name(name: str, split: str | None = None) -> str:
+    """`name` if it is a known dataset (and `split` one of its splits); ValueError naming the choices otherwise."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
     if split is not None and split not in SPLITS[name]:
@@ -59,7 +57,7 @@ def _check(name: str, split: str | None = None) -> str:
 
 def load_dataset(name: str, split: str = "train", root: str | Path | None = None, *, download: bool = True,
                  limit: int | None = None, seed: int = 0, image_size: int = 224) -> ImageDataset:
-    """Dataset `name` (one of `DATASETS`; "synthetic" is an old name of "toy"), split "train" or `EVAL_SPLIT[name]`.
+    """Dataset `name` (one of `DATASETS`), split "train" or `EVAL_SPLIT[name]`.
 
     root: data folder (default `config.data_root()`). limit: keep a seeded random subset of that many images
     (in index order); for "toy"/"toy-shifted" it is how many images are generated (a prefix; default
@@ -67,7 +65,7 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
     their native size).
     Missing files and no download -> `DatasetNotAvailable` (a FileNotFoundError) saying how to get them.
     """
-    name = _check(name, split)
+    name = check_name(name, split)
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be None or >= 0, got {limit}")
     root = Path(root).expanduser() if root is not None else data_root()
@@ -76,12 +74,12 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
 
 def superclasses(name: str) -> torch.Tensor | None:
     """(C,) super-class index per class for datasets that define super-classes (the toy world), else None."""
-    return torch.from_numpy(toyworld.CLASS_SUPER) if _check(name) in ("toy", "toy-shifted") else None
+    return torch.from_numpy(toyworld.CLASS_SUPER) if check_name(name) in ("toy", "toy-shifted") else None
 
 
 def classnames(name: str, root: str | Path | None = None, *, download: bool = True) -> list[str]:
     """Clean class names of `name` (index = label) without loading images."""
-    name = _check(name)
+    name = check_name(name)
     root = Path(root).expanduser() if root is not None else data_root()
     if name in ("toy", "toy-shifted"):
         return list(toyworld.CLASSNAMES)

@@ -1,4 +1,4 @@
-"""Accuracy metrics: top-1, per-class accuracy, per-class gains and the most confused class pairs."""
+"""Accuracy metrics: top-k (one accuracy), per-class accuracy, per-class gains and the most confused class pairs."""
 from __future__ import annotations
 
 import torch
@@ -8,14 +8,28 @@ def _preds(logits_or_preds: torch.Tensor) -> torch.Tensor:
     return logits_or_preds.argmax(-1) if logits_or_preds.ndim == 2 else logits_or_preds
 
 
+def accuracy(logits_or_preds: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
+    """Top-k accuracy in percent: the share of samples whose label is among the k highest logits.
+    logits (N, C) or, for k = 1, predictions (N,); labels (N,). k = 1 takes the argmax (ties: the first class)."""
+    if k == 1:
+        p = _preds(logits_or_preds).cpu()
+        if p.shape != labels.shape:
+            raise ValueError(f"predictions {tuple(p.shape)} and labels {tuple(labels.shape)} differ in shape")
+        if len(labels) == 0:
+            raise ValueError("no samples")
+        return 100.0 * (p == labels.cpu()).float().mean().item()
+    if logits_or_preds.ndim != 2 or logits_or_preds.shape[0] != labels.shape[0]:
+        raise ValueError(f"top-{k} needs logits (N, C) for labels (N,); got {tuple(logits_or_preds.shape)} and "
+                         f"{tuple(labels.shape)}")
+    if k < 1 or len(labels) == 0:
+        raise ValueError(f"k must be >= 1 and there must be samples; got k={k}, {len(labels)} samples")
+    top = logits_or_preds.cpu().topk(min(k, logits_or_preds.shape[1]), dim=-1).indices
+    return 100.0 * (top == labels.cpu()[:, None]).any(-1).float().mean().item()
+
+
 def top1(logits_or_preds: torch.Tensor, labels: torch.Tensor) -> float:
-    """Top-1 accuracy in percent. logits (N, C) or predictions (N,); labels (N,)."""
-    p = _preds(logits_or_preds).cpu()
-    if p.shape != labels.shape:
-        raise ValueError(f"predictions {tuple(p.shape)} and labels {tuple(labels.shape)} differ in shape")
-    if len(labels) == 0:
-        raise ValueError("no samples")
-    return 100.0 * (p == labels.cpu()).float().mean().item()
+    """Top-1 accuracy in percent (`accuracy` with k = 1). logits (N, C) or predictions (N,); labels (N,)."""
+    return accuracy(logits_or_preds, labels, 1)
 
 
 def per_class_accuracy(logits_or_preds: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:

@@ -48,9 +48,9 @@ def knn(queries: torch.Tensor, bank: torch.Tensor, k: int = 50, chunk: int | Non
     return sims, idx
 
 
-def positive_mask(neighbor_labels: torch.Tensor, query_labels: torch.Tensor | None = None,
+def positive_mask(neighbour_labels: torch.Tensor, query_labels: torch.Tensor | None = None,
                   rule: str = "query") -> torch.Tensor:
-    """neighbor_labels: (Q, M) -> S+ mask (Q, M).
+    """neighbour_labels: (Q, M) -> S+ mask (Q, M).
 
     rule "query" (paper v3 §3.3, eq. 4): neighbours whose label equals the query's label (`query_labels: (Q,)`).
     rule "majority" (paper v3 §4.2 text): neighbours with the most frequent label among the M (ties: the
@@ -60,7 +60,7 @@ def positive_mask(neighbor_labels: torch.Tensor, query_labels: torch.Tensor | No
     if rule == "query":
         if query_labels is None:
             raise ValueError("rule 'query' needs query_labels")
-        return neighbor_labels == query_labels[:, None]
+        return neighbour_labels == query_labels[:, None]
     if rule == "majority":
-        return neighbor_labels == torch.mode(neighbor_labels, dim=1).values[:, None]
+        return neighbour_labels == torch.mode(neighbour_labels, dim=1).values[:, None]
     raise ValueError(f"unknown positive rule {rule!r}; choose one of {POSITIVE_RULES}")

@@ -16,6 +16,11 @@ import torch.nn.functional as F
 
 from .sae import TopKSAE
 
+# The steering defaults, for every method and dataset: the CIFAR-100 ViT-B/32 optimum of the paper's sweep (v3 App. B,
+# Figs. 3 and 5; paper.SENSITIVITY_OPTIMUM); the paper gives no per-dataset values. Profiles read them from here.
+GAMMA = 1.5
+LAM = 2.1
+
 Edit = Callable[[torch.Tensor], torch.Tensor]       # (B, d) CLS tokens -> (B, d): a steering rule at one layer
 
 
@@ -54,7 +59,7 @@ def vs2_vector(x: torch.Tensor, sae: TopKSAE, gamma: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def vs2(x: torch.Tensor, sae: TopKSAE, gamma: float = 1.5, lam: float = 2.1, rescale: bool = True) -> torch.Tensor:
+def vs2(x: torch.Tensor, sae: TopKSAE, gamma: float = GAMMA, lam: float = LAM, rescale: bool = True) -> torch.Tensor:
     """VS2 (paper v3 §3.1, eq. 2): x: (N, d) -> steered (N, d) on the SAE's device. gamma = 1 or lam = 0 is the identity."""
     x = x.to(sae.device)
     return apply_steering(x, vs2_vector(x, sae, gamma), lam, rescale)
@@ -110,8 +115,8 @@ def gate_threshold(sae: TopKSAE, x_unlabeled: torch.Tensor, mu: torch.Tensor, q:
 
 
 @torch.no_grad()
-def gated_vs2(x: torch.Tensor, sae: TopKSAE, mu: torch.Tensor, tau: float, gamma: float = 1.5,
-              lam: float = 2.1) -> tuple[torch.Tensor, torch.Tensor]:
+def gated_vs2(x: torch.Tensor, sae: TopKSAE, mu: torch.Tensor, tau: float, gamma: float = GAMMA,
+              lam: float = LAM) -> tuple[torch.Tensor, torch.Tensor]:
     """VS2 with the FVU gate: steer x: (N, d) where FVU(x; mu) <= tau, keep it elsewhere.
     Returns (output (N, d), steered mask (N,)); coverage = mask.float().mean()."""
     x = x.to(sae.device)
@@ -126,36 +131,36 @@ def masked_mean(v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def vs2pp(x: torch.Tensor, sae: TopKSAE, neighbors_codes: torch.Tensor, pos_mask: torch.Tensor,
-          gamma: float = 1.5, lam: float = 2.1, rescale: bool = True) -> torch.Tensor:
-    """VS2++ (paper v3 §3.3, eq. 5). x: (N, d); neighbors_codes: (N, M, n) SAE codes of each query's M neighbours;
+def vs2pp(x: torch.Tensor, sae: TopKSAE, neighbour_codes: torch.Tensor, pos_mask: torch.Tensor,
+          gamma: float = GAMMA, lam: float = LAM, rescale: bool = True) -> torch.Tensor:
+    """VS2++ (paper v3 §3.3, eq. 5). x: (N, d); neighbour_codes: (N, M, n) SAE codes of each query's M neighbours;
     pos_mask: (N, M) bool, True for S+ (the rest is S-).
 
     The paper does not say what happens to empty sets; our documented defaults: if S- is empty, cbar- = 0 (steer
     towards the positives' mean code); if S+ is empty the query is left unsteered (no neighbourhood support).
     """
-    if neighbors_codes.ndim != 3 or neighbors_codes.shape[:2] != pos_mask.shape or neighbors_codes.shape[0] != x.shape[0]:
-        raise ValueError(f"neighbors_codes (N, M, n) and pos_mask (N, M) must match x (N, d); got "
-                         f"{tuple(neighbors_codes.shape)}, {tuple(pos_mask.shape)}, {tuple(x.shape)}")
-    N, M, n = neighbors_codes.shape
-    x, neighbors_codes, pos_mask = x.to(sae.device), neighbors_codes.to(sae.device), pos_mask.to(sae.device)
-    dirs = sae.decode(neighbors_codes.reshape(N * M, n), bias=False).view(N, M, -1)
+    if neighbour_codes.ndim != 3 or neighbour_codes.shape[:2] != pos_mask.shape or neighbour_codes.shape[0] != x.shape[0]:
+        raise ValueError(f"neighbour_codes (N, M, n) and pos_mask (N, M) must match x (N, d); got "
+                         f"{tuple(neighbour_codes.shape)}, {tuple(pos_mask.shape)}, {tuple(x.shape)}")
+    N, M, n = neighbour_codes.shape
+    x, neighbour_codes, pos_mask = x.to(sae.device), neighbour_codes.to(sae.device), pos_mask.to(sae.device)
+    dirs = sae.decode(neighbour_codes.reshape(N * M, n), bias=False).view(N, M, -1)
     return vs2pp_from_directions(x, dirs, pos_mask, gamma, lam, rescale)
 
 
 @torch.no_grad()
-def vs2pp_from_directions(x: torch.Tensor, neighbor_dirs: torch.Tensor, pos_mask: torch.Tensor,
-                          gamma: float = 1.5, lam: float = 2.1, rescale: bool = True) -> torch.Tensor:
+def vs2pp_from_directions(x: torch.Tensor, neighbour_dirs: torch.Tensor, pos_mask: torch.Tensor,
+                          gamma: float = GAMMA, lam: float = LAM, rescale: bool = True) -> torch.Tensor:
     """VS2++ with the neighbours' decoded directions W_dec^T c_j: (N, M, d) instead of their codes (N, M, n).
     Decoding is linear, so W_dec^T (cbar+ - cbar-) = mean+ (W_dec^T c) - mean- (W_dec^T c): n/d times less memory."""
-    if neighbor_dirs.ndim != 3 or neighbor_dirs.shape[:2] != pos_mask.shape or neighbor_dirs.shape[0] != x.shape[0]:
-        raise ValueError(f"neighbor_dirs (N, M, d) and pos_mask (N, M) must match x (N, d); got "
-                         f"{tuple(neighbor_dirs.shape)}, {tuple(pos_mask.shape)}, {tuple(x.shape)}")
+    if neighbour_dirs.ndim != 3 or neighbour_dirs.shape[:2] != pos_mask.shape or neighbour_dirs.shape[0] != x.shape[0]:
+        raise ValueError(f"neighbour_dirs (N, M, d) and pos_mask (N, M) must match x (N, d); got "
+                         f"{tuple(neighbour_dirs.shape)}, {tuple(pos_mask.shape)}, {tuple(x.shape)}")
     check_finite(gamma=gamma, lam=lam)
-    if neighbor_dirs.shape[2] != x.shape[1]:
-        raise ValueError(f"neighbor_dirs (N, M, d) must have d = {x.shape[1]}, got {tuple(neighbor_dirs.shape)}")
+    if neighbour_dirs.shape[2] != x.shape[1]:
+        raise ValueError(f"neighbour_dirs (N, M, d) must have d = {x.shape[1]}, got {tuple(neighbour_dirs.shape)}")
     pos_mask = pos_mask.bool()
-    v = (gamma - 1.0) * (masked_mean(neighbor_dirs, pos_mask) - masked_mean(neighbor_dirs, ~pos_mask))
+    v = (gamma - 1.0) * (masked_mean(neighbour_dirs, pos_mask) - masked_mean(neighbour_dirs, ~pos_mask))
     v = v * pos_mask.any(1, keepdim=True)                         # S+ empty: no steering
     return apply_steering(x, v, lam, rescale)
 
@@ -173,7 +178,7 @@ def vs2pp_weights(pos_mask: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def vs2pp_from_bank(x: torch.Tensor, bank_dirs: torch.Tensor, nn_idx: torch.Tensor, pos_mask: torch.Tensor,
-                    gamma: float = 1.5, lam: float = 2.1, rescale: bool = True) -> torch.Tensor:
+                    gamma: float = GAMMA, lam: float = LAM, rescale: bool = True) -> torch.Tensor:
     """VS2++ as one sparse matrix product over the bank: v = (gamma - 1) W @ bank_dirs, W the sparse (Q, B) matrix
     of `vs2pp_weights` with columns nn_idx, computed by `F.embedding_bag` (a CSR matrix times a dense one).
     x: (Q, d) queries; bank_dirs: (B, d) decoded bank directions W_dec^T c_j (`bank_directions`);

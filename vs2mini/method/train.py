@@ -7,15 +7,31 @@ seed or the AuxK weight; our documented choices:
   dataset trains as long as a large one (CUB-200's 5,994 vectors at batch 4096 are one step per epoch: 30 epochs
   would be 30 steps, while sparsify's warm-up alone is 1,000). `training_schedule` computes the plan from the data
   size without training. Batch 4096 (MSAE's CLIP recipe); warm-up = 5% of the steps; no gradient clipping (sparsify).
-- Judge: a fixed random `holdout` fraction of the train split is held out. Its FVU is logged after every epoch and
-  the checkpoint with the lowest held-out FVU is returned (more steps can overfit a small set); `patience` (in
-  steps) optionally stops the run once the held-out FVU has not improved for that long.
+- Judge: a fixed random `holdout` fraction of the train split is held out. After every epoch the run is judged on
+  it by the objective it is trained for, and the best checkpoint is returned (more steps can overfit a small set);
+  `patience` (in steps) optionally stops the run once that objective has not improved for that long.
+  A plain SAE is judged by its held-out FVU. A PASS SAE is judged by its OWN objective on the held-out slice,
+  `heldout_objective` = held-out FVU + w_aux * pass_loss(held-out codes, held-out labels) (the class means taken
+  over the whole held-out slice). Our choice, the paper states no selection rule: judging PASS by FVU alone
+  silently undoes it, because the PASS term trades reconstruction for class alignment, so the FVU is lowest at
+  the first epochs, before the codes are aligned. Measured on the Gaussian class clusters of
+  tests/test_pass_selection.py (3 seeds, 40 epochs, w_aux 0.8): the FVU rule returns epoch 1, whose held-out codes
+  keep 0.57-0.66 of their variance inside the classes (a plain SAE: 0.20-0.27); the PASS objective returns
+  epoch 40, 0.03-0.04, at a held-out FVU of 0.58-0.62 instead of 0.45-0.49. The labels are
+  re-indexed with the split: the fit slice trains with labels[fit], the held-out slice is judged with
+  labels[held].
 - b_pre = mean of the training (fit) vectors (the paper's "empirical mean"; sparsify used the first batch).
 - AuxK off by default (sparsify's default). When on: coefficient `auxk_alpha`, k_aux = d/2, decoded WITHOUT b_pre
   (the fix of sparsify #132), residual detached, normalised by the batch total variance (sparsify). A latent is
   dead after `dead_threshold` samples without firing (default: one epoch, since sparsify's 10M-token threshold
   never fires on a 50k-image cache).
 - PASS (labels given, w_aux > 0): loss + w_aux * pass_loss.pass_loss(..., variant=pass_variant).
+- Dead-feature pruning (paper v3 App. C: "dead feature threshold 100", "any feature seldom activated is pruned"):
+  `prune_below=m` removes, after training, every latent that fires on fewer than m of the fit vectors
+  (`prune_rare_latents`). Default None (no pruning), and why: the paper says neither on which data nor when it
+  counts; sparsify, the library it used, never removes latents (its `dead_feature_threshold` only marks latents
+  dead for AuxK and the `dead_pct` log); and a pruned SAE no longer has the width (expansion x d) that the
+  tables state. `prune_below=100` is the paper's number read as a count of firing samples.
 """
 from __future__ import annotations
 
@@ -26,7 +42,9 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from .judge import heldout_objective, holdout_size, selection_key, split_holdout, summary  # noqa: F401 (train.*)
 from .pass_loss import DEFAULT_PASS_VARIANT, PASS_VARIANTS, pass_loss
+from .prune import firing_counts, prune_rare_latents  # noqa: F401
 from .sae import TopKSAE
 
 
@@ -169,18 +187,6 @@ def n_batches(n: int, batch_size: int) -> int:
     return q + (1 if r >= max(1, batch_size // 2) else 0)
 
 
-def holdout_size(n: int, holdout: float) -> int:
-    """How many of n train vectors the held-out slice takes: round(holdout * n), at least 2 when holdout > 0."""
-    if not 0.0 <= holdout < 1.0:
-        raise ValueError(f"holdout must be a fraction in [0, 1), got {holdout}")
-    if holdout == 0.0:
-        return 0
-    m = max(2, round(holdout * n))
-    if n - m < 2:
-        raise ValueError(f"holdout={holdout} leaves {n - m} of {n} vectors to train on; use a smaller holdout")
-    return m
-
-
 @dataclass(frozen=True)
 class Schedule:
     """The optimisation plan of one `train_sae` run (computed from sizes alone)."""
@@ -210,26 +216,11 @@ def training_schedule(n: int, *, epochs: int = 30, batch_size: int = 4096, min_s
     return Schedule(n_fit, n_held, bs, spe, epochs, total, max(1, round(warmup_frac * total)))
 
 
-def split_holdout(n: int, n_heldout: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed random split of range(n): (fit indices, held-out indices), both sorted."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 7919))   # not the batch-order stream
-    return perm[n_heldout:].sort().values, perm[:n_heldout].sort().values
-
-
-def summary(hist: dict[str, list[float]]) -> dict:
-    """What a run achieved: steps, epochs and the selected epoch (lowest held-out FVU, else the last) with its
-    train and held-out FVU. JSON-able."""
-    if not hist["fvu"]:
-        return {"steps": 0, "epochs": 0, "selected_epoch": None, "train_fvu": None, "heldout_fvu": None}
-    held = hist.get("heldout_fvu")
-    best = min(range(len(held)), key=held.__getitem__) if held else len(hist["fvu"]) - 1
-    return {"steps": int(hist["step"][-1]), "epochs": len(hist["fvu"]), "selected_epoch": best + 1,
-            "selected_step": int(hist["step"][best]), "train_fvu": hist["fvu"][best],
-            "heldout_fvu": held[best] if held else None}
-
-
-def _check_options(k_aux, dead_threshold, w_aux, labels, pass_variant) -> None:
+def _check_options(k_aux, dead_threshold, w_aux, labels, pass_variant, prune_below=None) -> None:
     """Bad options fail before any work (0 is honoured where it means something, rejected where it cannot)."""
+    if prune_below is not None and (not isinstance(prune_below, int) or prune_below < 1):
+        raise ValueError(f"prune_below must be a positive integer (samples a latent must fire on) or None, got "
+                         f"{prune_below!r}")
     if k_aux is not None and (not isinstance(k_aux, int) or k_aux < 1):
         raise ValueError(f"k_aux must be a positive integer (or None for d/2), got {k_aux!r}")
     if dead_threshold is not None and (not isinstance(dead_threshold, int) or dead_threshold < 0):
@@ -249,20 +240,23 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
               auxk_alpha: float = 0.0, k_aux: int | None = None, dead_threshold: int | None = None,
               labels: torch.Tensor | None = None, w_aux: float = 0.0, pass_variant: str = DEFAULT_PASS_VARIANT,
               bf16: bool = False, seed: int = 0, device: str | torch.device | None = None, progress: bool = True,
-              sae: TopKSAE | None = None) -> tuple[TopKSAE, dict[str, list[float]]]:
+              sae: TopKSAE | None = None, prune_below: int | None = None) -> tuple[TopKSAE, dict[str, list[float]]]:
     """Train a TopKSAE on X: (N, d). Returns (sae on `device`, history): per epoch `step` (optimiser steps so far),
     `loss`, `fvu` (mean train batch FVU), `auxk`, `pass`, `dead_frac`, `l0`, `lr`, and with `holdout > 0`
-    `heldout_fvu` (FVU of the held-out slice after the epoch). `summary(history)` condenses it.
+    `heldout_fvu` (FVU of the held-out slice after the epoch), for PASS also `heldout_objective` (held-out FVU +
+    w_aux * PASS term with the held-out labels). `summary(history)` condenses it.
 
     Budget: at least `min_steps` optimiser steps (epochs are raised to reach them; `training_schedule`). With a
-    held-out slice the returned SAE is the epoch with the lowest held-out FVU; `patience` (steps without a held-out
-    improvement) stops early. `labels: (N,)` with `w_aux > 0` trains a PASS SAE (`pass_variant`, method/pass_loss.py).
+    held-out slice the returned SAE is the epoch with the lowest held-out objective (FVU; PASS: its own objective,
+    see the module docstring); `patience` (steps without a held-out improvement) stops early.
+    `prune_below=m` removes the latents that fire on fewer than m fit vectors after training (default None: off;
+    `history["pruned"]` = how many). `labels: (N,)` with `w_aux > 0` trains a PASS SAE (`pass_variant`, method/pass_loss.py).
     `bf16` runs the encoder GEMM under bf16 autocast (weights, loss and Adam stay fp32).
     `sae=` continues training that SAE: its weights, b_pre included, are kept (no re-initialisation), and
     `n_latents`/`k` must be None or equal to its own. The same seed gives the same SAE (same device and versions).
     """
     check_training_data(X, labels)
-    _check_options(k_aux, dead_threshold, w_aux, labels, pass_variant)
+    _check_options(k_aux, dead_threshold, w_aux, labels, pass_variant, prune_below)
     if patience is not None and (patience < 1 or holdout == 0):
         raise ValueError(f"patience={patience} needs holdout > 0 and must be >= 1 step")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -271,7 +265,8 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
                              warmup_frac=warmup_frac)
     fit_idx, held_idx = split_holdout(N, plan.n_heldout, seed)
     X = X.to(device, torch.float32)
-    y = labels.to(device)[fit_idx.to(device)] if labels is not None else None
+    y = labels.to(device)[fit_idx.to(device)] if labels is not None else None         # re-indexed to the fit slice
+    y_held = labels.to(device)[held_idx.to(device)] if labels is not None and plan.n_heldout else None
     X_held = X[held_idx.to(device)] if plan.n_heldout else None
     X = X[fit_idx.to(device)] if plan.n_heldout else X
     N = plan.n_fit
@@ -296,7 +291,9 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
     k_aux = d // 2 if k_aux is None else k_aux
     dead_threshold = N if dead_threshold is None else dead_threshold
     gen = torch.Generator(device=device).manual_seed(seed)
-    keys = ("step", "loss", "fvu", "auxk", "pass", "dead_frac", "l0", "lr") + (("heldout_fvu",) if X_held is not None else ())
+    judge_pass = X_held is not None and w_aux > 0
+    keys = (("step", "loss", "fvu", "auxk", "pass", "dead_frac", "l0", "lr")
+            + (("heldout_fvu",) if X_held is not None else ()) + (("heldout_objective",) if judge_pass else ()))
     hist: dict[str, list[float]] = {key: [] for key in keys}
     stats = FiringStats(sae.n_latents, device)
     best, best_state, best_step, step = math.inf, None, 0, 0
@@ -316,8 +313,10 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
         hist["dead_frac"].append(1.0 - stats.fired.float().mean().item())
         hist["lr"].append(sched.get_last_lr()[0])
         if X_held is not None:
-            held = sae.fvu(X_held)
-            hist["heldout_fvu"].append(held)
+            held_fvu, held = heldout_objective(sae, X_held, y_held, w_aux, pass_variant)
+            hist["heldout_fvu"].append(held_fvu)
+            if judge_pass:
+                hist["heldout_objective"].append(held)
             if held < best:
                 best, best_step = held, step
                 best_state = copy.deepcopy(sae.state_dict())
@@ -326,4 +325,8 @@ def train_sae(X: torch.Tensor, *, n_latents: int | None = None, expansion: int =
     if best_state is not None:
         sae.load_state_dict(best_state)                       # the checkpoint the held-out slice judged best
     sae.eval().requires_grad_(False)      # inference from here on: encode/decode build no autograd graph
+    if prune_below is not None:
+        n_before = sae.n_latents
+        sae, _ = prune_rare_latents(sae, X, prune_below)
+        hist["pruned"] = n_before - sae.n_latents
     return sae, hist

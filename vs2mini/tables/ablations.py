@@ -21,7 +21,7 @@ from ..method.pass_loss import pass_loss
 from ..method.sae import TopKSAE
 from ..pipeline import Setup
 from .result import Matrix, TableResult, TableRow, _paper_key, _result, _table_1a
-from .run import _accuracy, _is_config, _masks, _profile_sae, _train_on, neighbour_indices, vs2pp_eval, vs2pp_labels
+from .run import _accuracy, _is_config, _masks, _profile_sae, _train_on, neighbour_indices, vs2pp_labels
 
 
 def prompts(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> TableResult:
@@ -127,6 +127,7 @@ def sweep_neighbours(s: Setup, counts=paper.NEIGHBOUR_COUNTS, progress: bool = F
     res = _result("sweep-neighbours", s, cols, ps + "; Fig. 7 is ViT-B/16, numbers only at N = 50 (Table 1a)")
     counts = sorted({min(n, len(s.train.labels)) for n in counts})
     sae = _profile_sae(s, sae, progress)
+    x = s.test.cls.to(s.clip.device)
     dirs = steer.bank_directions(sae, s.train.cls.to(s.clip.device))
     nn_all = neighbour_indices(s, max(counts))                 # best first: the first n are the n nearest
     labels = {kind: vs2pp_labels(s, kind) for kind in ("pseudo", "oracle")}
@@ -135,7 +136,7 @@ def sweep_neighbours(s: Setup, counts=paper.NEIGHBOUR_COUNTS, progress: bool = F
         nn_idx = nn_all[:, :n]
         ours = {}
         for kind, mask in _masks(labels, nn_idx).items():
-            steered = vs2pp_eval(s, sae, mask, nn_idx, g, lam, bank_dirs=dirs)
+            steered = steer.vs2pp_from_bank(x, dirs, nn_idx, mask, g, lam)
             ours[f"{kind} top-1"], ours[f"{kind} top-5"] = _accuracy(s, steered), _accuracy(s, steered, k=5)
         pv = {} if n != 50 else {f"{k} top-1": paper.PAPER[f"VS2++ ({k})"][key] for k in ("pseudo", "oracle")}
         res.rows.append(TableRow(f"N={n}", ours, pv))
@@ -157,6 +158,12 @@ def depth(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> Table
     over = ({"expansion": paper.TABLE_7_SETTING["expansion"], "k": paper.TABLE_7_SETTING["k"]}
             if s.profile.real else {})
     res = _result("depth", s, [col], ps + "; Table 7 is CIFAR-100 ViT-B/16, 4x, k = 128", layers=n)
+    # Table 7's numbers are ViT-B/16 CIFAR-100: beside a real run of another backbone or dataset they would compare
+    # two settings, so there only the matching Table 1a column (zero-shot, SAE^A_REC) is printed
+    t7 = key == (paper.TABLE_7_SETTING["dataset"], paper.TABLE_7_SETTING["model"])
+    if not t7:
+        res.notes.append(f"Table 7 is CIFAR-100 ViT-B/16: no Table 7 number matches this run ({key[0]}, {key[1]}); "
+                         "for them run --table depth --dataset cifar100 --model ViT-B-16-quickgelu")
     batch = s.profile.image_batch
     feats = depth_mod.layer_features(s.clip, s.train_set, range(1, n + 1), batch, progress=progress)
     # the last layer's tokens are the set-up's train tokens: a given profile SAE of the same shape serves there
@@ -172,7 +179,7 @@ def depth(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> Table
         acc = _accuracy(s, depth_mod.edited_features(s.clip, s.test_set, edits, batch))
         paper_layers = tuple(12 - (n - v) for v in layers)          # ours relative to the last = ViT-B's names
         res.rows.append(TableRow(f"VS2 at layer{'s' * (len(layers) > 1)} {'+'.join(map(str, layers))}", {col: acc},
-                                 {col: paper.TABLE_7.get(paper_layers)},
+                                 {col: paper.TABLE_7.get(paper_layers) if t7 else None},
                                  f"blocks {', '.join(str(depth_mod.block_index(v)) for v in layers)} (0-indexed); "
                                  f"paper: layers {'+'.join(map(str, paper_layers))}"))
     every = {v: steer.reconstruction_edit(saes[v]) for v in range(1, n + 1)}

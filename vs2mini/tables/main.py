@@ -3,9 +3,12 @@
 Rows: CLIP zero-shot, SAE reconstruction baselines, VS2, the FVU gate (the paper's generalized-SAE gate and the
 in-domain variant), VS2++ (pseudo-label and oracle), PASS. Each row is a small function of a `Context` (which SAE,
 which split, which labels) returning the steered test CLS tokens it is scored on; `run_reproduce` builds the context
-and scores the rows in `ROWS`. SAE^A_REC (one SAE per layer) is not reproduced: vs2mini trains the final-layer SAE.
+and scores the rows in `ROWS`. SAE^A_REC (one SAE per layer, every layer reconstructed) is not a row of this table:
+it needs a forward pass through the tower per layer and lives in the depth table (`--table depth`, experiments.depth).
 Documented choices where the paper is silent:
 - gamma, lam: the CIFAR-100 B/32 optimum (1.5, 2.1) for every method (paper v3 App. B; per-dataset values not given).
+  SAE^{F+g}_REC uses the paper's fixed gamma = 1.5 (v3 §4.1, `paper.SAE_REC_GAMMA`) whatever gamma VS2 runs at,
+  unless `rec_gamma` asks for another.
 - FVU gate, as the paper runs it (v3 §4.3): a generalized SAE trained on the union of the profile's datasets' train
   splits; tau = the q-quantile of per-sample FVU over an unlabelled train union (`Profile.gate_tau_datasets`,
   CIFAR-100 + Tiny-ImageNet in `full`), mu = the generalized SAE's training mean; q = 0.95. The in-domain row takes
@@ -28,10 +31,10 @@ from ..config import TOY_BANNER
 from ..data.registry import superclasses
 from ..method import metrics, retrieval, steer
 from ..method.sae import TopKSAE
-from ..paper import PAPER, paper_value
+from ..paper import PAPER, SAE_REC_GAMMA, paper_value
 from ..pipeline import Setup, load_setup
-from .run import GateData, general_gate_data, neighbour_indices, paper_fvu, train_pass, training_report, vs2pp_eval, \
-    vs2pp_labels
+from .run import (RETRIEVAL_FEATURES, GateData, general_gate_data, neighbour_indices, paper_fvu, train_pass,
+                  training_report, vs2pp_labels)
 
 # The published setting a toy run's table quotes for orientation (see Result.table).
 TOY_REFERENCE = ("cifar100", "ViT-B-32")
@@ -85,8 +88,9 @@ class Result:
         for name, t in self.settings.get("sae_training", {}).items():
             pap = f", paper (Table 6) {t['paper_fvu']:.4f}" if t.get("paper_fvu") is not None else ""
             held = f"{t['heldout_fvu']:.4f}" if t.get("heldout_fvu") is not None else "-"
+            by = f" by {t['selected_by'].replace('_', ' ')}" if t.get("selected_by") else ""
             lines.append(f"SAE {name}: {t['steps']} steps ({t['epochs']} epochs, selected epoch "
-                         f"{t['selected_epoch']}), FVU train {t['train_fvu']:.4f} / held-out {held} / "
+                         f"{t['selected_epoch']}{by}), FVU train {t['train_fvu']:.4f} / held-out {held} / "
                          f"test {t['test_fvu']:.4f}{pap}")
         return "\n".join(lines)
 
@@ -117,12 +121,13 @@ class Context:
     sae: TopKSAE                     # target-domain SAE (trained on this dataset's train split)
     pass_sae: TopKSAE                # PASS SAE (trained with this dataset's train labels)
     general: GateData | None = None  # generalized SAE for the paper's gate (None: gate rows skipped)
-    gamma: float = 1.5
-    lam: float = 2.1
+    gamma: float = steer.GAMMA
+    lam: float = steer.LAM
     gate_q: float = 0.95
     retrieval_features: str = "clip"
     positive_rule: str = "query"
     progress: bool = False
+    rec_gamma: float = SAE_REC_GAMMA  # SAE^{F+g}_REC's gamma: the paper's fixed 1.5 (v3 §4.1), not the run's gamma
 
     @cached_property
     def x(self) -> torch.Tensor:
@@ -137,7 +142,7 @@ class Context:
     @cached_property
     def neighbours(self) -> torch.Tensor:
         """(N, M) indices into the train bank of each test query's M nearest neighbours (cosine)."""
-        M = min(self.setup.profile.n_neighbors, len(self.setup.train.labels))
+        M = min(self.setup.profile.n_neighbours, len(self.setup.train.labels))
         return neighbour_indices(self.setup, M, self.retrieval_features, self.progress)
 
     @cached_property
@@ -166,8 +171,8 @@ def row_sae_rec(c: Context) -> Steered:
 
 
 def row_sae_rec_gamma(c: Context) -> Steered:
-    """SAE^{F+gamma}_REC: the amplified reconstruction D(gamma c)."""
-    return Steered("SAE^{F+g}_REC", steer.sae_reconstruction(c.x, c.sae, c.gamma), note=f"gamma {c.gamma}")
+    """SAE^{F+gamma}_REC: the amplified reconstruction D(gamma c), gamma = `rec_gamma` (the paper's fixed 1.5)."""
+    return Steered("SAE^{F+g}_REC", steer.sae_reconstruction(c.x, c.sae, c.rec_gamma), note=f"gamma {c.rec_gamma}")
 
 
 def row_vs2(c: Context) -> Steered:
@@ -209,7 +214,7 @@ def row_vs2pp_pseudo(c: Context) -> Steered:
     bank, query = vs2pp_labels(c.setup, "pseudo")
     pos = retrieval.positive_mask(bank[nn_idx], query, c.positive_rule)
     s_minus = (~pos).any(1).float().mean().item()      # fraction of queries with a non-empty S- (eq. 4)
-    return Steered("VS2++ (pseudo)", vs2pp_eval(c.setup, c.sae, pos, nn_idx, c.gamma, c.lam, bank_dirs=c.bank_dirs),
+    return Steered("VS2++ (pseudo)", steer.vs2pp_from_bank(c.x, c.bank_dirs, nn_idx, pos, c.gamma, c.lam),
                    note=c.vs2pp_note() + f", S- non-empty for {100 * s_minus:.0f}% of queries",
                    info={"s_minus_nonempty": s_minus})
 
@@ -221,7 +226,7 @@ def row_vs2pp_oracle(c: Context) -> Steered:
     pos = retrieval.positive_mask(bank[nn_idx], query, c.positive_rule)
     who = "neighbours and query" if c.positive_rule == "query" else "neighbours"
     s_minus = (~pos).any(1).float().mean().item()
-    return Steered("VS2++ (oracle)", vs2pp_eval(s, c.sae, pos, nn_idx, c.gamma, c.lam, bank_dirs=c.bank_dirs),
+    return Steered("VS2++ (oracle)", steer.vs2pp_from_bank(c.x, c.bank_dirs, nn_idx, pos, c.gamma, c.lam),
                    note=c.vs2pp_note() + f", true labels of {who}, S- non-empty for {100 * s_minus:.0f}%",
                    info={"s_minus_nonempty": s_minus})
 
@@ -245,8 +250,8 @@ def check_run_args(gamma: float | None, lam: float | None, gate_q: float, retrie
                           if v is not None})
     if not 0.0 < gate_q <= 1.0:
         raise ValueError(f"gate_q must be in (0, 1], got {gate_q}")
-    if retrieval_features not in ("clip", "dinov2"):
-        raise ValueError(f"unknown retrieval features {retrieval_features!r}; choose 'clip' or 'dinov2'")
+    if retrieval_features not in RETRIEVAL_FEATURES:
+        raise ValueError(f"unknown retrieval features {retrieval_features!r}; choose one of {RETRIEVAL_FEATURES}")
     if positive_rule not in retrieval.POSITIVE_RULES:
         raise ValueError(f"unknown positive rule {positive_rule!r}; choose one of {retrieval.POSITIVE_RULES}")
 
@@ -255,12 +260,15 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
                   device: str | None = None, retrieval_features: str = "clip", positive_rule: str = "query",
                   gate_q: float = 0.95, gamma: float | None = None, lam: float | None = None,
                   pass_variant: str | None = None, progress: bool = True, setup: Setup | None = None, sae=None,
-                  pass_sae=None, general=None) -> Result:
+                  pass_sae=None, general=None, rec_gamma: float | None = None) -> Result:
     """Run every row of the table on one dataset/backbone; returns a `Result` (print `result.table()`).
     Pass trained `sae` / `pass_sae` (and `general`: a GateData) to reuse them; otherwise they are trained with the
-    profile's settings (`pass_variant` overrides the profile's PASS variant)."""
+    profile's settings (`pass_variant` overrides the profile's PASS variant). `rec_gamma` (default the paper's 1.5)
+    is SAE^{F+g}_REC's gamma; `gamma` and `lam` (default the profile's) steer VS2 and the other rows."""
     check_run_args(gamma=gamma, lam=lam, gate_q=gate_q, retrieval_features=retrieval_features,
                    positive_rule=positive_rule)                       # before any model, feature or training
+    rec_gamma = SAE_REC_GAMMA if rec_gamma is None else rec_gamma
+    steer.check_finite(rec_gamma=rec_gamma)
     s = setup or load_setup(profile, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
     if pass_variant is not None:
         from dataclasses import replace
@@ -269,8 +277,9 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     gamma = p.gamma if gamma is None else gamma
     lam = p.lam if lam is None else lam
     res = Result(s.dataset, s.clip.name, s.clip.pretrained, p.name, s.real, retrieval_features,
-                 {"gamma": gamma, "lam": lam, "epochs": p.epochs, "min_steps": p.min_steps, "holdout": p.holdout,
-                  "gate_q": gate_q, "neighbors": p.n_neighbors, "positive_rule": positive_rule,
+                 {"gamma": gamma, "lam": lam, "rec_gamma": rec_gamma, "epochs": p.epochs, "min_steps": p.min_steps,
+                  "holdout": p.holdout,
+                  "gate_q": gate_q, "neighbors": p.n_neighbours, "positive_rule": positive_rule,
                   "templates": p.templates, "n_train": len(s.train.labels), "n_test": len(s.test.labels),
                   "w_aux": p.w_aux, "pass_variant": p.pass_variant,
                   "sae_bf16": p.bf16, "feature_amp": p.feature_amp, "device": str(dev)})
@@ -294,7 +303,7 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
     res.settings["gate_datasets"] = {"sae": list(general.train_datasets), "tau": list(general.tau_datasets)}
     res.settings["sae_training"] = reports
 
-    ctx = Context(s, sae, pass_sae, general, gamma, lam, gate_q, retrieval_features, positive_rule, progress)
+    ctx = Context(s, sae, pass_sae, general, gamma, lam, gate_q, retrieval_features, positive_rule, progress, rec_gamma)
     base = s.accuracy(ctx.x)
     for row in ROWS:
         out = row(ctx)

@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from .. import paper
+from ..config import TOY_BANNER
 from ..pipeline import Setup
 
 # Where each table comes from in the paper (the CLI's --help lists them; vs2mini.tables.registry runs them).
@@ -55,7 +56,7 @@ class TableResult:
 
     @property
     def warning(self) -> str | None:
-        return None if self.real else (self.banner or "TOY MODEL: not a real result, not the paper's numbers")
+        return None if self.real else (self.banner or TOY_BANNER)
 
     def table(self) -> str:
         """Text table: each column as `ours` and `paper`, the toy-model warning once at the top."""

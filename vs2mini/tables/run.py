@@ -10,10 +10,12 @@ import torch
 
 from ..clip.features import Features, cached_features, cls_to_logits, dinov2_features
 from ..data.registry import load_dataset
-from ..method import metrics, retrieval, steer, train
+from ..method import metrics, retrieval, train
 from ..method.sae import TopKSAE
 from ..paper import TABLE_6_FVU, paper_backbone
 from ..pipeline import Setup
+
+RETRIEVAL_FEATURES = ("clip", "dinov2")      # VS2++ retrieval: CLIP image embeddings (default) or DINOv2 (the paper's)
 
 # Paper v3 Table 6 (in vs2mini/paper.py): FVU of the dataset-specific SAEs by (dataset, backbone).
 PAPER_FVU = {(ds, bb): v for ds, vals in TABLE_6_FVU.items() for bb, v in zip(("ViT-B-32", "ViT-B-16"), vals)}
@@ -51,21 +53,8 @@ def neighbour_indices(setup: Setup, n: int, features: str = "clip", progress: bo
         q_feat = dinov2_features(setup.test_set, device=dev, progress=progress)
         bank_feat = dinov2_features(setup.train_set, device=dev, progress=progress)
     else:
-        raise ValueError(f"unknown retrieval features {features!r}; choose 'clip' or 'dinov2'")
+        raise ValueError(f"unknown retrieval features {features!r}; choose one of {RETRIEVAL_FEATURES}")
     return retrieval.knn(q_feat.to(dev), bank_feat.to(dev), n)[1].cpu()
-
-
-@torch.no_grad()
-def vs2pp_eval(setup: Setup, sae, pos_mask: torch.Tensor, nn_idx: torch.Tensor, gamma: float, lam: float,
-               chunk: int = 1024, bank_dirs: torch.Tensor | None = None) -> torch.Tensor:
-    """VS2++ over the whole test set; returns steered CLS tokens (N, d).
-    pos_mask, nn_idx: (N, M) from retrieval; `bank_dirs` (from `bank_directions`) can be passed to reuse it
-    (run_reproduce decodes the bank once for the pseudo and the oracle rows). One sparse product over the bank
-    (`steer.vs2pp_from_bank`); `chunk` is kept for callers and no longer needed (nothing of size (N, M, d) is built)."""
-    dev = setup.clip.device
-    if bank_dirs is None:
-        bank_dirs = steer.bank_directions(sae, setup.train.cls.to(dev))
-    return steer.vs2pp_from_bank(setup.test.cls.to(dev), bank_dirs, nn_idx, pos_mask, gamma, lam)
 
 
 @dataclass
@@ -125,11 +114,7 @@ def training_report(sae: TopKSAE, hist: dict | None, x_test: torch.Tensor, paper
 
 def _accuracy(s: Setup, cls: torch.Tensor, head: torch.Tensor | None = None, k: int = 1) -> float:
     """Top-k (%) of test CLS tokens (N, d) under `head` (default: the set-up's zero-shot head)."""
-    logits = cls_to_logits(s.clip, cls, s.head if head is None else head).cpu()
-    if k == 1:
-        return metrics.top1(logits, s.test.labels)
-    hits = (logits.topk(min(k, logits.shape[1]), dim=-1).indices == s.test.labels[:, None]).any(-1)
-    return 100.0 * hits.float().mean().item()
+    return metrics.accuracy(cls_to_logits(s.clip, cls, s.head if head is None else head).cpu(), s.test.labels, k)
 
 
 def _train_on(s: Setup, X: torch.Tensor, progress: bool = False, **overrides):

@@ -9,8 +9,9 @@ import numpy as np
 import seaborn as sns
 import torch
 
+from ..config import TOY_STAMP
+
 sns.set_theme(context="notebook", style="whitegrid")
-SMOKE_STAMP = "TOY MODEL: NOT A REAL RESULT"    # (the name is older than the toy world)
 
 # Readable labels for the method keys of `vs2mini.reproduce` (the keys themselves stay as they are).
 DISPLAY_NAMES = {
@@ -40,10 +41,10 @@ def stamp(fig, real: bool):
     """Watermark a figure made from toy-model (offline profile) numbers."""
     if not real:
         old = fig._suptitle.get_text() if fig._suptitle is not None else ""
-        fig.suptitle(f"{old}  [toy model: not a real result]".strip(), color="red")
+        fig.suptitle(f"{old}  [{TOY_STAMP.lower()}]".strip(), color="red")
         fig.tight_layout(rect=(0, 0.05, 1, 1))    # room for the suptitle, and a strip at the bottom for the stamp
         # In the bottom-right margin, outside every axes: the stamp never covers data, ticks or labels.
-        fig.text(0.995, 0.008, SMOKE_STAMP, ha="right", va="bottom", fontsize=9, color="red",
+        fig.text(0.995, 0.008, TOY_STAMP, ha="right", va="bottom", fontsize=9, color="red",
                  transform=fig.transFigure)
     return fig
 
@@ -173,7 +174,7 @@ def similarity_heatmap(sim: torch.Tensor, labels=None, title: str = "cosine simi
     return stamp(fig, real)
 
 
-def neighbor_purity(purity: torch.Tensor, agreement: torch.Tensor | None = None, n_neighbors: int | None = None,
+def neighbour_purity(purity: torch.Tensor, agreement: torch.Tensor | None = None, n_neighbours: int | None = None,
                     real: bool = True):
     """Histogram per query of the fraction of its neighbours with its true label (and with its pseudo-label)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
@@ -181,7 +182,7 @@ def neighbor_purity(purity: torch.Tensor, agreement: torch.Tensor | None = None,
     if agreement is not None:
         data["pseudo-label agreement (what VS2++ sees)"] = agreement.cpu().numpy()
     sns.histplot(data, bins=20, binrange=(0, 1), element="step", ax=ax)
-    ax.set(xlabel=f"fraction of the {n_neighbors or ''} neighbours".replace("  ", " "), ylabel="test images",
+    ax.set(xlabel=f"fraction of the {n_neighbours or ''} neighbours".replace("  ", " "), ylabel="test images",
            title="How pure are the neighbourhoods?")
     fig.tight_layout()
     return stamp(fig, real)

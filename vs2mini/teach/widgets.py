@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
+from ..config import TOY_STAMP
 from ..method import metrics, steer
 from . import plots
 
@@ -17,8 +18,8 @@ def steering_explorer(setup, sae, gamma=(1.0, 3.0), lam=(0.0, 6.0), top: int = 6
         return None
     x = setup.test.cls.to(setup.clip.device)
     base_acc, base_pc = setup.accuracy(x), setup.per_class(x)
-    g = W.FloatSlider(value=1.5, min=gamma[0], max=gamma[1], step=0.1, description="gamma")
-    l = W.FloatSlider(value=2.1, min=lam[0], max=lam[1], step=0.1, description="lambda")
+    g = W.FloatSlider(value=steer.GAMMA, min=gamma[0], max=gamma[1], step=0.1, description="gamma")
+    l = W.FloatSlider(value=steer.LAM, min=lam[0], max=lam[1], step=0.1, description="lambda")
     out = W.Output()
 
     def update(_=None):
@@ -27,7 +28,7 @@ def steering_explorer(setup, sae, gamma=(1.0, 3.0), lam=(0.0, 6.0), top: int = 6
         with out:
             out.clear_output(wait=True)
             print(f"zero-shot {base_acc:.2f}%  ->  VS2 {acc:.2f}%  ({acc - base_acc:+.2f})"
-                  + ("" if setup.real else "   [toy model: NOT A REAL RESULT]"))
+                  + ("" if setup.real else f"   [{TOY_STAMP}]"))
             fig = plots.class_gains(base_pc, pc, setup.classnames, top=top, real=setup.real,
                                     title=f"per-class change, gamma={g.value:.1f}, lambda={l.value:.1f}")
             display(fig)

@@ -112,8 +112,8 @@ def test_toy_datasets_registered():
     images, labels, caps = tw.render("base", "test", 48)
     assert torch.equal(te.images, torch.from_numpy(images)) and te.captions == caps
     assert te.fingerprint() != sh.fingerprint() != load_dataset("toy", "train", limit=48).fingerprint()
-    old = load_dataset("synthetic", "test", limit=48)                 # the old name is an alias
-    assert old.name == "toy" and torch.equal(old.images, te.images)
+    with pytest.raises(ValueError, match=r"unknown dataset 'synthetic'; choose one of .*'toy'"):
+        load_dataset("synthetic", "test", limit=48)                    # the old name of an unreleased package: gone
     with pytest.raises(ValueError, match="valid splits"):
         load_dataset("toy", "val")
 
@@ -201,8 +201,9 @@ def test_profile_selection(monkeypatch):
     assert get_profile().name == "toy"
     p = get_profile("toy")
     assert p.model == "vs2mini-toyclip" and p.pretrained == "toy" and p.datasets == ("toy",) and not p.real
-    assert get_profile("smoke") == p                                   # the old name is an alias
-    monkeypatch.setenv(PROFILE_ENV, "smoke")
+    with pytest.raises(ValueError, match=r"unknown profile 'smoke'; choose one of \['full', 'lite', 'toy'\]"):
+        get_profile("smoke")                                           # the old name of an unreleased package: gone
+    monkeypatch.setenv(PROFILE_ENV, "toy")
     assert get_profile().name == "toy"
     monkeypatch.setenv(PROFILE_ENV, "lite")
     assert get_profile().name == "lite" and get_profile("toy").name == "toy"

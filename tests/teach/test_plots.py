@@ -1,4 +1,4 @@
-"""Figures: smoke-profile figures carry the NOT-A-REAL-RESULT stamp, real ones do not."""
+"""Figures: toy-profile figures carry the NOT-A-REAL-RESULT stamp, real ones do not."""
 from __future__ import annotations
 
 import matplotlib
@@ -18,20 +18,20 @@ def test_stamp_only_when_not_real():
     S = torch.eye(3)
     real = plots.similarity_heatmap(S, ["a", "b", "c"], real=True)
     fake = plots.similarity_heatmap(S, ["a", "b", "c"], real=False)
-    assert plots.SMOKE_STAMP not in texts(real)
-    assert plots.SMOKE_STAMP in texts(fake)
+    assert plots.TOY_STAMP not in texts(real)
+    assert plots.TOY_STAMP in texts(fake)
     assert "not a real result" in fake._suptitle.get_text()
     plt.close("all")
 
 
-def test_neighbor_purity_labels_and_stamp():
+def test_neighbour_purity_labels_and_stamp():
     purity = torch.tensor([0.0, 0.5, 1.0, 1.0])
-    fig = plots.neighbor_purity(purity, torch.tensor([1.0, 1.0, 0.0, 0.5]), n_neighbors=50, real=False)
+    fig = plots.neighbour_purity(purity, torch.tensor([1.0, 1.0, 0.0, 0.5]), n_neighbours=50, real=False)
     ax = fig.axes[0]
     assert ax.get_xlabel() == "fraction of the 50 neighbours"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "true-label purity (oracle view)", "pseudo-label agreement (what VS2++ sees)"]
-    assert plots.SMOKE_STAMP in texts(fig)
+    assert plots.TOY_STAMP in texts(fig)
     plt.close("all")
 
 
@@ -80,7 +80,7 @@ def test_pipeline_diagram_stages_in_order():
 def test_book_figures_are_current(tmp_path):
     """The committed SVGs are what save_book_figures draws now (re-run it after changing a figure)."""
     from pathlib import Path
-    book = Path(__file__).resolve().parents[1] / "book" / "figures"
+    book = Path(__file__).resolve().parents[2] / "book" / "figures"
     for path in plots.save_book_figures(tmp_path):
         assert (book / path.name).exists(), f"book/figures/{path.name} missing: run plots.save_book_figures"
 
@@ -88,12 +88,12 @@ def test_book_figures_are_current(tmp_path):
 def test_stamp_covers_no_axes_or_labels():
     """The toy stamp sits in the figure margin: its box overlaps no axes (with its ticks, labels and title)."""
     figs = [plots.similarity_heatmap(torch.eye(3), ["a", "b", "c"], real=False),
-            plots.neighbor_purity(torch.tensor([0.0, 0.5, 1.0]), n_neighbors=50, real=False),
+            plots.neighbour_purity(torch.tensor([0.0, 0.5, 1.0]), n_neighbours=50, real=False),
             plots.heatmap(torch.tensor([[10.0, 12.0], [11.0, 9.0]]), [1.0, 1.5], [1.0, 2.0], baseline=10.0,
                           real=False)]
     for fig in figs:
         renderer = fig.canvas.get_renderer()
-        stamp = next(t for t in fig.texts if t.get_text() == plots.SMOKE_STAMP).get_window_extent(renderer)
+        stamp = next(t for t in fig.texts if t.get_text() == plots.TOY_STAMP).get_window_extent(renderer)
         for ax in fig.axes:
             assert not stamp.overlaps(ax.get_tightbbox(renderer)), ax.get_title()
     plt.close("all")

@@ -269,3 +269,11 @@ def test_vs2pp_from_bank_equals_gathered_directions():
         steer.vs2pp_from_bank(x, bank_dirs, nn_idx[:, :4], pos)
     with pytest.raises(ValueError, match="must match"):
         steer.vs2pp_from_bank(x, bank_dirs[:, :8], nn_idx, pos)
+
+
+def test_steering_defaults_written_once():
+    """The one pair of defaults: the paper's CIFAR-100 B/32 optimum (v3 App. B), read by every profile."""
+    from vs2mini import paper
+    from vs2mini.config import PROFILES
+    assert (steer.GAMMA, steer.LAM) == (paper.SENSITIVITY_OPTIMUM["gamma"], paper.SENSITIVITY_OPTIMUM["lam"])
+    assert all((p.gamma, p.lam) == (steer.GAMMA, steer.LAM) for p in PROFILES.values())

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from vs2mini.method.sae_file import load_sae, read_sae_file, save_sae
+from saes import pm_identity_sae  # noqa: F401  (tests/saes.py)
 from vs2mini.method.sae import SAE_FORMAT, TopKSAE
 from vs2mini.method.train import batch_fvu
 
@@ -20,19 +21,6 @@ def random_sae(d=16, n=64, k=4, seed=0, scale_b=0.3):
         sae.b_pre.copy_(torch.randn(d, generator=g))
         sae.W_dec.add_(0.2 * torch.randn(n, d, generator=g))
         sae.normalize_decoder()
-    return sae
-
-
-def pm_identity_sae(d: int, k: int) -> TopKSAE:
-    """n = 2d latents with W_enc = W_dec = [I; -I], zero biases. For x with no zero entry exactly d pre-acts are
-    positive (|x_i| at latent i or d+i) and, with k = d, the reconstruction is exact."""
-    sae = TopKSAE(d, 2 * d, k)
-    eye = torch.eye(d)
-    with torch.no_grad():
-        sae.W_enc.copy_(torch.cat([eye, -eye]))
-        sae.W_dec.copy_(torch.cat([eye, -eye]))
-        sae.b_enc.zero_()
-        sae.b_pre.zero_()
     return sae
 
 

@@ -20,7 +20,7 @@ def test_reproduce_on_real_layout(dataset, tmp_path, monkeypatch):
     monkeypatch.setenv("VS2MINI_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("VS2MINI_CACHE", str(tmp_path / "cache"))
     BUILDERS[dataset](tmp_path / "data")
-    profile = get_profile("smoke", n_train=None, n_test=None, epochs=3, batch_size=8, min_steps=0,
+    profile = get_profile("toy", n_train=None, n_test=None, epochs=3, batch_size=8, min_steps=0,
                           datasets=(dataset,))                                        # generalized SAE: this one   # random weights: not real
     res = run_reproduce(profile, dataset, model="vs2mini-tiny", pretrained=None, progress=False)
     assert [r.method for r in res.rows] == METHODS
@@ -39,7 +39,7 @@ def test_cached_features_are_reused_and_consistent(tmp_path, monkeypatch):
     monkeypatch.setenv("VS2MINI_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("VS2MINI_CACHE", str(tmp_path / "cache"))
     make_cifar100(tmp_path / "data")
-    profile = get_profile("smoke", n_train=None, n_test=None)
+    profile = get_profile("toy", n_train=None, n_test=None)
     a = load_setup(profile, "cifar100", progress=False)
     files = sorted((tmp_path / "cache").glob("*.pt"))
     assert len(files) == 2                                       # train and test

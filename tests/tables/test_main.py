@@ -70,7 +70,7 @@ def world():
     g = torch.Generator().manual_seed(0)
     train = make_split(N_TRAIN, g, flip=0.3)
     test = make_split(N_TEST, g, shift=torch.tensor([0.0, 0.0, 0.0, 0.5]), flip=0.2)
-    profile = get_profile("toy", n_neighbors=5, epochs=3, batch_size=12, min_steps=0, holdout=0.0, k=2,
+    profile = get_profile("toy", n_neighbours=5, epochs=3, batch_size=12, min_steps=0, holdout=0.0, k=2,
                           expansion=2, datasets=("cub200",))
     data = SimpleNamespace(synthetic=True)
     s = Setup(profile, stub_clip(), "cub200", ["a", "b", "c"], train, test, torch.eye(C, D), data, data)

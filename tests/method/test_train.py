@@ -14,7 +14,7 @@ from vs2mini.method.sae import TopKSAE
 from vs2mini.method.train import (auxk_loss, batch_fvu, epoch_batches, lr_lambda, n_batches, remove_parallel_grad, summary,
                                   train_sae, training_schedule)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HIST_KEYS = {"step", "loss", "fvu", "auxk", "pass", "dead_frac", "l0", "lr"}
 
 

@@ -129,3 +129,15 @@ def test_cache_key_stable_and_sensitive():
     assert cache.cache_key(**parts, extra=1) != key
     odd = cache.cache_key(model="a/b c:d", dataset="x")
     assert "/" not in odd and " " not in odd and ":" not in odd
+
+
+def test_one_atomic_write_and_one_file_digest(tmp_path):
+    import hashlib
+
+    from vs2mini import disk
+    path = disk.atomic_write_text(tmp_path / "sub" / "out.json", "hello\n")
+    assert path.read_text() == "hello\n" and [p.name for p in path.parent.iterdir()] == ["out.json"]   # no temp left
+    a, b = disk.unique_tmp(path), disk.unique_tmp(path)
+    assert a != b and a.parent == path.parent and a.name.startswith("out.json.tmp")
+    assert disk.file_digest(path, "md5") == hashlib.md5(b"hello\n").hexdigest()
+    assert disk.sha256_file(path) == hashlib.sha256(b"hello\n").hexdigest()

@@ -105,10 +105,10 @@ def test_v1_files_still_load(tmp_path):
 
 
 def test_default_path_encodes_the_settings():
-    p = default_sae_path("smoke", "synthetic", "vs2mini-tiny/random-seed0", 8, 256)
-    assert p.name == "sae_smoke_synthetic_vs2mini-tiny-random-seed0_k8_n256.pt"
-    assert default_sae_path("smoke", "synthetic", "vs2mini-tiny", 16, 256) != default_sae_path(
-        "smoke", "synthetic", "vs2mini-tiny", 8, 256)
+    p = default_sae_path("toy", "toy", "vs2mini-tiny/random-seed0", 8, 256)
+    assert p.name == "sae_toy_toy_vs2mini-tiny-random-seed0_k8_n256.pt"
+    assert default_sae_path("toy", "toy", "vs2mini-tiny", 16, 256) != default_sae_path(
+        "toy", "toy", "vs2mini-tiny", 8, 256)
 
 
 def test_train_sae_cli_refuses_to_overwrite(tmp_path, capsys, monkeypatch, toy_setup):

@@ -12,7 +12,7 @@ from vs2mini.cli import main
 @pytest.fixture(scope="module")
 def toy_json(tmp_path_factory):
     path = tmp_path_factory.mktemp("results") / "lite.json"
-    assert main(["reproduce", "--profile", "smoke", "--quiet", "--json", str(path)]) == 0
+    assert main(["reproduce", "--profile", "toy", "--quiet", "--json", str(path)]) == 0
     return path
 
 

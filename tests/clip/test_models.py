@@ -193,8 +193,8 @@ def test_preprocess_batch_errors(tiny):
         preprocess_batch(torch.zeros(3, 32, 32, dtype=torch.uint8), cfg)
 
 
-def test_device_preprocessing_same_predictions_as_pil(smoke_setup, pil_transforms):
-    s = smoke_setup
+def test_device_preprocessing_same_predictions_as_pil(toy_setup, pil_transforms):
+    s = toy_setup
     images, labels = s.test_set.images[:200], s.test_set.labels[:200]
     _, transform = pil_transforms[s.clip.name]
     with torch.no_grad():
@@ -217,7 +217,7 @@ def test_cached_features_round_trip(tiny, tmp_path, monkeypatch):
         return original(*a, **k)
 
     monkeypatch.setattr(features, "extract_features", counting)
-    ds = load_dataset("synthetic", "test", limit=24)
+    ds = load_dataset("toy", "test", limit=24)
     first = features.cached_features(tiny, ds, batch_size=10, progress=False, root=tmp_path)
     assert len(calls) == 1
     assert len(list(tmp_path.glob("*.pt"))) == 1
@@ -230,13 +230,13 @@ def test_cached_features_round_trip(tiny, tmp_path, monkeypatch):
     direct = original(tiny, ds, batch_size=24, progress=False)
     assert torch.allclose(direct.cls, first.cls, atol=1e-5) and torch.allclose(direct.emb, first.emb, atol=1e-5)
     # a different dataset (other split) gets its own entry
-    features.cached_features(tiny, load_dataset("synthetic", "train", limit=8), progress=False, root=tmp_path)
+    features.cached_features(tiny, load_dataset("toy", "train", limit=8), progress=False, root=tmp_path)
     assert len(calls) == 2 and len(list(tmp_path.glob("*.pt"))) == 2
 
 
 def test_cached_features_default_root_is_env(tiny, monkeypatch, tmp_path):
     monkeypatch.setenv("VS2MINI_CACHE", str(tmp_path / "envcache"))
-    features.cached_features(tiny, load_dataset("synthetic", "test", limit=4), progress=False)
+    features.cached_features(tiny, load_dataset("toy", "test", limit=4), progress=False)
     assert len(list((tmp_path / "envcache").glob("*.pt"))) == 1
 
 
@@ -257,7 +257,7 @@ def test_load_setup_toy(toy_setup):
 
 def test_load_setup_errors():
     with pytest.raises(ValueError, match=r"unknown dataset 'imagenet'.*cifar100"):
-        load_setup("smoke", "imagenet", progress=False)
+        load_setup("toy", "imagenet", progress=False)
     with pytest.raises(ValueError, match=r"unknown profile 'huge'.*toy"):
         load_setup("huge", progress=False)
     assert "toy" in DATASETS

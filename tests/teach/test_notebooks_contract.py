@@ -17,7 +17,7 @@ import yaml
 
 from vs2mini.teach.notebook import COLAB_CELL
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 TEACHING = [p for p in NOTEBOOKS if p.name[:2] in {"01", "02", "03", "04", "05", "06"}]
 FORBIDDEN = ("SPEC", "SAE_ANCHORS", "shared/")

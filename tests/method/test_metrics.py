@@ -70,3 +70,14 @@ def test_errors_within_groups():
     assert metrics.errors_within_groups(PREDS, LABELS, torch.tensor([0, 0, 1])) == pytest.approx(200 / 3)
     assert metrics.errors_within_groups(PREDS, LABELS, torch.tensor([0, 1, 2])) == 0.0
     assert metrics.errors_within_groups(LABELS, LABELS, torch.tensor([0, 0, 1])) is None     # no errors
+
+
+def test_accuracy_top_k_hand_case():
+    logits = torch.tensor([[0.9, 0.5, 0.1], [0.1, 0.2, 0.7], [0.3, 0.6, 0.1], [0.2, 0.1, 0.8]])
+    labels = torch.tensor([1, 2, 0, 1])
+    # top-1 hits: row 1 only; top-2 hits: rows 0, 1, 2; top-3: all
+    assert metrics.accuracy(logits, labels) == metrics.top1(logits, labels) == 25.0
+    assert metrics.accuracy(logits, labels, k=2) == 75.0
+    assert metrics.accuracy(logits, labels, k=3) == metrics.accuracy(logits, labels, k=10) == 100.0
+    with pytest.raises(ValueError, match="top-2 needs logits"):
+        metrics.accuracy(labels, labels, k=2)

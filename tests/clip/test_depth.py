@@ -11,7 +11,7 @@ from vs2mini.clip import toyclip
 from vs2mini.clip.features import cls_to_logits, encode_images
 from vs2mini.method.sae import TopKSAE
 
-from test_sae import pm_identity_sae  # tests/ is on sys.path (pytest rootdir), as for datasets_fixtures
+from saes import pm_identity_sae  # tests/ is on sys.path (conftest.py), as for datasets_fixtures
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import yaml
 from vs2mini.teach import notebook
 from vs2mini.teach.notebook import COLAB_CELL, colab_cell
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 

@@ -29,14 +29,14 @@ def no_network(monkeypatch):
     monkeypatch.setattr(archives, "download_and_extract_archive", fail)
 
 
-def assert_smoke_hint(msg: str):
-    """The message points at the offline `toy` profile (once called `smoke`)."""
+def assert_offline_hint(msg: str):
+    """The message points at the offline `toy` profile."""
     assert "toy" in msg and "--profile toy" in msg and "VS2MINI_PROFILE=toy" in msg
 
 
 # ------------------------------------------------------------------------------------------------ public API
 def test_constants():
-    from vs2mini.data.ood import OOD_DATASETS  # Table 3's shifted datasets (tested in test_ood_datasets.py)
+    from vs2mini.data.ood import OOD_DATASETS  # Table 3's shifted datasets (tested in tests/data/test_ood.py)
     assert tuple(d for d in DATASETS if d not in OOD_DATASETS) == ("cifar100", "cub200", "tinyimagenet", "toy",
                                                                     "toy-shifted")
     assert {k: v for k, v in EVAL_SPLIT.items() if k not in OOD_DATASETS} == \
@@ -152,7 +152,7 @@ def test_cub_missing_image(tmp_path):
     next((base / "images").rglob("*_0002_*.jpg")).unlink()
     with pytest.raises(DatasetNotAvailable, match="missing") as e:
         load_dataset("cub200", "test", tmp_path, download=False)
-    assert_smoke_hint(str(e.value))
+    assert_offline_hint(str(e.value))
 
 
 # ------------------------------------------------------------------------------------------------ Tiny-ImageNet
@@ -208,7 +208,7 @@ def test_tiny_errors(tmp_path):
     shutil.rmtree(base / "train" / TINY_WNIDS[1])
     with pytest.raises(DatasetNotAvailable, match=f"folder.*{TINY_WNIDS[1]}") as e:
         load_dataset("tinyimagenet", "train", tmp_path, download=False)
-    assert_smoke_hint(str(e.value))
+    assert_offline_hint(str(e.value))
     words = base / "words.txt"
     words.write_text(words.read_text().replace("n01629819\t", "n01629819 "))
     with pytest.raises(ValueError, match=r"words.txt:2:"):
@@ -261,7 +261,7 @@ def test_missing_files_message(tmp_path, name, url, folder, download):
     assert isinstance(e.value, FileNotFoundError)
     assert name in msg and url in msg and str(tmp_path / folder) in msg
     assert ("download failed: URLError" in msg) == download
-    assert_smoke_hint(msg)
+    assert_offline_hint(msg)
     with pytest.raises(FileNotFoundError, match="toy"):
         D.classnames(name, tmp_path, download=download)
 
