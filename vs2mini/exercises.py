@@ -122,7 +122,7 @@ def judge_held_out_gain(answer, grid_a: torch.Tensor, grid_b: torch.Tensor, zs_a
 
 
 def check_majority_mask(answer, nbr_labels: torch.Tensor) -> bool:
-    """Notebook 4: the majority rule's positives, (Q, N) bool: neighbours that carry the most frequent label."""
+    """Notebook 5: the majority rule's positives, (Q, N) bool: neighbours that carry the most frequent label."""
     if answer is None:
         return _report(False, NOT_ATTEMPTED)
     answer = _as_tensor(answer, "a (Q, N) boolean mask")
@@ -154,7 +154,7 @@ def check_majority_mask(answer, nbr_labels: torch.Tensor) -> bool:
 
 
 def check_pass_gradient(answer, vals: torch.Tensor, idx: torch.Tensor, labels: torch.Tensor, n_latents: int) -> bool:
-    """Notebook 5: d L / d vals (B, k) of the PASS penalty of paper v3 eq. 7 (variant "eq7"), with mini-batch
+    """Notebook 6: d L / d vals (B, k) of the PASS penalty of paper v3 eq. 7 (variant "eq7"), with mini-batch
     class means. The reference is autograd through `prototype.pass_loss`."""
     if answer is None:
         return _report(False, NOT_ATTEMPTED)
@@ -184,7 +184,7 @@ def check_pass_gradient(answer, vals: torch.Tensor, idx: torch.Tensor, labels: t
 
 
 def check_changed_rows(answer: Iterable[str] | None, methods: Iterable[str]) -> bool:
-    """Notebook 6: which rows of the table can change when only `positive_rule` and `gate_q` change?
+    """Notebook 7: which rows of the table can change when only `positive_rule` and `gate_q` change?
     `methods` are the row names of the run. The reference: rows that use the gate or the VS2++ positives."""
     if answer is None:
         return _report(False, NOT_ATTEMPTED)
