@@ -153,3 +153,17 @@ def test_bf16_flag_sets_the_profile(flag, sae, features):
     prof = _profile(p.parse_args(["--profile", "full", "--bf16", flag]))
     assert (prof.bf16, prof.feature_amp) == (sae, features)
     assert _profile(p.parse_args(["--profile", "full"])).bf16 is True      # no flag: the profile's own setting
+
+
+def test_figures_writes_every_diagram_as_svg_and_png(tmp_path):
+    from vs2mini import plots
+    out = tmp_path / "figs"
+    assert main(["figures", "--out", str(out), "--diagrams-only"]) == 0
+    for name in plots.DIAGRAMS:
+        for fmt in ("svg", "png"):
+            path = out / f"diagram_{name}.{fmt}"
+            assert path.exists() and path.stat().st_size > 1000, path
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]        # no temporary left behind
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    assert main(["figures", "--out", str(afile), "--diagrams-only"]) == 2  # not a folder: a clear error

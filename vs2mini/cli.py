@@ -300,6 +300,14 @@ def cmd_pretrain_toy(args) -> dict:
     return {**record, "seconds": hist["seconds"], "loss": hist["loss"]}
 
 
+def cmd_figures(args) -> dict:
+    """Every book figure as SVG and PNG in --out (for slides)."""
+    from .figures import figures
+    paths = figures(args.outdir, profile=args.profile, data=not args.diagrams_only)
+    print(f"{len(paths)} files in {args.outdir}")
+    return {"files": [str(p) for p in paths]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vs2mini", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -330,11 +338,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, help="optimiser steps (default: the shipped model's)")
     p.add_argument("--json", type=Path, help="also write the record and loss curve as JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = sub.add_parser("figures", help="write every figure of the book as SVG and PNG (for slides)")
+    p.add_argument("--out", dest="outdir", type=Path, required=True, help="folder for the figures")
+    p.add_argument("--profile", help="profile of the data figures (default: $VS2MINI_PROFILE, else toy)")
+    p.add_argument("--diagrams-only", action="store_true", help="only the diagrams (no data, seconds)")
+    p.set_defaults(json=None)
     args = parser.parse_args(argv)
-    run = {"features": cmd_features, "zeroshot": cmd_zeroshot, "train-sae": cmd_train_sae,
+    run = {"figures": cmd_figures, "features": cmd_features, "zeroshot": cmd_zeroshot, "train-sae": cmd_train_sae,
            "reproduce": cmd_reproduce, "pretrain-toy": cmd_pretrain_toy}[args.command]
     try:
-        _validate(args)
+        if args.command != "figures":             # figures has no profile/dataset/SAE options to check
+            _validate(args)
         _set_threads(args)
         out = run(args)
     except (ValueError, OSError, RuntimeError) as e:   # clear message, no traceback for user errors
