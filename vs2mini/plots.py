@@ -36,6 +36,38 @@ def display_name(method: str) -> str:
     return s.replace("{", "").replace("}", "").replace("^", " ").replace("_", " ").replace("  ", " ").strip()
 
 
+def table_frame(res):
+    """An `experiments.TableResult` as a DataFrame: one column per value of ours, and "(paper)" beside each column
+    the paper reports; row notes in a last column. Rendered as a table on the page (never wide text)."""
+    import pandas as pd
+    has_paper = {c: any(r.paper.get(c) is not None for r in res.rows) for c in res.columns}
+    records = []
+    for r in res.rows:
+        rec = {}
+        for c in res.columns:
+            rec[c] = r.ours.get(c)
+            if has_paper[c]:
+                rec[f"{c} (paper)"] = r.paper.get(c)
+        if any(row.note for row in res.rows):
+            rec["note"] = r.note
+        records.append(rec)
+    return pd.DataFrame(records, index=[r.label for r in res.rows]).round(2)
+
+
+def show_table(res) -> None:
+    """Display a TableResult in a notebook: its source and settings as one line of Markdown, the rows as a table,
+    each matrix as a table, the notes as a list. No toy banner: the page says that once, at the top."""
+    import pandas as pd
+    from IPython.display import Markdown, display
+    display(Markdown(f"**{res.source}**: this run {res.setting}; the paper {res.paper_setting}."))
+    display(table_frame(res))
+    for m in res.matrices:
+        display(Markdown(f"*{m.title}*"))
+        display(pd.DataFrame(m.values, index=m.row_labels, columns=m.col_labels).round(3))
+    if res.notes:
+        display(Markdown("\n".join(f"- {n}" for n in res.notes)))
+
+
 def stamp(fig, real: bool):
     """Watermark a figure made from toy-model (offline profile) numbers."""
     if not real:
