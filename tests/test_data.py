@@ -35,10 +35,12 @@ def assert_smoke_hint(msg: str):
 # ------------------------------------------------------------------------------------------------ public API
 def test_constants():
     from vs2mini.ood_datasets import OOD_DATASETS      # Table 3's shifted datasets (tested in test_ood_datasets.py)
+    toy_res = ("toy-16px", "toy-12px", "toy-8px")      # the resolution-shift domains (tested in test_toy_resolution.py)
     assert tuple(d for d in DATASETS if d not in OOD_DATASETS) == ("cifar100", "cub200", "tinyimagenet", "toy",
-                                                                    "toy-shifted")
+                                                                    "toy-shifted") + toy_res
     assert {k: v for k, v in EVAL_SPLIT.items() if k not in OOD_DATASETS} == \
-        {"cifar100": "test", "cub200": "test", "tinyimagenet": "val", "toy": "test", "toy-shifted": "test"}
+        {"cifar100": "test", "cub200": "test", "tinyimagenet": "val", "toy": "test", "toy-shifted": "test",
+         **{d: "test" for d in toy_res}}
 
 
 # -------------------------------------------------------------------------------------------------- CIFAR-100

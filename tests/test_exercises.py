@@ -11,6 +11,8 @@ Typical mistakes recognised, per check (each asserted below):
 - notebook 3 (held-out gain): the best gain on B (tuned on the evaluation data); the gain on A; halves swapped;
   B's top-1 instead of the gain; the whole split's zero-shot subtracted; the wrong sign; a grid that contains the
   identity (gamma = 1), whose answer would be 0.
+- notebook 4 (centroid shift): the test tokens' mean for mu; the norm of a mean; the ratio upside down; squared
+  norms; a string; a list; NaN.
 - notebook 5 (majority mask): S- instead of S+; the nearest neighbour's label; eq. 4's query rule; the mode over
   the queries (dim=0); a tie broken the other way; all True; all False; a float mask; a wrong shape.
 - notebook 6 (PASS gradient): differentiating the class mean only inside the own term (factor 1 - 1/n_y); not
@@ -241,3 +243,29 @@ def test_best_alpha(capsys, sae_data):
     acc = torch.tensor([[setup.accuracy(steer.vs2(setup.test.cls, sae, g, l)) for l in l2] for g in g2])
     best = [l2[j] * (g2[i] - 1) for i in range(2) for j in range(2) if acc[i, j] == acc.max()]
     assert exercises.check_best_alpha(best[0], setup, sae, g2, l2) and said(capsys).startswith("correct")
+
+
+# ------------------------------------------------------------------- "When does VS2 help?": the centroid shift
+def test_check_centroid_shift(capsys):
+    from vs2mini import exercises as ex
+    g = torch.Generator().manual_seed(0)
+    x_train, x_test = torch.randn(40, 5, generator=g) + 1.0, torch.randn(20, 5, generator=g) + 1.2
+    x_ref = torch.randn(30, 5, generator=g)
+    mu, mu_ref = x_train.mean(0), x_ref.mean(0)
+    right = ((mu - mu_ref).norm() / (x_test - mu).norm(dim=-1).mean()).item()     # by hand
+    assert ex.check_centroid_shift(right, x_train, x_test, x_ref)
+    assert ex.check_centroid_shift(torch.tensor(right), x_train, x_test, x_ref)
+    assert not ex.check_centroid_shift(None, x_train, x_test, x_ref)
+    for bad in ("0.3", [right], True, 0, 0.0, str(right), float("nan"), torch.tensor([right, right])):
+        assert not ex.check_centroid_shift(bad, x_train, x_test, x_ref)
+    test_mu = x_test.mean(0)
+    with_test_mean = ((test_mu - mu_ref).norm() / (x_test - test_mu).norm(dim=-1).mean()).item()
+    capsys.readouterr()
+    assert not ex.check_centroid_shift(with_test_mean, x_train, x_test, x_ref)
+    assert "TRAIN" in capsys.readouterr().out
+    assert not ex.check_centroid_shift(1 / right, x_train, x_test, x_ref)
+    assert not ex.check_centroid_shift(right * 1.01, x_train, x_test, x_ref)
+    # the check recomputes from the tensors it is given and never prints the expected value
+    out = capsys.readouterr().out
+    assert f"{right:.2f}" not in out and f"{right:.3f}" not in out
+    assert not ex.check_centroid_shift(right, x_train, x_test + 1.0, x_ref)

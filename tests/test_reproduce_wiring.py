@@ -265,7 +265,8 @@ def test_run_reproduce_feeds_the_rows_the_given_saes(world, monkeypatch):
     assert c.sae is world.sae and c.pass_sae is world.pass_sae and c.general is world.general
     assert (c.gamma, c.lam, c.gate_q, c.positive_rule) == (1.5, 2.1, Q, "query")
     rows = {r.method: r for r in res.rows}
-    assert list(rows) == ["CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "VS2", "VS2 (generalized SAE)",
+    assert list(rows) == ["CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "centroid steering (no SAE)", "VS2",
+                          "  VS2 centroid part", "  VS2 residual part", "VS2 (generalized SAE)",
                           "VS2 + FVU gate", "VS2 + FVU gate (in-domain tau)", "VS2++ (pseudo)", "VS2++ (oracle)",
                           "VS2 + PASS"]
     for f in rows_fns:
@@ -322,3 +323,87 @@ def test_paper_fvu_beside_ours_only_for_openai_weights(world):
                           "heldout_fvu": 0.3, "test_fvu": 0.31, "paper_fvu": 0.2487}}})
     assert ("SAE target-domain: 1000 steps (1000 epochs, selected epoch 640), FVU train 0.2100 / held-out 0.3000 / "
             "test 0.3100, paper (Table 6) 0.2487") in res.table()
+
+
+# ------------------------------------------------------------- centroid steering and VS2's two parts (Prop. 3.1)
+def test_vs2_is_its_centroid_part_plus_its_residual_part(world):
+    x, sae = world.x, world.sae
+    v_c, v_r = steer.vs2_parts(x, sae, GAMMA)
+    torch.testing.assert_close(v_c, (GAMMA - 1) * (x - sae.b_pre))                   # by hand
+    torch.testing.assert_close(v_r, (GAMMA - 1) * (sae.reconstruct(x) - x))
+    torch.testing.assert_close(v_c + v_r, steer.vs2_vector(x, sae, GAMMA), rtol=0, atol=1e-6)
+    torch.testing.assert_close(steer.apply_steering(x, v_c + v_r, LAM), steer.vs2(x, sae, GAMMA, LAM),
+                               rtol=0, atol=1e-6)
+    out_c, out_r = R.row_vs2_centroid_part(world.ctx), R.row_vs2_residual_part(world.ctx)
+    torch.testing.assert_close(out_c.cls, steer.apply_steering(x, v_c, LAM))
+    torch.testing.assert_close(out_r.cls, steer.apply_steering(x, v_r, LAM))
+
+
+def test_centroid_alpha_is_vs2s_alpha():
+    assert steer.centroid_alpha(1.5, 2.1) == pytest.approx(1.05)
+    assert steer.centroid_alpha(1.0, 3.0) == 0.0
+    # with mu = b_pre, centroid steering is VS2's centroid part exactly
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(6, D, generator=g)
+    sae = random_sae(4, [0.2, -0.1, 0.3, 0.0])
+    v_c, _ = steer.vs2_parts(x, sae, GAMMA)
+    torch.testing.assert_close(steer.centroid_steering(x, sae.b_pre, steer.centroid_alpha(GAMMA, LAM)),
+                               steer.apply_steering(x, v_c, LAM))
+    with pytest.raises(ValueError, match="mu must be a mean"):
+        steer.centroid_steering(x, x, 1.0)
+
+
+def test_centroid_row_uses_the_unlabelled_train_mean(world):
+    x, xt, s = world.x, world.x_train, world.s
+    alpha = LAM * (GAMMA - 1)
+    want = steer.centroid_steering(x, xt.mean(0), alpha)
+    wrong = {"test mean": x.mean(0), "b_pre": world.sae.b_pre,
+             "class-balanced train mean (labels)": torch.stack([xt[s.train.labels == k].mean(0) for k in range(C)]).mean(0),
+             "test class means": torch.stack([x[s.test.labels == k].mean(0) for k in range(C)]).mean(0)}
+    for name, mu in wrong.items():
+        assert differ(want, steer.centroid_steering(x, mu, alpha)), name
+    out = R.row_centroid(world.ctx)
+    assert out.method == "centroid steering (no SAE)"
+    torch.testing.assert_close(out.cls, want, rtol=0, atol=1e-6)
+    # labels play no part: shuffled train and test labels leave the row unchanged
+    perm = torch.randperm(N_TRAIN, generator=torch.Generator().manual_seed(5))
+    s2 = replace(s, train=replace(s.train, labels=s.train.labels[perm]),
+                 test=replace(s.test, labels=(s.test.labels + 1) % C))
+    ctx2 = R.Context(s2, world.sae, world.pass_sae, world.general, GAMMA, LAM, Q, "clip", "query")
+    torch.testing.assert_close(R.row_centroid(ctx2).cls, want, rtol=0, atol=1e-6)
+
+
+def test_paired_se_by_hand():
+    from vs2mini.metrics import paired_se
+    right, base = torch.tensor([1, 1, 0, 0]).bool(), torch.tensor([1, 0, 0, 1]).bool()
+    # d = (0, 1, 0, -1): mean 0, sample variance 2/3, se = sqrt(2/3) / 2
+    assert paired_se(right, base) == pytest.approx(100 * (2 / 3) ** 0.5 / 2)
+    assert paired_se(right, right) == 0.0
+    with pytest.raises(ValueError):
+        paired_se(right, base[:3])
+
+
+def test_shift_grid_rows_take_the_right_sae_and_mean(world):
+    from vs2mini import shift_table as ST
+    s, x = world.s, world.x
+    mu = world.x_train.mean(0)
+    d = ST.Domain(8, s, world.sae, world.pass_sae, mu)
+    ref_sae = random_sae(7, [-0.4, 0.5, 0.1, -0.2])
+    ref = ST.Domain(32, s, ref_sae, world.pass_sae, torch.tensor([0.9, -0.6, 0.3, 0.2]))
+    cells = {c.method: c for c in ST.domain_rows(d, ref, GAMMA, LAM, Q)}
+    assert tuple(cells) == ST.GRID_ROWS
+    acc = s.accuracy
+    alpha = steer.centroid_alpha(GAMMA, LAM)
+    checks = {
+        "VS2": (steer.vs2(x, world.sae, GAMMA, LAM), steer.vs2(x, ref_sae, GAMMA, LAM)),
+        "VS2 with the 32-px SAE (wrong centroid)": (steer.vs2(x, ref_sae, GAMMA, LAM), steer.vs2(x, world.sae, GAMMA, LAM)),
+        "re-centring on the 32-px mean": (steer.rescale_to(x - mu + ref.mu, x), x),
+        "centroid steering with the 32-px mean (wrong centroid)": (steer.centroid_steering(x, ref.mu, alpha),
+                                                                   steer.centroid_steering(x, mu, alpha)),
+        "centroid steering (no SAE)": (steer.centroid_steering(x, mu, alpha), steer.centroid_steering(x, ref.mu, alpha)),
+    }
+    for name, (right, wrong) in checks.items():
+        assert acc(right) != acc(wrong), f"stub cannot tell the wirings of {name!r} apart"
+        assert cells[name].top1 == pytest.approx(acc(right)), name
+        assert cells[name].delta == pytest.approx(acc(right) - acc(x)), name
+    assert cells["CLIP zero-shot"].delta == 0 and cells["CLIP zero-shot"].se == 0

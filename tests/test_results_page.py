@@ -49,3 +49,17 @@ def test_real_run_caption():
     run = {"dataset": "cifar100", "model": "ViT-B-32-quickgelu", "pretrained": "openai", "profile": "lite",
            "real": True, "settings": {"n_train": 3000, "n_test": 1000}, "rows": []}
     assert results_page.caption(run).startswith("**Real run.** cifar100, ViT-B-32-quickgelu (openai)")
+
+
+def test_centroid_geometry_and_row_are_shown(toy_json):
+    run = results_page.load_results(toy_json)[0]
+    cen = run["settings"]["centroid"]
+    assert cen["ratio"] == pytest.approx(cen["mu_norm"] / cen["deviation_norm"])
+    row = next(r for r in run["rows"] if r["method"] == "centroid steering (no SAE)")
+    note = results_page.centroid_note(run)
+    assert f"{cen['ratio']:.3f}" in note and f"{row['delta']:+.2f}" in note and f"{row['se']:.2f}" in note
+    table = results_page.results_frame(run)
+    assert table.loc["VS2", "± se"] == round(next(r for r in run["rows"] if r["method"] == "VS2")["se"], 2)
+    # runs written before the centroid rows existed still render, without the note
+    old = {**run, "settings": {k: v for k, v in run["settings"].items() if k != "centroid"}}
+    assert results_page.centroid_note(old) is None

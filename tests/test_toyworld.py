@@ -145,6 +145,8 @@ def test_pretraining_is_deterministic_and_keeps_unused_rows_zero(tmp_path):
     m2, h2 = pretrain.pretrain_toy_clip(cfg, progress=False)
     s1, s2 = m1.state_dict(), m2.state_dict()
     assert all(torch.equal(s1[k], s2[k]) for k in s1) and h1["loss"] == h2["loss"]
+    # the stopping rule's held-out loss: at step 0 and at the cap (every 50 steps), identical across runs
+    assert [s for s, _ in h1["heldout"]] == [0, 3] and h1["heldout"] == h2["heldout"] and h1["steps"] == 3
     fresh = pretrain.build_model(cfg.seed)[0].state_dict()
     assert not torch.equal(s1["visual.conv1.weight"], fresh["visual.conv1.weight"])      # it did train
     used = (s1["token_embedding.weight"] != 0).any(-1).nonzero().flatten()
@@ -158,6 +160,27 @@ def test_pretraining_is_deterministic_and_keeps_unused_rows_zero(tmp_path):
     m3, _ = pretrain.build_model(5)                                       # round trip through the file
     assert pretrain.load_toy_weights(m3, tmp_path / "a.safetensors") == r1["sha256"]
     assert all(torch.equal(v, m3.state_dict()[k]) for k, v in s1.items())
+
+
+def test_stopping_rule_by_hand():
+    stop = pretrain.should_stop
+    assert pretrain.STOP_WINDOW == 0.2 and pretrain.STOP_REL_IMPROVEMENT == 0.01
+    ev = [(0, 5.0), (100, 3.0), (200, 2.0), (300, 1.99), (400, 1.985)]
+    # t = 400: s = 300 (<= 320); best up to 300 is 1.99, best up to 400 is 1.985: 0.25 % < 1 % -> stop
+    assert stop(ev) and not stop(ev[:4], min_steps=400)
+    # t = 300: s = 200 (<= 240): 2.0 -> 1.99 is 0.5 % -> stop; but t = 200 < MIN_STEPS
+    assert stop(ev[:4]) and not stop(ev[:3])
+    # one uptick cannot stop a run that improved before it: best-so-far, not the last value
+    assert not stop([(0, 5.0), (300, 3.0), (350, 2.9), (400, 3.2)], min_steps=300)   # best 3.0 -> 2.9: 3 %
+    assert stop([(0, 5.0), (300, 3.0), (400, 3.1)], min_steps=300)                    # no progress
+    assert not stop([])
+
+
+def test_pretraining_stops_where_the_rule_says(monkeypatch):
+    monkeypatch.setattr(pretrain, "should_stop", lambda evals: evals[-1][0] >= 2)
+    cfg = pretrain.PretrainConfig(steps=5, batch_size=32, n_train=96, warmup=2, heldout_every=1)
+    _, hist = pretrain.pretrain_toy_clip(cfg, progress=False)
+    assert hist["steps"] == len(hist["loss"]) == 2 and [s for s, _ in hist["heldout"]] == [0, 1, 2]
 
 
 def test_shipped_weights_match_their_record_and_the_code():

@@ -20,7 +20,8 @@ from .profiles import ALIASES, DEFAULT_PROFILE, PROFILE_ENV, PROFILES
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=sorted(PROFILES) + sorted(ALIASES),
                    help=f"run profile (default: ${PROFILE_ENV} or {DEFAULT_PROFILE}; smoke = toy)")
-    p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | toy | toy-shifted (default: the profile's "
+    p.add_argument("--dataset", help="cifar100 | cub200 | tinyimagenet | toy | toy-shifted | toy-16px | toy-12px | "
+                   "toy-8px (default: the profile's "
                    "first); reproduce takes several, comma-separated (default: the profile's datasets)")
     p.add_argument("--model", help="open_clip model name, e.g. ViT-B-16 (default: the profile's)")
     p.add_argument("--pretrained", default="", help="open_clip pretrained tag, e.g. openai (default: the profile's)")
@@ -294,10 +295,16 @@ def cmd_pretrain_toy(args) -> dict:
     config = PretrainConfig() if args.steps is None else PretrainConfig(steps=args.steps)
     model, hist = pretrain_toy_clip(config, progress=not args.quiet)
     acc = zero_shot_accuracy(model, build_model()[1], "base", "test")
-    record = save_toy_weights(model, hist["config"], out, extra={"zero_shot_test_top1": round(acc, 2)})
-    print(f"toy CLIP pretrained in {hist['seconds']:.0f} s ({config.steps} steps, final loss {hist['loss'][-1]:.3f}); "
-          f"zero-shot top-1 on the toy test split {acc:.2f}%  -> {out} (sha256 {record['sha256'][:12]})")
-    return {**record, "seconds": hist["seconds"], "loss": hist["loss"]}
+    held = hist.get("heldout") or []
+    extra = {"zero_shot_test_top1": round(acc, 2), "steps_run": hist["steps"],
+             "heldout_loss": round(held[-1][1], 4) if held else None}
+    record = save_toy_weights(model, hist["config"], out, extra=extra)
+    print(f"toy CLIP pretrained in {hist['seconds']:.0f} s wall, {hist['cpu_seconds']:.0f} s CPU ({hist['steps']} of "
+          f"at most {config.steps} steps, final train loss {hist['loss'][-1]:.3f}, held-out loss "
+          f"{extra['heldout_loss']}); zero-shot top-1 on the toy test split {acc:.2f}%  -> {out} "
+          f"(sha256 {record['sha256'][:12]})")
+    return {**record, "seconds": hist["seconds"], "cpu_seconds": hist["cpu_seconds"], "loss": hist["loss"],
+            "heldout": held}
 
 
 def cmd_figures(args) -> dict:

@@ -383,6 +383,26 @@ _LOADERS = {"cifar100": _cifar100, "cub200": _cub200, "tinyimagenet": _tinyimage
             "toy-shifted": partial(_toy, domain="shifted")}
 
 
+def _toy_resolution(root, split, download, limit, seed, px: int, **_) -> ImageDataset:
+    """A resolution-shift domain of the toy world (vs2mini.toyworld, "resolution-shift domains"): the "base" images
+    rendered at 32 px, area-downsampled to `px` and returned at that size (the model's preprocessing upsamples)."""
+    images, labels, captions = toyworld.render("base", split, limit, seed=seed)
+    ds = ImageDataset(toyworld.resolution_dataset(px), split, toyworld.CLASSNAMES, torch.from_numpy(labels),
+                      images=torch.from_numpy(toyworld.downsample(images, px)), limit=limit, seed=seed,
+                      image_size=px, synthetic=True)
+    ds.captions = captions
+    return ds
+
+
+# the toy world's datasets: "toy" (32 px, in-domain), "toy-shifted" (backgrounds), and the resolution domains
+TOY_RESOLUTION_DATASETS = tuple(toyworld.resolution_dataset(px) for px in toyworld.RESOLUTIONS)
+TOY_DATASETS = ("toy", "toy-shifted") + TOY_RESOLUTION_DATASETS
+for _px, _name in zip(toyworld.RESOLUTIONS, TOY_RESOLUTION_DATASETS):
+    DATASETS += (_name,)
+    SPLITS[_name], EVAL_SPLIT[_name] = ("train", "test"), "test"
+    _LOADERS[_name] = partial(_toy_resolution, px=_px)
+
+
 # The six shifted datasets of the paper's Table 3 (vs2mini/ood_datasets.py, through torchvision's loaders).
 from . import ood_datasets as _ood  # noqa: E402
 DATASETS += _ood.OOD_DATASETS
@@ -408,7 +428,7 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
     """Dataset `name` (one of `DATASETS`; "synthetic" is an old name of "toy"), split "train" or `EVAL_SPLIT[name]`.
 
     root: data folder (default `paths.data_root()`). limit: keep a seeded random subset of that many images
-    (in index order); for "toy"/"toy-shifted" it is how many images are generated (a prefix; default
+    (in index order); for the toy datasets ("toy", "toy-shifted", "toy-16px", ...) it is how many images are generated (a prefix; default
     12,000 train / 2,400 test) and `seed` is the world's seed. image_size: CUB output side (other datasets keep
     their native size).
     Missing files and no download -> `DatasetNotAvailable` (a FileNotFoundError) saying how to get them.
@@ -422,14 +442,14 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
 
 def superclasses(name: str) -> torch.Tensor | None:
     """(C,) super-class index per class for datasets that define super-classes (the toy world), else None."""
-    return torch.from_numpy(toyworld.CLASS_SUPER) if _check(name) in ("toy", "toy-shifted") else None
+    return torch.from_numpy(toyworld.CLASS_SUPER) if _check(name) in TOY_DATASETS else None
 
 
 def classnames(name: str, root: str | Path | None = None, *, download: bool = True) -> list[str]:
     """Clean class names of `name` (index = label) without loading images."""
     name = _check(name)
     root = Path(root).expanduser() if root is not None else data_root()
-    if name in ("toy", "toy-shifted"):
+    if name in TOY_DATASETS:
         return list(toyworld.CLASSNAMES)
     if name == "cifar100":
         return _cifar_names(root, download)[0]

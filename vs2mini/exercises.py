@@ -355,3 +355,40 @@ def judge_best_alpha(answer, grid: torch.Tensor, gammas, lams) -> bool:
         return _report(False, "hint: that is the worst cell; look for the highest top-1.")
     return _report(False, "hint: not the best cell's alpha: sweep the grid, take the cell with the highest top-1 "
                           "and compute lambda (gamma - 1) there.")
+
+
+# ---------------------------------------------------------------------------------------------- notebook 4
+def centroid_shift_signal(x_train: torch.Tensor, x_test: torch.Tensor, x_ref_train: torch.Tensor) -> float:
+    """||mu - mu_ref|| / mean ||x - mu||: mu the mean of a domain's unlabelled train tokens x_train (N, d), mu_ref
+    that of the pretraining-resolution domain's x_ref_train (M, d), x the domain's test tokens x_test (Q, d)."""
+    mu, mu_ref = x_train.double().mean(0), x_ref_train.double().mean(0)
+    return ((mu - mu_ref).norm() / (x_test.double() - mu).norm(dim=-1).mean()).item()
+
+
+def check_centroid_shift(answer, x_train: torch.Tensor, x_test: torch.Tensor, x_ref_train: torch.Tensor) -> bool:
+    """Notebook "When does VS2 help?": the label-free shift signal of one domain, recomputed from the tensors the
+    reader passes (never printed)."""
+    if answer is None:
+        return _report(False, NOT_ATTEMPTED)
+    answer = _as_number(answer, "the shift signal, a ratio of norms")
+    if isinstance(answer, str):
+        return _report(False, "hint: " + answer)
+    ref = centroid_shift_signal(x_train, x_test, x_ref_train)
+    if abs(answer - ref) <= 1e-4 * max(1.0, abs(ref)):
+        return _report(True, "")
+    mu, mu_ref = x_train.double().mean(0), x_ref_train.double().mean(0)
+    test_mu = x_test.double().mean(0)
+    wrong = {
+        "hint: mu is the mean of the domain's unlabelled TRAIN tokens, not of its test tokens.":
+            ((test_mu - mu_ref).norm() / (x_test.double() - test_mu).norm(dim=-1).mean()).item(),
+        "hint: divide by the mean of the per-token norms ||x - mu||, not by the norm of a mean.":
+            ((mu - mu_ref).norm() / (x_test.double() - mu).mean(0).norm().clamp_min(1e-12)).item(),
+        "hint: that is the ratio upside down: ||mu - mu_ref|| goes on top.": 1.0 / ref if ref else float("nan"),
+        "hint: use norms, not squared norms.":
+            ((mu - mu_ref).pow(2).sum() / (x_test.double() - mu).pow(2).sum(-1).mean()).item(),
+    }
+    for hint, value in wrong.items():
+        if abs(answer - value) <= 1e-4 * max(1.0, abs(value)):
+            return _report(False, hint)
+    return _report(False, "hint: not yet. Which tokens give mu, which give mu_ref, and which tokens' distances to "
+                          "mu go into the denominator? (the definition is in the text above the exercise)")

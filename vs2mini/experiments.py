@@ -526,6 +526,12 @@ TABLES: dict[str, Table] = {t.name: t for t in (
           shares_sae=False),
 )}
 
+# The resolution-shift grid (issue "When VS2 helps"; vs2mini/shift_table.py), the toy world only.
+from .shift_table import shift_table as _shift_table  # noqa: E402
+TABLES["shift"] = Table("shift", "Table 1a rows under a pretraining-to-evaluation shift (toy resolutions)",
+                        _shift_table, "every row on the toy world at 32/16/12/8 px, gains with paired standard "
+                        "errors, re-centring and the wrong-centroid case", per_dataset=False, shares_sae=False)
+
 
 def run_table(name: str, profile: str | Profile | None = None, dataset: str | None = None, *, model: str | None = None,
               pretrained: str | None = "", device: str | None = None, progress: bool = False,

@@ -58,3 +58,15 @@ def errors_within_groups(logits_or_preds: torch.Tensor, labels: torch.Tensor, gr
     if not wrong.any():
         return None
     return 100.0 * (g[p[wrong]] == g[y[wrong]]).float().mean().item()
+
+
+def paired_se(right: torch.Tensor, base_right: torch.Tensor) -> float:
+    """Paired standard error (points) of a top-1 difference: right, base_right: (N,) bool per-image correctness of a
+    row and of its reference (zero-shot) on the same images; se = std(d, ddof=1) / sqrt(N), d = right - base_right."""
+    if right.shape != base_right.shape or right.ndim != 1:
+        raise ValueError(f"right and base_right must be (N,) of the same shape, got {tuple(right.shape)} and "
+                         f"{tuple(base_right.shape)}")
+    if len(right) < 2:
+        raise ValueError("a paired standard error needs at least 2 images")
+    d = right.cpu().double() - base_right.cpu().double()
+    return 100.0 * (d.std(unbiased=True) / len(d) ** 0.5).item()

@@ -51,6 +51,7 @@ class Row:
     coverage: float | None = None     # fraction of test samples steered (FVU gate)
     paper: float | None = None
     note: str = ""
+    se: float | None = None           # paired standard error of `delta` over test images (points)
 
 
 @dataclass
@@ -70,7 +71,7 @@ class Result:
 
     def table(self) -> str:
         """A readable text table."""
-        head = f"{'method':<31} {'top-1':>7} {'vs ZS':>7} {'steered':>8} {'paper':>7}  note"
+        head = f"{'method':<31} {'top-1':>7} {'vs ZS':>7} {'+-se':>5} {'steered':>8} {'paper':>7}  note"
         lines = [f"vs2mini reproduce: {self.dataset}, {self.model} ({self.pretrained or 'random weights'}), "
                  f"profile {self.profile}, retrieval {self.retrieval}"]
         if self.warning:
@@ -84,7 +85,15 @@ class Result:
             pap = f"{r.paper:7.2f}" if r.paper is not None else "      -"
             if r.paper is None and ref and ref[i] is not None:
                 pap = f"{ref[i]:6.2f}*"
-            lines.append(f"{r.method:<31} {r.top1:7.2f} {r.delta:+7.2f} {cov} {pap}  {r.note}")
+            se = f"{r.se:5.2f}" if r.se is not None else "    -"
+            lines.append(f"{r.method:<31} {r.top1:7.2f} {r.delta:+7.2f} {se} {cov} {pap}  {r.note}")
+        lines.append("+-se: paired standard error of 'vs ZS' over test images (per-image correctness difference)")
+        cen = self.settings.get("centroid")
+        if cen:
+            a = steer.centroid_alpha(self.settings["gamma"], self.settings["lam"])
+            lines.append(f"centroid: ||mu|| {cen['mu_norm']:.3f}, mean ||x - mu|| {cen['deviation_norm']:.3f}, ratio "
+                         f"{cen['ratio']:.3f} (mu = unlabelled train mean); VS2 at (gamma, lambda) removes "
+                         f"{100 * a / (1 + a):.0f}% of b_pre (Prop. 3.1)")
         if any(v is not None for v in ref):
             lines.append("* the paper's number for CIFAR-100 with OpenAI ViT-B/32 (v3 Tables 1a and 11), what a real "
                          "run is compared with; not comparable with this run")
@@ -245,6 +254,42 @@ def row_vs2(c: Context) -> Steered:
     return Steered("VS2", steer.vs2(c.x, c.sae, c.gamma, c.lam), note=f"gamma {c.gamma}, lambda {c.lam}")
 
 
+def train_mean(c: Context) -> torch.Tensor:
+    """mu: (d,) the mean of the UNLABELLED train CLS tokens (what centroid steering and VS2's centroid rows use)."""
+    return c.x_train.double().mean(0).float()
+
+
+def row_centroid(c: Context) -> Steered:
+    """Centroid steering, no SAE: x + alpha (x - mu), mu the unlabelled train mean, alpha = lam (gamma - 1), the
+    alpha of VS2 at (gamma, lam) by Proposition 3.1 (`steer.centroid_alpha`)."""
+    alpha = steer.centroid_alpha(c.gamma, c.lam)
+    return Steered("centroid steering (no SAE)", steer.centroid_steering(c.x, train_mean(c), alpha),
+                   note=f"alpha = lam (gamma - 1) = {alpha:.3g}, mu = unlabelled train mean")
+
+
+def row_vs2_centroid_part(c: Context) -> Steered:
+    """VS2's centroid part alone: x + lam (gamma - 1)(x - b_pre), rescaled (Proposition 3.1)."""
+    v_c, _ = steer.vs2_parts(c.x, c.sae, c.gamma)
+    return Steered("  VS2 centroid part", steer.apply_steering(c.x.to(v_c.device), v_c, c.lam),
+                   note="alpha (x - b_pre) only")
+
+
+def row_vs2_residual_part(c: Context) -> Steered:
+    """VS2's residual part alone: x + lam (gamma - 1)(D(c) - x), rescaled (Proposition 3.1)."""
+    _, v_r = steer.vs2_parts(c.x, c.sae, c.gamma)
+    return Steered("  VS2 residual part", steer.apply_steering(c.x.to(v_r.device), v_r, c.lam),
+                   note="alpha eps(x) only")
+
+
+def centroid_geometry(c: Context) -> dict:
+    """||mu||, the mean ||x - mu|| over test tokens and their ratio (mu the unlabelled train mean): how much of a
+    CLS token is the shared centroid that VS2 removes about half of."""
+    mu = train_mean(c)
+    dev = (c.x - mu.to(c.x.device)).norm(dim=-1).mean().item()
+    return {"mu_norm": mu.norm().item(), "deviation_norm": dev, "ratio": mu.norm().item() / dev,
+            "b_pre_to_mu": (c.sae.b_pre.cpu() - mu.cpu()).norm().item()}
+
+
 def row_gate_in_domain(c: Context) -> Steered:
     """The gate with the target-domain SAE; tau and mu from this dataset's own train split (not the paper's gate)."""
     mu = c.x_train.mean(0)
@@ -304,7 +349,8 @@ def row_pass(c: Context) -> Steered:
 
 
 ROWS: tuple[Callable[[Context], Steered | None], ...] = (
-    row_zero_shot, row_sae_rec, row_sae_rec_gamma, row_vs2, row_vs2_general, row_gate_general, row_gate_in_domain,
+    row_zero_shot, row_sae_rec, row_sae_rec_gamma, row_centroid, row_vs2, row_vs2_centroid_part,
+    row_vs2_residual_part, row_vs2_general, row_gate_general, row_gate_in_domain,
     row_vs2pp_pseudo, row_vs2pp_oracle, row_pass)
 
 
@@ -412,13 +458,16 @@ def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None
 
     ctx = Context(s, sae, pass_sae, general, gamma, lam, gate_q, retrieval_features, positive_rule, progress)
     base = s.accuracy(ctx.x)
+    base_right = s.logits(ctx.x).argmax(-1) == s.test.labels
+    res.settings["centroid"] = centroid_geometry(ctx)
     for row in ROWS:
         out = row(ctx)
         if out is None:
             continue
         acc = s.accuracy(out.cls)
+        se = metrics.paired_se(s.logits(out.cls).argmax(-1) == s.test.labels, base_right)
         res.rows.append(Row(out.method, acc, acc - base, out.coverage,
-                            paper_value(out.method, s.dataset, s.clip.name, s.clip.pretrained), out.note))
+                            paper_value(out.method, s.dataset, s.clip.name, s.clip.pretrained), out.note, se))
         if "zs_errors_within_superclass" in out.info:
             res.settings["zs_errors_within_superclass"] = out.info["zs_errors_within_superclass"]
         if "s_minus_nonempty" in out.info:

@@ -47,6 +47,7 @@ def results_frame(run: dict):
     import pandas as pd
     rows = [{"method": display_name(r["method"]), "top-1 (%)": round(r["top1"], 2),
              "vs. zero-shot": round(r["delta"], 2),
+             "± se": None if r.get("se") is None else round(r["se"], 2),
              "steered (%)": None if r.get("coverage") is None else round(100 * r["coverage"], 1),
              "paper (%)": r.get("paper")} for r in run["rows"]]
     return pd.DataFrame(rows).set_index("method")
@@ -64,6 +65,21 @@ def caption(run: dict) -> str:
             "sampling noise around the paper's numbers (the `paper` column, where this is one of its settings).")
 
 
+def centroid_note(run: dict) -> str | None:
+    """The run's centroid geometry and its centroid-steering row, in words (None for runs written before the
+    centroid rows existed): how much of a CLS token is the shared centroid, and what steering away from it does."""
+    cen = run.get("settings", {}).get("centroid")
+    row = next((r for r in run["rows"] if r["method"] == "centroid steering (no SAE)"), None)
+    if not cen or row is None:
+        return None
+    se = f" ± {row['se']:.2f}" if row.get("se") is not None else ""
+    return (f"**Centroid geometry** (the question of the chapter *When does VS2 help?*): with $\\mu$ the mean of "
+            f"the unlabelled train CLS tokens, $\\lVert\\mu\\rVert$ = {cen['mu_norm']:.3f} and the mean "
+            f"$\\lVert x - \\mu\\rVert$ over test tokens = {cen['deviation_norm']:.3f}, a ratio of "
+            f"{cen['ratio']:.3f}. Centroid steering with no SAE ($x + \\alpha(x - \\mu)$, VS2's $\\alpha$) "
+            f"changes top-1 by {row['delta']:+.2f}{se} points (paired standard error over test images).")
+
+
 def show(path: str | Path | None = None) -> None:
     """Display the page's content in a notebook: the caption and table of each run, or the MISSING note."""
     from IPython.display import Markdown, display
@@ -74,3 +90,6 @@ def show(path: str | Path | None = None) -> None:
     for run in runs:
         display(Markdown(caption(run)))
         display(results_frame(run))
+        note = centroid_note(run)
+        if note:
+            display(Markdown(note))

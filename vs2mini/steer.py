@@ -185,3 +185,39 @@ def vs2pp_from_bank(x: torch.Tensor, bank_dirs: torch.Tensor, nn_idx: torch.Tens
     w = vs2pp_weights(pos_mask.to(dev)).to(bank_dirs.dtype)
     v = (gamma - 1.0) * F.embedding_bag(nn_idx.to(dev), bank_dirs, per_sample_weights=w, mode="sum")
     return apply_steering(x.to(dev), v, lam, rescale)
+
+
+# ------------------------------------------------------------------------ centroid steering and VS2's two parts
+def centroid_alpha(gamma: float, lam: float) -> float:
+    """The alpha of centroid steering that matches VS2 at (gamma, lam): alpha = lam (gamma - 1).
+
+    Derivation (paper v3 Proposition 3.1, eq. 3). Write the SAE's reconstruction x_tilde = D(c) = W_dec^T c + b_pre
+    and its error eps(x) = x_tilde - x. Then W_dec^T c = (x - b_pre) + eps(x), and VS2's unrescaled output is
+        x + lam v = x + lam (gamma - 1) W_dec^T c = x + alpha (x - b_pre) + alpha eps(x),   alpha = lam (gamma - 1).
+    The first two terms are centroid steering x + alpha (x - mu) with the SAE's centroid b_pre in place of mu; the
+    last is the residual part. The rescale to ||x|| and ln_post's scale invariance (LayerNorm divides by the
+    standard deviation, up to its eps) make only the direction of x + alpha (x - mu) matter, i.e.
+    x - alpha / (1 + alpha) mu: at (1.5, 2.1), alpha = 1.05, so VS2 removes 1.05 / 2.05 = 51 % of the centroid and
+    adds 51 % of the reconstruction error. Centroid steering with the same alpha is VS2 with a perfect SAE whose
+    b_pre is the data mean."""
+    check_finite(gamma=gamma, lam=lam)
+    return lam * (gamma - 1.0)
+
+
+@torch.no_grad()
+def centroid_steering(x: torch.Tensor, mu: torch.Tensor, alpha: float, rescale: bool = True) -> torch.Tensor:
+    """Centroid steering (no SAE): x + alpha (x - mu), rescaled to ||x||. x: (N, d), mu: (d,) an unlabelled mean
+    (the table uses the train-split mean; never test statistics)."""
+    if mu.ndim != 1 or mu.shape[0] != x.shape[-1]:
+        raise ValueError(f"mu must be a mean of shape ({x.shape[-1]},), got {tuple(mu.shape)}")
+    return apply_steering(x, x - mu.to(x.device, x.dtype), alpha, rescale)
+
+
+@torch.no_grad()
+def vs2_parts(x: torch.Tensor, sae: TopKSAE, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """VS2's steering vector v = (gamma - 1) W_dec^T c split by Proposition 3.1 (see `centroid_alpha`):
+    (centroid part (gamma - 1)(x - b_pre), residual part (gamma - 1)(D(c) - x)), each (N, d); they sum to v."""
+    check_finite(gamma=gamma)
+    x = x.to(sae.device)
+    vals, idx = sae.select_topk(sae.pre_acts(x))
+    return (gamma - 1.0) * (x - sae.b_pre), (gamma - 1.0) * (sae.decode(vals, idx) - x)
