@@ -8,9 +8,10 @@ Typical mistakes recognised, per check (each asserted below):
 - notebook 2 (per-sample FVU): the batch mean instead of the training mean; norms instead of squared norms;
   numerator and denominator swapped; ||x||^2 as denominator; the squared error alone; one number instead of one
   per token; a list; NaN entries.
-- notebook 3 (held-out gain): the best gain on B (tuned on the evaluation data); the gain on A; halves swapped;
-  B's top-1 instead of the gain; the whole split's zero-shot subtracted; the wrong sign; a grid that contains the
-  identity (gamma = 1), whose answer would be 0.
+- notebook 3 (held-out (gamma, lambda, gain)): the pair chosen on B (halves swapped or tuned on the evaluation
+  half); a pair not best on A; a pair off the grid; the best gain on B; the gain on A; B's top-1 instead of the
+  gain; the whole split's zero-shot subtracted; the wrong sign; the gain alone; a grid that contains the identity
+  (gamma = 1), whose answer would be 0.
 - notebook 4 (centroid shift): the test tokens' mean for mu; the norm of a mean; the ratio upside down; squared
   norms; a string; a list; NaN.
 - notebook 5 (majority mask): S- instead of S+; the nearest neighbour's label; eq. 4's query rule; the mode over
@@ -123,19 +124,24 @@ def test_per_sample_fvu(capsys, sae_data):
 
 
 def test_held_out_gain(capsys):
-    grid_a = torch.tensor([[50.0, 53.0], [52.0, 51.0]])     # best on A: (0, 1)
-    grid_b = torch.tensor([[49.0, 51.0], [54.0, 50.0]])     # best on B: (1, 0)
+    gammas, lams = [1.25, 1.5], [1.0, 2.0]
+    grid_a = torch.tensor([[50.0, 53.0], [52.0, 51.0]])     # best on A: (1.25, 2.0)
+    grid_b = torch.tensor([[49.0, 51.0], [54.0, 50.0]])     # best on B: (1.5, 1.0)
     zs_a, zs_b, zs_all = 50.0, 49.5, 49.75
-    judge = lambda a: exercises.judge_held_out_gain(a, grid_a, grid_b, zs_a, zs_b, zs_all=zs_all)
-    assert judge(1.5) and said(capsys).startswith("correct")
-    assert "tuned on the evaluation data" in refuses(judge, 4.5, capsys, 1.5)
-    assert "half A" in refuses(judge, 3.0, capsys, 1.5)
-    assert "swapped" in refuses(judge, 2.0, capsys, 1.5)           # chosen on B (1, 0), evaluated on A
-    assert "minus zero-shot" in refuses(judge, 51.0, capsys, 1.5)
-    assert "whole test split" in refuses(judge, 1.25, capsys, 1.5)
-    assert "wrong sign" in refuses(judge, -1.5, capsys, 1.5)
-    assert "not the string" in refuses(judge, "1.50", capsys)
-    for stub in STUBS:
+    judge = lambda a: exercises.judge_held_out_gain(a, grid_a, grid_b, zs_a, zs_b, gammas, lams, zs_all=zs_all)
+    assert judge((1.25, 2.0, 1.5)) and said(capsys).startswith("correct")
+    assert judge([torch.tensor(1.25), 2, 1.5]) and said(capsys).startswith("correct")
+    assert "tuned on the evaluation half" in refuses(judge, (1.5, 1.0, 4.5), capsys, 1.5)   # chosen on B
+    assert "not the best on half A" in refuses(judge, (1.25, 1.0, -0.5), capsys, 1.5)
+    assert "pair of the grid" in refuses(judge, (1.0, 2.0, 1.5), capsys, 1.5)
+    assert "tuned on the evaluation data" in refuses(judge, (1.25, 2.0, 4.5), capsys, 1.5)
+    assert "half A" in refuses(judge, (1.25, 2.0, 3.0), capsys, 1.5)
+    assert "minus zero-shot" in refuses(judge, (1.25, 2.0, 51.0), capsys, 1.5)
+    assert "whole test split" in refuses(judge, (1.25, 2.0, 1.25), capsys, 1.5)
+    assert "wrong sign" in refuses(judge, (1.25, 2.0, -1.5), capsys, 1.5)
+    assert "three numbers" in refuses(judge, 1.5, capsys, 1.5)                 # the gain alone
+    assert "not the string" in refuses(judge, (1.25, 2.0, "1.50"), capsys)
+    for stub in STUBS + [(0, 0, 0), (None, None, None), "1.25, 2.0, 1.5"]:
         refuses(judge, stub, capsys, 1.5)
 
 
@@ -147,8 +153,8 @@ def test_held_out_gain_recomputes_and_refuses_the_identity(capsys, sae_data):
     a, b = exercises.held_out_halves(len(y), 0)
     grid = lambda h: torch.tensor([[setup.accuracy(steer.vs2(x[h], sae, g, l), y[h]) for l in lams]
                                    for g in gammas])
-    i = int(grid(a).argmax())
-    right = grid(b).flatten()[i].item() - setup.accuracy(x[b], y[b])
+    i, j = divmod(int(grid(a).argmax()), len(lams))
+    right = (gammas[i], lams[j], grid(b)[i, j].item() - setup.accuracy(x[b], y[b]))
     assert exercises.check_held_out_gain(right, setup, sae, gammas, lams) and said(capsys).startswith("correct")
     assert not exercises.check_held_out_gain(right, setup, sae, [1.0] + gammas, lams)
     assert "no steering" in said(capsys)

@@ -144,9 +144,10 @@ def held_out_halves(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def check_held_out_gain(answer, setup, sae, gammas, lams, seed: int = 0) -> bool:
-    """Notebook 3: VS2's gain (points) over zero-shot on half B of the test split, with the (gamma, lambda) of the
-    grid `gammas` x `lams` that is best on half A. Halves: `held_out_halves(len(test), seed)`. The grid must not
-    contain the identity (gamma = 1 or lambda = 0), or "no steering" wins where VS2 loses and the answer is 0."""
+    """Notebook 3: `answer = (gamma, lambda, gain)`: the pair of the grid `gammas` x `lams` that is best on half A
+    of the test split, and VS2's gain (points) over zero-shot with that pair on half B. Halves:
+    `held_out_halves(len(test), seed)`. The grid must not contain the identity (gamma = 1 or lambda = 0), or "no
+    steering" can win where VS2 loses and the answer is 0."""
     if any(float(g) == 1.0 for g in gammas) or any(float(l) == 0.0 for l in lams):
         return _report(False, "hint: the grid contains no steering at all (gamma = 1 or lambda = 0); use the "
                               "exercise's grid `ex_gammas` x `ex_lams`.")
@@ -155,39 +156,50 @@ def check_held_out_gain(answer, setup, sae, gammas, lams, seed: int = 0) -> bool
     grid_a, grid_b = (torch.tensor([[setup.accuracy(steer.vs2(x[h], sae, g, lam), y[h]) for lam in lams]
                                     for g in gammas]) for h in halves)
     zs_a, zs_b = (setup.accuracy(x[h], y[h]) for h in halves)
-    return judge_held_out_gain(answer, grid_a, grid_b, zs_a, zs_b, zs_all=setup.accuracy(x, y))
+    return judge_held_out_gain(answer, grid_a, grid_b, zs_a, zs_b, gammas, lams, zs_all=setup.accuracy(x, y))
 
 
 def judge_held_out_gain(answer, grid_a: torch.Tensor, grid_b: torch.Tensor, zs_a: float, zs_b: float,
-                        zs_all: float | None = None) -> bool:
+                        gammas, lams, zs_all: float | None = None) -> bool:
     """The verdict of `check_held_out_gain`. grid_a, grid_b: (G, L) top-1 (%) on halves A and B; zs_*: zero-shot
-    on A, B and (optional) the whole test split."""
+    on A, B and (optional) the whole test split. Any pair tied for A's best is accepted, with its own gain on B."""
     if answer is None:
         return _report(False, NOT_ATTEMPTED)
-    answer = _as_number(answer, "a gain in points")
-    if isinstance(answer, str):
-        return _report(False, "hint: " + answer)
-    i = int(grid_a.argmax())
-    reference = grid_b.flatten()[i].item() - zs_b
-    if abs(answer - reference) < 1e-3:
+    if isinstance(answer, str) or not isinstance(answer, (tuple, list)) or len(answer) != 3:
+        return _report(False, "hint: `answer` should be three numbers, (gamma, lambda, gain on B): the pair you "
+                              "chose on half A and its gain on half B.")
+    parsed = [_as_number(v, "gamma, lambda and the gain") for v in answer]
+    bad = next((v for v in parsed if isinstance(v, str)), None)
+    if bad is not None:
+        return _report(False, "hint: " + bad)
+    g, l, gain = parsed
+    cell = next(((i, j) for i, gi in enumerate(gammas) for j, lj in enumerate(lams)
+                 if abs(gi - g) < 1e-9 and abs(lj - l) < 1e-9), None)
+    if cell is None:
+        return _report(False, "hint: (gamma, lambda) should be a pair of the grid ex_gammas x ex_lams.")
+    best_a = grid_a.max().item()
+    if abs(grid_a[cell].item() - best_a) > 1e-9:
+        if abs(grid_b[cell].item() - grid_b.max().item()) < 1e-9:
+            return _report(False, "hint: that pair is the best on half B: you tuned on the evaluation half. Choose "
+                                  "(gamma, lambda) on half A (the first len(y) // 2 indices of the permutation).")
+        return _report(False, "hint: that pair is not the best on half A; check the split (seed 0, A first) and "
+                              "the argmax over the whole grid.")
+    reference = grid_b[cell].item() - zs_b
+    if abs(gain - reference) < 1e-3:
         return _report(True, "")
-    j = int(grid_b.argmax())
-    if abs(answer - (grid_b.max().item() - zs_b)) < 1e-3:
+    if abs(gain - (grid_b.max().item() - zs_b)) < 1e-3:
         return _report(False, "hint: that is the best gain on half B itself, i.e. tuned on the evaluation data; "
-                              "choose (gamma, lambda) on half A and only then evaluate that one pair on B.")
-    if abs(answer - (grid_a.max().item() - zs_a)) < 1e-3:
+                              "report the gain of the pair you chose on A.")
+    if abs(gain - (grid_a[cell].item() - zs_a)) < 1e-3:
         return _report(False, "hint: that is the gain on half A, where you tuned; report the same pair's gain on B.")
-    if abs(answer - (grid_a.flatten()[j].item() - zs_a)) < 1e-3:
-        return _report(False, "hint: the halves are swapped: choose on A (the first len(y) // 2 indices of the "
-                              "permutation), evaluate on B.")
-    if abs(answer - grid_b.flatten()[i].item()) < 1e-3:
+    if abs(gain - grid_b[cell].item()) < 1e-3:
         return _report(False, "hint: that is B's top-1; the answer is the gain, top-1 minus zero-shot on half B.")
-    if zs_all is not None and abs(answer - (grid_b.flatten()[i].item() - zs_all)) < 1e-3:
+    if zs_all is not None and abs(gain - (grid_b[cell].item() - zs_all)) < 1e-3:
         return _report(False, "hint: subtract half B's own zero-shot top-1, not the whole test split's.")
-    if abs(answer - (-reference)) < 1e-3:
+    if abs(gain + reference) < 1e-3:
         return _report(False, "hint: wrong sign: the gain is VS2's top-1 minus zero-shot's.")
-    return _report(False, "hint: not yet. Check the split (seed 0, A first), choose on A only, and subtract B's "
-                          "zero-shot top-1; a different permutation gives a different answer.")
+    return _report(False, "hint: the pair is right; the gain is not. Evaluate that pair on half B only and subtract "
+                          "B's zero-shot top-1.")
 
 
 # ---------------------------------------------------------------------------------------------- notebook 5
