@@ -35,8 +35,8 @@ def _as_number(answer, what: str) -> float | str:
             return f"`answer` should be one number ({what}); got a tensor of shape {tuple(answer.shape)}."
         answer = answer.item()
     if isinstance(answer, str):
-        return (f"`answer` should be a number ({what}), not the string {answer!r}: "
-                "compute it and store the result, e.g. `answer = metrics.top1(...)`.")
+        return (f"`answer` should be a number ({what}), not the string {answer!r}: store the value your code "
+                "computes, not its printed text.")
     if isinstance(answer, bool) or not isinstance(answer, (int, float)) and not hasattr(answer, "__float__"):
         return f"`answer` should be a number ({what}); got {type(answer).__name__}."
     value = float(answer)
