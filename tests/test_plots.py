@@ -166,3 +166,11 @@ def test_similarity_colour_scale_spans_the_data():
     lo, hi = fig.axes[0].collections[0].get_clim()
     assert abs(lo - S.min().item()) < 1e-6 and abs(hi - S.max().item()) < 1e-6
     plt.close("all")
+
+
+def test_wide_tables_are_split_into_page_wide_parts():
+    import pandas as pd
+    frame = pd.DataFrame([[1.0] * 14], columns=[f"c{i}" for i in range(14)], index=["row"])
+    parts = plots._column_chunks(frame)
+    assert [p.shape[1] for p in parts] == [6, 6, 2]
+    assert list(pd.concat(parts, axis=1).columns) == list(frame.columns)     # nothing lost, order kept

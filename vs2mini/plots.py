@@ -54,16 +54,24 @@ def table_frame(res):
     return pd.DataFrame(records, index=[r.label for r in res.rows]).round(2)
 
 
+def _column_chunks(frame, width: int = 6) -> list:
+    """A wide DataFrame as several tables of at most `width` columns, so that none is wider than the page."""
+    cols = list(frame.columns)
+    return [frame[cols[i:i + width]] for i in range(0, len(cols), width)] or [frame]
+
+
 def show_table(res) -> None:
     """Display a TableResult in a notebook: its source and settings as one line of Markdown, the rows as a table,
     each matrix as a table, the notes as a list. No toy banner: the page says that once, at the top."""
     import pandas as pd
     from IPython.display import Markdown, display
     display(Markdown(f"**{res.source}**: this run {res.setting}; the paper {res.paper_setting}."))
-    display(table_frame(res))
+    for part in _column_chunks(table_frame(res)):
+        display(part)
     for m in res.matrices:
         display(Markdown(f"*{m.title}*"))
-        display(pd.DataFrame(m.values, index=m.row_labels, columns=m.col_labels).round(3))
+        for part in _column_chunks(pd.DataFrame(m.values, index=m.row_labels, columns=m.col_labels).round(3)):
+            display(part)
     if res.notes:
         display(Markdown("\n".join(f"- {n}" for n in res.notes)))
 
