@@ -15,7 +15,8 @@ from vs2mini.toyworld import superclass_of
 
 REPO = Path(__file__).resolve().parents[1]
 BANNER = "NOT A REAL RESULT"
-METHODS = ["CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "VS2", "VS2 (generalized SAE)", "VS2 + FVU gate",
+METHODS = ["CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "centroid steering (no SAE)", "VS2", "  VS2 centroid part",
+           "  VS2 residual part", "VS2 (generalized SAE)", "VS2 + FVU gate",
            "VS2 + FVU gate (in-domain tau)", "VS2++ (pseudo)", "VS2++ (oracle)", "VS2 + PASS"]
 
 
@@ -52,11 +53,12 @@ def test_reproduce_toy(tmp_path, capsys, toy_setup):
     rows = {r["method"]: r for r in res["rows"]}
     assert list(rows) == METHODS
     zs = rows["CLIP zero-shot"]["top1"]
-    assert rows["CLIP zero-shot"]["delta"] == 0.0
+    assert rows["CLIP zero-shot"]["delta"] == 0.0 and rows["CLIP zero-shot"]["se"] == 0.0
     for r in res["rows"]:
         assert 0.0 <= r["top1"] <= 100.0
         assert r["delta"] == pytest.approx(r["top1"] - zs, abs=1e-9), r["method"]
         assert r["paper"] is None                                   # toy model: no paper number for this setting
+        assert r["se"] >= 0.0, r["method"]                           # paired standard error of delta
     cov = rows["VS2 + FVU gate"]["coverage"]
     assert 0.0 <= cov <= 1.0
     assert 0.0 <= rows["VS2 + FVU gate (in-domain tau)"]["coverage"] <= 1.0
