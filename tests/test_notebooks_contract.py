@@ -166,8 +166,9 @@ def test_outputs_fit_the_column(path):
     assert "print(setup.banner)" not in code, "the page's callout says it once; no banner in outputs"
     assert ".to_string(" not in code and ".table()" not in code, "display a DataFrame (plots.show_table)"
     first = nbformat.read(path, as_version=4).cells[0].source
-    assert first.count(":::{note}") == 1 and first.index(":::{note}") < first.index("**Learning goals**"), \
-        "one callout, at the top of the page"
+    callout = ":::{admonition} Toy numbers on this page\n:class: note"
+    assert first.count(":::{admonition}") == 1 and callout in first, "one titled callout"
+    assert first.index(callout) < first.index("**Learning goals**"), "the callout at the top of the page"
     text = "\n".join(c.source for c in cells(path, "markdown"))
     fences = re.findall(r"```(?:bash|python)?\n(.*?)```", text, re.S)
     wide = [line for f in fences for line in f.splitlines() if len(line) > 88]
