@@ -155,38 +155,3 @@ def test_bf16_flag_sets_the_profile(flag, sae, features):
     prof = _profile(p.parse_args(["--profile", "full", "--bf16", flag]))
     assert (prof.bf16, prof.feature_amp) == (sae, features)
     assert _profile(p.parse_args(["--profile", "full"])).bf16 is True      # no flag: the profile's own setting
-
-
-def test_version_flag(capsys):
-    import vs2mini
-    with pytest.raises(SystemExit) as e:
-        main(["--version"])
-    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"vs2mini {vs2mini.__version__}"
-
-
-def test_results_carry_provenance_and_the_seed(tmp_path, toy_setup):
-    import open_clip
-    import vs2mini
-    out = tmp_path / "zs.json"
-    assert main(["zeroshot", "--seed", "5", "--quiet", "--json", str(out)]) == 0
-    prov = json.loads(out.read_text())["provenance"]
-    assert prov["vs2mini"] == vs2mini.__version__ and prov["torch"] == torch.__version__
-    assert prov["open_clip"] == open_clip.__version__ and prov["profile"] == "toy" and prov["seed"] == 5
-    assert prov["units"] == "top-1 %"
-    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
-    assert prov["commit"] == (head.stdout.strip() if head.returncode == 0 else None)
-    assert main(["zeroshot", "--quiet", "--json", str(out)]) == 0
-    assert json.loads(out.read_text())["provenance"]["seed"] == 0              # the profile's default
-
-
-def test_seed_reaches_every_sae_the_setup_trains(monkeypatch, toy_setup):
-    from dataclasses import replace
-    from vs2mini import pipeline
-    from vs2mini.cli import _profile
-    seen = []
-    monkeypatch.setattr(pipeline, "train_sae", lambda X, **kw: seen.append(kw["seed"]) or ("sae", {}))
-    args = type("A", (), {"profile": "toy", "k": None, "seed": 7, "bf16": None})()
-    s = replace(toy_setup, profile=_profile(args))
-    s.train_sae(progress=False)
-    s.train_sae(labels=s.train.labels, w_aux=0.8, progress=False)       # PASS too
-    assert seen == [7, 7] and s.train_kwargs()["seed"] == 7

@@ -11,8 +11,9 @@ from vs2mini.config import get_profile
 from vs2mini.tables.main import run_reproduce
 
 BUILDERS = {"cifar100": make_cifar100, "cub200": make_cub, "tinyimagenet": make_tiny}
-METHODS = ["CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "VS2", "VS2 (generalized SAE)", "VS2 + FVU gate",
-           "VS2 + FVU gate (in-domain tau)", "VS2++ (pseudo)", "VS2++ (oracle)", "VS2 + PASS"]
+METHODS = ["CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "centroid steering (no SAE)", "VS2", "  VS2 centroid part",
+           "  VS2 residual part", "VS2 (generalized SAE)", "VS2 + FVU gate", "VS2 + FVU gate (in-domain tau)",
+           "VS2++ (pseudo)", "VS2++ (oracle)", "VS2 + PASS"]
 
 
 @pytest.mark.parametrize("dataset", sorted(BUILDERS))

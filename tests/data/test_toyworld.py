@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from vs2mini.clip import pretrain
+from vs2mini import disk
 from vs2mini.clip import toyclip
 from vs2mini.data import toyworld as tw
 from vs2mini.data.registry import DATASETS, EVAL_SPLIT, classnames, load_dataset
@@ -157,7 +158,7 @@ def test_pretraining_is_deterministic_and_keeps_unused_rows_zero(tmp_path):
     assert torch.equal(used, pretrain.vocabulary(tok, captions))
     r1 = toyclip.save_toy_weights(m1, h1["config"], tmp_path / "a.safetensors")
     r2 = toyclip.save_toy_weights(m2, h2["config"], tmp_path / "b.safetensors")
-    assert r1["sha256"] == r2["sha256"] == toyclip.sha256_file(tmp_path / "a.safetensors")
+    assert r1["sha256"] == r2["sha256"] == disk.sha256_file(tmp_path / "a.safetensors")
     assert json.loads((tmp_path / "a.json").read_text())["sha256"] == r1["sha256"]
     m3, _ = toyclip.build_model(5)                                       # round trip through the file
     assert toyclip.load_toy_weights(m3, tmp_path / "a.safetensors") == r1["sha256"]
@@ -187,7 +188,7 @@ def test_pretraining_stops_where_the_rule_says(monkeypatch):
 
 def test_shipped_weights_match_their_record_and_the_code():
     record = json.loads(toyclip.META_FILE.read_text())
-    assert record["sha256"] == toyclip.sha256_file(toyclip.WEIGHTS_FILE)
+    assert record["sha256"] == disk.sha256_file(toyclip.WEIGHTS_FILE)
     assert record["config"] == asdict(pretrain.PretrainConfig())        # `pretrain-toy` rebuilds this file
     assert toyclip.WEIGHTS_FILE.stat().st_size < 3 * 2**20
 

@@ -18,9 +18,11 @@ def test_stamp_only_when_not_real():
     S = torch.eye(3)
     real = plots.similarity_heatmap(S, ["a", "b", "c"], real=True)
     fake = plots.similarity_heatmap(S, ["a", "b", "c"], real=False)
-    assert plots.TOY_STAMP not in texts(real)
-    assert plots.TOY_STAMP in texts(fake)
-    assert "not a real result" in fake._suptitle.get_text()
+    assert plots.SMOKE_STAMP not in texts(real)
+    assert [t.get_text() for t in fake.texts].count(plots.SMOKE_STAMP) == 1     # one stamp per figure
+    assert fake._suptitle is None or "not a real result" not in fake._suptitle.get_text()
+    plots.stamp(fake, False)                                                    # stamping twice adds nothing
+    assert [t.get_text() for t in fake.texts].count(plots.SMOKE_STAMP) == 1
     plt.close("all")
 
 
@@ -53,8 +55,13 @@ def test_display_names_are_readable():
 
 def test_method_bars_use_display_names():
     from vs2mini.tables.main import Row
-    fig = plots.method_bars([Row("CLIP zero-shot", 50.0, 0.0), Row("SAE^{F+g}_REC", 52.0, 2.0, paper=62.69)])
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["CLIP zero-shot", "SAE rec. ×γ"]
+    fig = plots.method_bars([Row("CLIP zero-shot", 50.0, 0.0, paper=61.07),
+                             Row("SAE^{F+g}_REC", 52.0, 2.0, paper=62.69)])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["CLIP zero-shot", "SAE rec. ×γ"]
+    assert [round(p.get_width(), 6) for p in ax.patches] == [0.0, 2.0]          # changes, not absolute top-1
+    marks = ax.collections[0].get_offsets()
+    assert abs(marks[1][0] - (62.69 - 61.07)) < 1e-9                              # the paper's change
     plt.close("all")
 
 
@@ -97,3 +104,73 @@ def test_stamp_covers_no_axes_or_labels():
         for ax in fig.axes:
             assert not stamp.overlaps(ax.get_tightbbox(renderer)), ax.get_title()
     plt.close("all")
+
+
+def test_vs2pp_diagram_contrast_vector():
+    fig, p = plots.vs2pp_diagram()
+    assert abs(p["cbar_pos"] - p["pos"].mean(0)).max() < 1e-12 and abs(p["cbar_neg"] - p["neg"].mean(0)).max() < 1e-12
+    step, contrast = p["steered"] - p["query"], p["cbar_pos"] - p["cbar_neg"]
+    assert abs(step[0] * contrast[1] - step[1] * contrast[0]) < 1e-12 and step @ contrast > 0   # same direction
+    plt.close("all")
+
+
+def test_gate_diagram_threshold_is_the_quantile():
+    fig, tau = plots.gate_diagram(q=0.9)
+    ax = fig.axes[0]
+    green = sum(p.get_height() for p in ax.patches[: len(ax.patches) // 2])
+    total = sum(p.get_height() for p in ax.patches)
+    assert 0.88 < green / total < 0.92            # the steered share is q
+    assert any(abs(l.get_xdata()[0] - tau) < 1e-12 for l in ax.lines)
+    plt.close("all")
+
+
+def test_pass_diagram_pulls_codes_to_class_means():
+    fig, p = plots.pass_diagram(pull=0.6)
+    before = ((p["codes"] - p["means"][p["labels"]]) ** 2).sum(1)
+    after = ((p["pulled"] - p["means"][p["labels"]]) ** 2).sum(1)
+    assert (abs(after - 0.16 * before) < 1e-9).all()      # (1 - pull)^2 of the squared distance
+    plt.close("all")
+
+
+def test_when_plane_rows_follow_the_closed_form():
+    alpha, gamma = 1.05, 1.5
+    fig, p = plots.when_plane(alpha=alpha, gamma=gamma)
+    x, xt, mu = p["x"], p["x_tilde"], p["mu"]
+    assert abs(p["vs2"] - (x + alpha * (x - mu) + alpha * (xt - x))).max() < 1e-12
+    assert abs(p["rec_gamma"] - gamma * xt).max() < 1e-12
+    assert abs(x[1]) < 1e-12                                 # x - mu spans the horizontal axis
+    plt.close("all")
+
+
+def test_titles_readable_and_legends_outside():
+    """Titles >= 10 pt on figures no wider than the page (about 9 in), legends outside the data."""
+    figs = [draw() for draw in plots.DIAGRAMS.values()]
+    figs.append(plots.similarity_heatmap(torch.rand(24, 24), [f"class {i}" for i in range(24)], real=False))
+    figs.append(plots.alpha_curve([0, 1, 2], [50, 51, 49], [0, 10, 30], baseline=50.0, real=False))
+    figs.append(plots.tradeoff([0, 0.5, 2], [0.2, 0.3, 0.4], [50, 50.5, 51], real=False))
+    for fig in figs:
+        assert fig.get_figwidth() <= 9.6
+        for ax in fig.axes:
+            if ax.get_title():
+                assert ax.title.get_fontsize() >= 10, ax.get_title()
+            leg = ax.get_legend()
+            if leg is not None:
+                renderer = fig.canvas.get_renderer()
+                assert not leg.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer)), ax.get_title()
+    plt.close("all")
+
+
+def test_similarity_colour_scale_spans_the_data():
+    S = 0.5 + 0.5 * torch.rand(24, 24)
+    fig = plots.similarity_heatmap(S, [str(i) for i in range(24)], real=True)
+    lo, hi = fig.axes[0].collections[0].get_clim()
+    assert abs(lo - S.min().item()) < 1e-6 and abs(hi - S.max().item()) < 1e-6
+    plt.close("all")
+
+
+def test_wide_tables_are_split_into_page_wide_parts():
+    import pandas as pd
+    frame = pd.DataFrame([[1.0] * 14], columns=[f"c{i}" for i in range(14)], index=["row"])
+    parts = plots._column_chunks(frame)
+    assert [p.shape[1] for p in parts] == [6, 6, 2]
+    assert list(pd.concat(parts, axis=1).columns) == list(frame.columns)     # nothing lost, order kept

@@ -1,11 +1,15 @@
 """Check functions for the notebooks' exercises: compare the reader's answer with the reference and print a hint.
 
 Every check returns True when the answer is right and prints one line: "correct", "not attempted yet" (the answer is
-still None) or a hint aimed at the most likely mistake. The reference always comes from the package's own functions,
-so the exercises and the rest of vs2mini cannot drift apart.
+still None) or a hint aimed at the most likely mistake. A check never raises on a wrong answer (a string, a list, a
+NaN, a wrong shape all get a hint), and it never prints the expected value: a reader can only pass by computing it.
+The reference always comes from the package's own functions, recomputed from the reader's own inputs, so the
+exercises and the rest of vs2mini cannot drift apart. The typical mistakes each check recognises are listed in
+tests/test_exercises.py.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -24,6 +28,23 @@ def _close(a: torch.Tensor, b: torch.Tensor, rtol: float = 1e-4, atol: float = 1
     return a.shape == b.shape and torch.allclose(a.double().cpu(), b.double().cpu(), rtol=rtol, atol=atol)
 
 
+def _as_number(answer, what: str) -> float | str:
+    """The answer as a finite float, or the hint to print when it is not one (a string, a list, a NaN, a bool)."""
+    if isinstance(answer, torch.Tensor):
+        if answer.numel() != 1:
+            return f"`answer` should be one number ({what}); got a tensor of shape {tuple(answer.shape)}."
+        answer = answer.item()
+    if isinstance(answer, str):
+        return (f"`answer` should be a number ({what}), not the string {answer!r}: store the value your code "
+                "computes, not its printed text.")
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)) and not hasattr(answer, "__float__"):
+        return f"`answer` should be a number ({what}); got {type(answer).__name__}."
+    value = float(answer)
+    if not math.isfinite(value):
+        return f"`answer` is {value}: look for a division by zero or an empty selection ({what})."
+    return value
+
+
 def _as_tensor(answer, name: str) -> torch.Tensor | str:
     """The answer as a tensor, or the hint to print when it is not one."""
     if isinstance(answer, torch.Tensor):
@@ -31,6 +52,14 @@ def _as_tensor(answer, name: str) -> torch.Tensor | str:
     return f"`answer` should be a torch.Tensor ({name}); got {type(answer).__name__}."
 
 
+def _nan_hint(answer: torch.Tensor) -> str | None:
+    if answer.is_floating_point() and not torch.isfinite(answer).all():
+        n = int((~torch.isfinite(answer)).sum())
+        return f"hint: {n} entries of your answer are NaN or inf: look for a division by zero (an empty set?)."
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- notebook 1
 def check_ensemble_accuracy(answer, setup) -> bool:
     """Notebook 1: top-1 (%) on the test split of the 18-template head ("cifar18"), from the cached CLS tokens."""
     from ..clip.features import cls_to_logits
@@ -38,33 +67,43 @@ def check_ensemble_accuracy(answer, setup) -> bool:
     from ..method.metrics import top1
     head18 = zeroshot_head(setup.clip, setup.classnames, "cifar18")
     reference = top1(cls_to_logits(setup.clip, setup.test.cls, head18).cpu(), setup.test.labels)
-    return judge_ensemble_accuracy(answer, setup.accuracy(setup.test.cls), reference)
+    on_train = top1(cls_to_logits(setup.clip, setup.train.cls, head18).cpu(), setup.train.labels)
+    return judge_ensemble_accuracy(answer, setup.accuracy(setup.test.cls), reference, on_train,
+                                   n_test=len(setup.test.labels))
 
 
-def judge_ensemble_accuracy(answer, acc_single: float, acc_reference: float) -> bool:
+def judge_ensemble_accuracy(answer, acc_single: float, acc_reference: float, acc_train: float | None = None,
+                            n_test: int | None = None) -> bool:
     """The verdict of `check_ensemble_accuracy`: `acc_single` is the 1-template top-1 (%), `acc_reference` the
-    18-template top-1 (%)."""
+    18-template top-1 (%) on the test split, `acc_train` the same on the train split, `n_test` the test size."""
     if answer is None:
         return _report(False, NOT_ATTEMPTED)
-    answer = float(answer)
+    answer = _as_number(answer, "the top-1 accuracy in percent")
+    if isinstance(answer, str):
+        return _report(False, "hint: " + answer)
     if abs(answer - acc_reference) < 1e-3:
         return _report(True, "")
     if abs(100 * answer - acc_reference) < 1e-1:
         return _report(False, "hint: that looks like a fraction; report top-1 in percent, as metrics.top1 does.")
+    if n_test and abs(answer - acc_reference * n_test / 100) < 0.5:
+        return _report(False, "hint: that is a count of correct images; report top-1 in percent.")
     if abs(answer - acc_single) < 1e-3 and abs(acc_single - acc_reference) > 1e-3:
         return _report(False, "hint: that is the single-template accuracy: build the head with "
                               "zeroshot_head(setup.clip, setup.classnames, \"cifar18\") and use it for the logits.")
-    return _report(False, f"hint: expected {acc_reference:.2f}%; compute logits from the CLS tokens with "
-                          "cls_to_logits(setup.clip, setup.test.cls, head18) and compare their argmax with the labels.")
+    if acc_train is not None and abs(answer - acc_train) < 1e-3:
+        return _report(False, "hint: that is the accuracy on the train split; use the test tokens setup.test.cls.")
+    return _report(False, "hint: not the 18-template top-1. Compute the logits from the CLS tokens with "
+                          "cls_to_logits(setup.clip, setup.test.cls, head18), then metrics.top1(logits, labels).")
 
 
+# ---------------------------------------------------------------------------------------------- notebook 2
 def check_per_sample_fvu(answer, x: torch.Tensor, sae, mu: torch.Tensor) -> bool:
     """Notebook 2: FVU(x) = ||x_tilde - x||^2 / ||x - mu||^2 per token. x: (N, d), mu: (d,) training mean."""
     if answer is None:
         return _report(False, NOT_ATTEMPTED)
     answer = _as_tensor(answer, "one FVU per token, shape (N,)")
     if isinstance(answer, str):
-        return _report(False, answer)
+        return _report(False, "hint: " + answer)
     ref = steer.per_sample_fvu(x, sae, mu)
     if answer.ndim == 0:
         return _report(False, f"hint: one value per token, shape ({len(x)},); you returned one number "
@@ -72,6 +111,8 @@ def check_per_sample_fvu(answer, x: torch.Tensor, sae, mu: torch.Tensor) -> bool
     if answer.shape != ref.shape:
         return _report(False, f"hint: expected shape {tuple(ref.shape)}, got {tuple(answer.shape)}; "
                               "sum the squares over the feature dimension only (dim=-1).")
+    if (nan := _nan_hint(answer)) is not None:
+        return _report(False, nan)
     if _close(answer, ref):
         return _report(True, "")
     with torch.no_grad():
@@ -79,6 +120,7 @@ def check_per_sample_fvu(answer, x: torch.Tensor, sae, mu: torch.Tensor) -> bool
         err = (sae.reconstruct(x) - x).pow(2).sum(-1)
         batch_mean = err / (x - x.mean(0)).pow(2).sum(-1)
         no_square = (sae.reconstruct(x) - x).norm(dim=-1) / (x - mu.to(x.device)).norm(dim=-1)
+        by_norm_x = err / x.pow(2).sum(-1)
     if _close(answer, batch_mean):
         return _report(False, "hint: the denominator uses the mean of the tokens you passed in; the per-sample FVU "
                               "divides by the distance to the TRAINING mean mu (method page, eq. for FVU(x)).")
@@ -86,81 +128,138 @@ def check_per_sample_fvu(answer, x: torch.Tensor, sae, mu: torch.Tensor) -> bool
         return _report(False, "hint: you divided the norms; the FVU is a ratio of SQUARED norms.")
     if _close(answer, 1 / ref):
         return _report(False, "hint: numerator and denominator are swapped: the error ||x_tilde - x||^2 goes on top.")
-    return _report(False, "hint: compute x_tilde = sae.reconstruct(x), then "
-                          "(x_tilde - x).pow(2).sum(-1) / (x - mu).pow(2).sum(-1).")
+    if _close(answer, by_norm_x):
+        return _report(False, "hint: the denominator is ||x - mu||^2, the distance to the training mean, not ||x||^2.")
+    if _close(answer, err.cpu()):
+        return _report(False, "hint: that is the squared error alone; divide it by the token's variance term.")
+    return _report(False, "hint: not the per-sample FVU: the squared reconstruction error of each token over its "
+                          "squared distance to the training mean (method page, eq. for FVU(x)).")
+
+
+# ---------------------------------------------------------------------------------------------- notebook 3
+def held_out_halves(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The exercise's halves of range(n): a permutation with `seed`, A = the first n // 2 indices."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[: n // 2], perm[n // 2:]
 
 
 def check_held_out_gain(answer, setup, sae, gammas, lams, seed: int = 0) -> bool:
-    """Notebook 3: VS2's gain (points) over zero-shot on half B of the test split, with the (gamma, lambda) of the
-    grid `gammas` x `lams` that is best on half A. Halves: a permutation of the test split with `seed`, A first."""
+    """Notebook 3: `answer = (gamma, lambda, gain)`: the pair of the grid `gammas` x `lams` that is best on half A
+    of the test split, and VS2's gain (points) over zero-shot with that pair on half B. Halves:
+    `held_out_halves(len(test), seed)`. The grid must not contain the identity (gamma = 1 or lambda = 0), or "no
+    steering" can win where VS2 loses and the answer is 0."""
+    if any(float(g) == 1.0 for g in gammas) or any(float(l) == 0.0 for l in lams):
+        return _report(False, "hint: the grid contains no steering at all (gamma = 1 or lambda = 0); use the "
+                              "exercise's grid `ex_gammas` x `ex_lams`.")
     x, y = setup.test.cls.to(sae.device), setup.test.labels
-    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
-    halves = perm[: len(y) // 2], perm[len(y) // 2:]
+    halves = held_out_halves(len(y), seed)
     grid_a, grid_b = (torch.tensor([[setup.accuracy(steer.vs2(x[h], sae, g, lam), y[h]) for lam in lams]
                                     for g in gammas]) for h in halves)
     zs_a, zs_b = (setup.accuracy(x[h], y[h]) for h in halves)
-    return judge_held_out_gain(answer, grid_a, grid_b, zs_a, zs_b)
+    return judge_held_out_gain(answer, grid_a, grid_b, zs_a, zs_b, gammas, lams, zs_all=setup.accuracy(x, y))
 
 
-def judge_held_out_gain(answer, grid_a: torch.Tensor, grid_b: torch.Tensor, zs_a: float, zs_b: float) -> bool:
-    """The verdict of `check_held_out_gain`. grid_a, grid_b: (G, L) top-1 (%) on halves A and B; zs_*: zero-shot."""
+def judge_held_out_gain(answer, grid_a: torch.Tensor, grid_b: torch.Tensor, zs_a: float, zs_b: float,
+                        gammas, lams, zs_all: float | None = None) -> bool:
+    """The verdict of `check_held_out_gain`. grid_a, grid_b: (G, L) top-1 (%) on halves A and B; zs_*: zero-shot
+    on A, B and (optional) the whole test split. Any pair tied for A's best is accepted, with its own gain on B."""
     if answer is None:
         return _report(False, NOT_ATTEMPTED)
-    answer = float(answer)
-    i = int(grid_a.argmax())
-    reference = grid_b.flatten()[i].item() - zs_b
-    if abs(answer - reference) < 1e-3:
+    if isinstance(answer, str) or not isinstance(answer, (tuple, list)) or len(answer) != 3:
+        return _report(False, "hint: `answer` should be three numbers, (gamma, lambda, gain on B): the pair you "
+                              "chose on half A and its gain on half B.")
+    parsed = [_as_number(v, "gamma, lambda and the gain") for v in answer]
+    bad = next((v for v in parsed if isinstance(v, str)), None)
+    if bad is not None:
+        return _report(False, "hint: " + bad)
+    g, l, gain = parsed
+    cell = next(((i, j) for i, gi in enumerate(gammas) for j, lj in enumerate(lams)
+                 if abs(gi - g) < 1e-9 and abs(lj - l) < 1e-9), None)
+    if cell is None:
+        return _report(False, "hint: (gamma, lambda) should be a pair of the grid ex_gammas x ex_lams.")
+    best_a = grid_a.max().item()
+    if abs(grid_a[cell].item() - best_a) > 1e-9:
+        if abs(grid_b[cell].item() - grid_b.max().item()) < 1e-9:
+            return _report(False, "hint: that pair is the best on half B: you tuned on the evaluation half. Choose "
+                                  "(gamma, lambda) on half A (the first len(y) // 2 indices of the permutation).")
+        return _report(False, "hint: that pair is not the best on half A; check the split (seed 0, A first) and "
+                              "the argmax over the whole grid.")
+    reference = grid_b[cell].item() - zs_b
+    if abs(gain - reference) < 1e-3:
         return _report(True, "")
-    if abs(answer - (grid_b.max().item() - zs_b)) < 1e-3:
+    if abs(gain - (grid_b.max().item() - zs_b)) < 1e-3:
         return _report(False, "hint: that is the best gain on half B itself, i.e. tuned on the evaluation data; "
-                              "choose (gamma, lambda) on half A and only then evaluate that one pair on B.")
-    if abs(answer - (grid_a.max().item() - zs_a)) < 1e-3:
+                              "report the gain of the pair you chose on A.")
+    if abs(gain - (grid_a[cell].item() - zs_a)) < 1e-3:
         return _report(False, "hint: that is the gain on half A, where you tuned; report the same pair's gain on B.")
-    if abs(answer - grid_b.flatten()[i].item()) < 1e-3:
+    if abs(gain - grid_b[cell].item()) < 1e-3:
         return _report(False, "hint: that is B's top-1; the answer is the gain, top-1 minus zero-shot on half B.")
-    return _report(False, "hint: grid on A -> argmax -> that (gamma, lambda) on B -> minus B's zero-shot top-1.")
+    if zs_all is not None and abs(gain - (grid_b[cell].item() - zs_all)) < 1e-3:
+        return _report(False, "hint: subtract half B's own zero-shot top-1, not the whole test split's.")
+    if abs(gain + reference) < 1e-3:
+        return _report(False, "hint: wrong sign: the gain is VS2's top-1 minus zero-shot's.")
+    return _report(False, "hint: the pair is right; the gain is not. Evaluate that pair on half B only and subtract "
+                          "B's zero-shot top-1.")
 
 
-def check_majority_mask(answer, nbr_labels: torch.Tensor) -> bool:
-    """Notebook 4: the majority rule's positives, (Q, N) bool: neighbours that carry the most frequent label."""
+# ---------------------------------------------------------------------------------------------- notebook 5
+def check_majority_mask(answer, nbr_labels: torch.Tensor, query_labels: torch.Tensor | None = None) -> bool:
+    """Notebook 5: the majority rule's positives, (Q, N) bool: neighbours that carry the most frequent label.
+    `query_labels` (Q,) lets the check recognise the eq.-4 rule (the query's own label) as a mistake."""
     if answer is None:
         return _report(False, NOT_ATTEMPTED)
     answer = _as_tensor(answer, "a (Q, N) boolean mask")
     if isinstance(answer, str):
-        return _report(False, answer)
+        return _report(False, "hint: " + answer)
     ref = retrieval.positive_mask(nbr_labels, rule="majority")
     if answer.shape != ref.shape:
         return _report(False, f"hint: expected a mask of shape {tuple(ref.shape)} (queries x neighbours), "
                               f"got {tuple(answer.shape)}.")
+    if answer.dtype != torch.bool:
+        if answer.is_floating_point() or not bool(((answer == 0) | (answer == 1)).all()):
+            return _report(False, f"hint: the mask should be boolean (True for S+); got dtype {answer.dtype}. "
+                                  "A comparison such as `a == b` gives one.")
     answer = answer.bool().cpu()
     ref = ref.cpu()
     if torch.equal(answer, ref):
         return _report(True, "")
+    if bool(answer.all()):
+        return _report(False, "hint: every neighbour is marked as a positive; S+ holds only the neighbours whose "
+                              "label is the row's most frequent one.")
+    if not bool(answer.any()):
+        return _report(False, "hint: no neighbour is marked; every row has at least one positive under this rule.")
     if torch.equal(answer, ~ref):
         return _report(False, "hint: that is S- (the negatives); the positives are the neighbours WITH the majority "
                               "label.")
     nbr = nbr_labels.cpu()
     if torch.equal(answer, nbr == nbr[:, :1]):
-        return _report(False, "hint: that compares with the nearest neighbour's label; compare with the most frequent "
-                              "label of the row (torch.mode(..., dim=1)).")
+        return _report(False, "hint: that compares with the nearest neighbour's label; the rule uses the label that "
+                              "occurs most often in the row.")
+    if query_labels is not None and torch.equal(answer, nbr == query_labels.cpu()[:, None]):
+        return _report(False, "hint: that is eq. 4's rule (the query's own label); this exercise asks for §4.2's "
+                              "rule, the row's most frequent label.")
+    if torch.equal(answer, nbr == torch.mode(nbr, dim=0).values[None, :]):
+        return _report(False, "hint: the mode was taken over the queries (dim=0); take it over each row's "
+                              "neighbours.")
     rows_ok = (answer == ref).all(1)
     # a tie broken the other way: the row marks one label, and as many neighbours as the majority label has
     same_label = torch.tensor([bool(r.any()) and len(set(l[r].tolist())) == 1 for r, l in zip(answer, nbr)])
     if same_label.all() and torch.equal(answer.sum(1), ref.sum(1)):
         return _report(False, "hint: right idea; where two labels are equally frequent, take the smaller label id "
                               "(what torch.mode returns).")
-    return _report(False, f"hint: {int((~rows_ok).sum())} of {len(ref)} rows differ; mode = torch.mode(nbr, dim=1)"
-                          ".values, then nbr == mode[:, None].")
+    return _report(False, f"hint: {int((~rows_ok).sum())} of {len(ref)} rows differ from the majority rule. "
+                          "Per row: which label occurs most often, and which neighbours carry it?")
 
 
+# ---------------------------------------------------------------------------------------------- notebook 6
 def check_pass_gradient(answer, vals: torch.Tensor, idx: torch.Tensor, labels: torch.Tensor, n_latents: int) -> bool:
-    """Notebook 5: d L / d vals (B, k) of the PASS penalty of paper v3 eq. 7 (variant "eq7"), with mini-batch
+    """Notebook 6: d L / d vals (B, k) of the PASS penalty of paper v3 eq. 7 (variant "eq7"), with mini-batch
     class means. The reference is autograd through `pass_loss.pass_loss`."""
     if answer is None:
         return _report(False, NOT_ATTEMPTED)
     answer = _as_tensor(answer, "the gradient with respect to vals, shape (B, k)")
     if isinstance(answer, str):
-        return _report(False, answer)
+        return _report(False, "hint: " + answer)
     v = vals.detach().clone().requires_grad_(True)
     pass_loss.pass_loss(v, idx, labels, n_latents, variant="eq7").backward()
     ref = v.grad
@@ -170,8 +269,17 @@ def check_pass_gradient(answer, vals: torch.Tensor, idx: torch.Tensor, labels: t
                               f"k values, so gather it at idx: shape {tuple(ref.shape)}.")
     if answer.shape != ref.shape:
         return _report(False, f"hint: expected shape {tuple(ref.shape)} (one entry per selected value).")
+    if (nan := _nan_hint(answer)) is not None:
+        return _report(False, nan)
     if _close(answer, ref):
         return _report(True, "")
+    # the slip of differentiating the class mean only inside sample i's own term: a factor 1 - 1 / n_{y_i}
+    counts = torch.bincount(labels, minlength=int(labels.max()) + 1)[labels].to(ref.dtype)
+    own_term_only = ref * (1 - 1 / counts)[:, None]
+    if _close(answer, own_term_only):
+        return _report(False, "hint: you differentiated the class mean only inside sample i's own term (a factor "
+                              "1 - 1/n_y). zbar_y also appears in the terms of the other samples of the class; "
+                              "add those contributions: what do the deviations of a class sum to?")
     if _close(answer, B * ref):
         return _report(False, "hint: eq. 7 averages over the B samples: divide by B.")
     if _close(answer, ref / 2):
@@ -179,33 +287,89 @@ def check_pass_gradient(answer, vals: torch.Tensor, idx: torch.Tensor, labels: t
     if _close(answer, -ref):
         return _report(False, "hint: wrong sign: the gradient of ||z_i - zbar||^2 with respect to z_i is "
                               "2 (z_i - zbar), pointing away from the class mean.")
-    return _report(False, "hint: dense codes z, class means zbar_y, then (2 / B) (z_i - zbar_{y_i}) gathered at idx; "
-                          "the terms through the class means add up to zero.")
+    if not bool(answer.any()):
+        return _report(False, "hint: the gradient is not zero: only the terms through the class means cancel.")
+    return _report(False, "hint: start from the dense codes z and the class means zbar of THIS batch, "
+                          "differentiate (1/B) sum_i ||z_i - zbar_{y_i}||^2, and keep the entries at idx.")
 
 
+# ---------------------------------------------------------------------------------------------- notebook 7
 def check_changed_rows(answer: Iterable[str] | None, methods: Iterable[str]) -> bool:
-    """Notebook 6: which rows of the table can change when only `positive_rule` and `gate_q` change?
-    `methods` are the row names of the run. The reference: rows that use the gate or the VS2++ positives."""
+    """Notebook 7: which rows of the table can change when only `positive_rule` and `gate_q` change?
+    `methods` are the row names of the run (`r.method`); the names the page shows (`plots.display_name`) are
+    accepted as well. The reference: rows that use the gate or the VS2++ positives."""
+    from .plots import display_name
     if answer is None:
         return _report(False, NOT_ATTEMPTED)
+    if isinstance(answer, str):
+        return _report(False, f"hint: put the row names in a set, e.g. {{{answer!r}, ...}}; a plain string is one "
+                              "name, and set(string) would split it into characters.")
+    if isinstance(answer, dict) or not isinstance(answer, Iterable):
+        return _report(False, f"hint: `answer` should be a set of row names; got {type(answer).__name__}.")
+    answer = list(answer)
+    if not all(isinstance(a, str) for a in answer):
+        return _report(False, "hint: every element should be a row name (a string), as in result.rows.")
     methods = list(methods)
-    ref = {m for m in methods if "gate" in m or "VS2++" in m}
-    answer = set(answer)
-    unknown = answer - set(methods)
+    key = {m.strip().lower(): m for m in methods}
+    key.update({display_name(m).strip().lower(): m for m in methods})
+    unknown = sorted(a for a in answer if a.strip().lower() not in key)
     if unknown:
-        return _report(False, f"hint: {sorted(unknown)} are not row names; use the names of result.rows.")
+        return _report(False, f"hint: {unknown} are not row names; use the names of result.rows "
+                              "(or as the table shows them).")
+    answer = {key[a.strip().lower()] for a in answer}
+    ref = {m for m in methods if "gate" in m or "VS2++" in m}
     if answer == ref:
         return _report(True, "")
     extra, missing = answer - ref, ref - answer
-    if extra & {"VS2", "VS2 + PASS", "CLIP zero-shot"} or any("REC" in m for m in extra):
-        return _report(False, f"hint: {sorted(extra)} use neither the gate nor the VS2++ positives, and the SAEs "
-                              "are trained with the same seed, so they cannot change.")
+    if extra:
+        return _report(False, f"hint: {sorted(display_name(m) for m in extra)} use neither the gate nor the VS2++ "
+                              "positives, and the SAEs are trained with the same seed, so they cannot change.")
     if any("gate" in m for m in missing):
-        return _report(False, "hint: the gate's threshold tau is the q-quantile of the training FVU: a new q moves it.")
-    return _report(False, f"hint: the positive rule decides S+ for every VS2++ row; you are missing {sorted(missing)}.")
+        return _report(False, "hint: the gate's threshold tau is the q-quantile of the training FVU: a new q moves it "
+                              "(every gate row).")
+    return _report(False, "hint: the positive rule decides S+ for every VS2++ row; one is missing.")
 
 
-# ------------------------------------------------------------------------ "When does VS2 help?" (resolution shift)
+# ---------------------------------------------------------------------------------------------- notebook 8
+def check_best_alpha(answer, setup, sae, gammas, lams) -> bool:
+    """Notebook 8: alpha = lambda (gamma - 1) of the best cell of VS2's test top-1 on the grid gammas x lams."""
+    x = setup.test.cls.to(sae.device)
+    grid = torch.tensor([[setup.accuracy(steer.vs2(x, sae, g, lam)) for lam in lams] for g in gammas])
+    return judge_best_alpha(answer, grid, gammas, lams)
+
+
+def judge_best_alpha(answer, grid: torch.Tensor, gammas, lams) -> bool:
+    """The verdict of `check_best_alpha`. grid: (G, L) top-1 (%). Cells with the same alpha tie, so any best cell
+    gives the same alpha; if two different alphas tie for the best, either is accepted."""
+    if answer is None:
+        return _report(False, NOT_ATTEMPTED)
+    if isinstance(answer, (tuple, list)) and len(answer) == 2:
+        return _report(False, "hint: that looks like a (gamma, lambda) pair; report alpha = lambda (gamma - 1) as "
+                              "one number.")
+    answer = _as_number(answer, "alpha = lambda (gamma - 1)")
+    if isinstance(answer, str):
+        return _report(False, "hint: " + answer)
+    best = grid.max().item()
+    cells = [(i, j) for i in range(len(gammas)) for j in range(len(lams))]
+    alpha = {c: lams[c[1]] * (gammas[c[0]] - 1) for c in cells}
+    winners = [c for c in cells if abs(grid[c].item() - best) < 1e-9]
+    if any(abs(answer - alpha[c]) < 1e-6 for c in winners):
+        return _report(True, "")
+    if any(abs(answer - lams[j] * gammas[i]) < 1e-6 for i, j in winners):
+        return _report(False, "hint: that is lambda * gamma, the paper's band variable; the exercise asks for "
+                              "alpha = lambda (gamma - 1).")
+    if abs(answer - best) < 1e-6:
+        return _report(False, "hint: that is the best top-1; report the alpha of the cell where it occurs.")
+    if any(abs(answer - gammas[i]) < 1e-9 or abs(answer - lams[j]) < 1e-9 for i, j in winners):
+        return _report(False, "hint: that is gamma or lambda alone; combine them as alpha = lambda (gamma - 1).")
+    worst = grid.min().item()
+    if any(abs(answer - alpha[c]) < 1e-6 for c in cells if abs(grid[c].item() - worst) < 1e-9):
+        return _report(False, "hint: that is the worst cell; look for the highest top-1.")
+    return _report(False, "hint: not the best cell's alpha: sweep the grid, take the cell with the highest top-1 "
+                          "and compute lambda (gamma - 1) there.")
+
+
+# ---------------------------------------------------------------------------------------------- notebook 4
 def centroid_shift_signal(x_train: torch.Tensor, x_test: torch.Tensor, x_ref_train: torch.Tensor) -> float:
     """||mu - mu_ref|| / mean ||x - mu||: mu the mean of a domain's unlabelled train tokens x_train (N, d), mu_ref
     that of the pretraining-resolution domain's x_ref_train (M, d), x the domain's test tokens x_test (Q, d)."""
@@ -218,10 +382,9 @@ def check_centroid_shift(answer, x_train: torch.Tensor, x_test: torch.Tensor, x_
     reader passes (never printed)."""
     if answer is None:
         return _report(False, NOT_ATTEMPTED)
-    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        answer = answer.item()
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        return _report(False, f"`answer` should be one number (a float); got {type(answer).__name__}.")
+    answer = _as_number(answer, "the shift signal, a ratio of norms")
+    if isinstance(answer, str):
+        return _report(False, "hint: " + answer)
     ref = centroid_shift_signal(x_train, x_test, x_ref_train)
     if abs(answer - ref) <= 1e-4 * max(1.0, abs(ref)):
         return _report(True, "")
@@ -239,5 +402,5 @@ def check_centroid_shift(answer, x_train: torch.Tensor, x_test: torch.Tensor, x_
     for hint, value in wrong.items():
         if abs(answer - value) <= 1e-4 * max(1.0, abs(value)):
             return _report(False, hint)
-    return _report(False, "not yet: mu = x_train.mean(0), mu_ref = x_ref_train.mean(0), then "
-                          "||mu - mu_ref|| / mean over test tokens of ||x - mu||.")
+    return _report(False, "hint: not yet. Which tokens give mu, which give mu_ref, and which tokens' distances to "
+                          "mu go into the denominator? (the definition is in the text above the exercise)")

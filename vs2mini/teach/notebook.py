@@ -57,16 +57,14 @@ def choose_profile() -> str:
 
 
 def start(verbose: bool = True) -> str:
-    """Choose the profile, export it (so every later call sees it) and print the device and the profile."""
+    """Choose the profile, export it (so every later call sees it) and print one line: profile, device, torch.
+    No banner: each page says once, in its callout at the top, where its numbers come from."""
     name = choose_profile()
     os.environ[PROFILE_ENV] = name
     if verbose:
         dev = f"GPU: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "CPU (no GPU found)"
-        print(f"vs2mini profile: {name}   device: {dev}   torch {torch.__version__}")
-        print(get_profile(name).banner)
-        if not get_profile(name).real:
-            print(f"Offline profile `{name}`: the numbers below come from the toy model, not from CLIP. "
-                  f"Set {PROFILE_ENV}=full on a GPU with internet for the paper's setting.")
+        toy = "" if get_profile(name).real else " (toy model)"
+        print(f"vs2mini profile: {name}{toy}   device: {dev}   torch {torch.__version__}")
     return name
 
 

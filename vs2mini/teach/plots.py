@@ -37,12 +37,54 @@ def display_name(method: str) -> str:
     return s.replace("{", "").replace("}", "").replace("^", " ").replace("_", " ").replace("  ", " ").strip()
 
 
+def table_frame(res):
+    """An `experiments.TableResult` as a DataFrame: one column per value of ours, and "(paper)" beside each column
+    the paper reports; row notes in a last column. Rendered as a table on the page (never wide text)."""
+    import pandas as pd
+    has_paper = {c: any(r.paper.get(c) is not None for r in res.rows) for c in res.columns}
+    records = []
+    for r in res.rows:
+        rec = {}
+        for c in res.columns:
+            rec[c] = r.ours.get(c)
+            if has_paper[c]:
+                rec[f"{c} (paper)"] = r.paper.get(c)
+        if any(row.note for row in res.rows):
+            rec["note"] = r.note
+        records.append(rec)
+    return pd.DataFrame(records, index=[r.label for r in res.rows]).round(2)
+
+
+def _column_chunks(frame, width: int = 6) -> list:
+    """A wide DataFrame as several tables of at most `width` columns, so that none is wider than the page."""
+    cols = list(frame.columns)
+    return [frame[cols[i:i + width]] for i in range(0, len(cols), width)] or [frame]
+
+
+def show_table(res) -> None:
+    """Display a TableResult in a notebook: its source and settings as one line of Markdown, the rows as a table,
+    each matrix as a table, the notes as a list. No toy banner: the page says that once, at the top."""
+    import pandas as pd
+    from IPython.display import Markdown, display
+    display(Markdown(f"**{res.source}**: this run {res.setting}; the paper {res.paper_setting}."))
+    for part in _column_chunks(table_frame(res)):
+        display(part)
+    for m in res.matrices:
+        display(Markdown(f"*{m.title}*"))
+        for part in _column_chunks(pd.DataFrame(m.values, index=m.row_labels, columns=m.col_labels).round(3)):
+            display(part)
+    if res.notes:
+        display(Markdown("\n".join(f"- {n}" for n in res.notes)))
+
+
 def stamp(fig, real: bool):
     """Watermark a figure made from toy-model (offline profile) numbers."""
     if not real:
-        old = fig._suptitle.get_text() if fig._suptitle is not None else ""
-        fig.suptitle(f"{old}  [{TOY_STAMP.lower()}]".strip(), color="red")
-        fig.tight_layout(rect=(0, 0.05, 1, 1))    # room for the suptitle, and a strip at the bottom for the stamp
+        # One stamp per figure, in the bottom-right margin; the page itself says once, at the top, that its
+        # numbers come from the toy model. A second call (a figure stamped twice) adds nothing.
+        if any(t.get_text() == TOY_STAMP for t in fig.texts):
+            return fig
+        fig.tight_layout(rect=(0, 0.05, 1, 1))    # a strip at the bottom for the stamp
         # In the bottom-right margin, outside every axes: the stamp never covers data, ticks or labels.
         fig.text(0.995, 0.008, TOY_STAMP, ha="right", va="bottom", fontsize=9, color="red",
                  transform=fig.transFigure)
@@ -51,7 +93,7 @@ def stamp(fig, real: bool):
 
 def training_history(hist: dict, real: bool = True):
     """Per-epoch FVU, dead-latent fraction and L0 of `train_sae`'s history."""
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    fig, axes = plt.subplots(1, 3, figsize=(9.5, 3.2))
     epochs = np.arange(1, len(hist["fvu"]) + 1)
     for ax, key, label in zip(axes, ("fvu", "dead_frac", "l0"), ("FVU (train)", "dead-latent fraction", "L0 (mean active)")):
         ax.plot(epochs, hist[key], marker="o", ms=3)
@@ -111,7 +153,7 @@ def fvu_histogram(train_fvu: torch.Tensor, test_fvu: torch.Tensor, tau: float | 
     if tau is not None:
         ax.axvline(tau, color="k", ls="--", label=f"tau = {tau:.3f}")
     ax.set(xlabel="per-sample FVU", title="SAE reconstruction quality per image")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return stamp(fig, real)
 
@@ -119,57 +161,69 @@ def fvu_histogram(train_fvu: torch.Tensor, test_fvu: torch.Tensor, tau: float | 
 def image_grid(dataset, indices, titles=None, ncols: int = 8, title: str = "", real: bool = True):
     """Show dataset images (uint8 (3, H, W)) at `indices`."""
     indices = list(indices)
+    ncols = min(ncols, 4, max(1, len(indices)))     # at most 4 per row: titles stay >= 10 pt at page width
     nrows = max(1, -(-len(indices) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, 1.9 * nrows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.0 * ncols, 2.3 * nrows + 0.6), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for j, (ax, i) in enumerate(zip(axes.flat, indices)):
         img, _ = dataset[int(i)]
         ax.imshow(img.permute(1, 2, 0).numpy())
-        ax.set_title(titles[j] if titles else dataset.classnames[int(dataset.labels[int(i)])], fontsize=7)
-    fig.suptitle(title)
+        ax.set_title(titles[j] if titles else dataset.classnames[int(dataset.labels[int(i)])], fontsize=10)
+    fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     return stamp(fig, real)
 
 
 def tradeoff(x, fvu, acc, xlabel: str = "w_aux", real: bool = True):
     """Two-axis line plot: FVU and top-1 against a swept parameter (PASS's w_aux trade-off)."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
-    ax.plot(x, fvu, marker="o", color="C0")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("FVU (lower is better)", color="C0")
-    ax2 = ax.twinx()
-    ax2.plot(x, acc, marker="s", color="C3")
-    ax2.set_ylabel("VS2 top-1 (%)", color="C3")
-    ax2.grid(False)
-    ax.set_title(f"reconstruction vs. accuracy as {xlabel} grows")
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax.plot(list(x), list(fvu), marker="o", color="C0")
+    ax.set(xlabel=xlabel, ylabel="FVU (lower is better)", title="reconstruction")
+    acc = list(acc)
+    ax2.plot(list(x), [a - acc[0] for a in acc], marker="s", color="C3")
+    ax2.axhline(0, color="k", lw=0.8)
+    ax2.set(xlabel=xlabel, ylabel=f"VS2 top-1 vs. {xlabel} = {list(x)[0]:g} (points)", title="accuracy change")
+    fig.suptitle(f"reconstruction vs. accuracy as {xlabel} grows", fontsize=12)
     fig.tight_layout()
     return stamp(fig, real)
 
 
-def method_bars(rows, title: str = "top-1 by method", real: bool = True):
-    """Bars of reproduce.Row results, with the paper's value as a marker where known."""
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+def method_bars(rows, title: str = "change over zero-shot by method", real: bool = True):
+    """Horizontal bars of each reproduce.Row's change over zero-shot (`r.delta`, points), with the paper's change
+    as a marker where known (its number minus its zero-shot). Changes, not absolute top-1: on a 0-60 % axis a
+    +-3-point effect would be invisible. The legend sits outside the data."""
     names = [display_name(r.method) for r in rows]
-    ax.bar(names, [r.top1 for r in rows], color="C0", label="vs2mini")
-    paper = [(i, r.paper) for i, r in enumerate(rows) if r.paper is not None]
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 1.4))
+    deltas = [r.delta for r in rows]
+    ax.barh(names, deltas, color=["C2" if d >= 0 else "C3" for d in deltas], label="vs2mini (this run)")
+    base = next((r.paper for r in rows if r.method == "CLIP zero-shot" and r.paper is not None), None)
+    paper = [(i, r.paper - base) for i, r in enumerate(rows) if r.paper is not None and base is not None]
     if paper:
-        ax.scatter([i for i, _ in paper], [v for _, v in paper], color="C3", marker="D", zorder=3, label="paper")
-    ax.set(ylabel="top-1 (%)", title=title)
-    ax.tick_params(axis="x", rotation=35)
-    plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
-    ax.legend()
+        ax.scatter([v for _, v in paper], [i for i, _ in paper], color="k", marker="D", zorder=3,
+                   label="paper (its change)")
+    ax.axvline(0, color="k", lw=0.8)
+    ax.invert_yaxis()
+    ax.set(xlabel="change in top-1 over zero-shot (points)", title=title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     fig.tight_layout()
     return stamp(fig, real)
 
 
 def similarity_heatmap(sim: torch.Tensor, labels=None, title: str = "cosine similarity", ax=None, real: bool = True):
     """A (C, C) similarity matrix in [-1, 1]; tick labels only when there are at most 25 classes."""
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 5.2))
+    n = len(sim)
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7.5, 6.6) if n > 12 else (6, 5.2))
     ticks = labels if labels is not None and len(labels) <= 25 else False
-    sns.heatmap(sim.cpu().numpy(), vmin=-1, vmax=1, cmap="RdBu_r", square=True, xticklabels=ticks,
-                yticklabels=ticks, ax=ax)
-    ax.set_title(title, fontsize=10)
+    data = sim.cpu().numpy()
+    # the colour scale spans the values present (a cosine matrix in [0.3, 1] would be one block on [-1, 1])
+    lo, hi = float(np.nanmin(data)), float(np.nanmax(data))
+    annot = n <= 8
+    sns.heatmap(data, vmin=lo, vmax=hi if hi > lo else lo + 1e-6, cmap="viridis", square=True, xticklabels=ticks,
+                yticklabels=ticks, ax=ax, annot=annot, fmt=".2f", cbar_kws={"label": "cosine"})
+    if ticks:
+        ax.tick_params(labelsize=9 if n > 12 else 10)
+    ax.set_title(title, fontsize=12)
     fig.tight_layout()
     return stamp(fig, real)
 
@@ -182,6 +236,8 @@ def neighbour_purity(purity: torch.Tensor, agreement: torch.Tensor | None = None
     if agreement is not None:
         data["pseudo-label agreement (what VS2++ sees)"] = agreement.cpu().numpy()
     sns.histplot(data, bins=20, binrange=(0, 1), element="step", ax=ax)
+    if ax.get_legend() is not None:
+        sns.move_legend(ax, "upper center", bbox_to_anchor=(0.5, -0.25), ncol=2, frameon=False, title=None)
     ax.set(xlabel=f"fraction of the {n_neighbours or ''} neighbours".replace("  ", " "), ylabel="test images",
            title="How pure are the neighbourhoods?")
     fig.tight_layout()
@@ -189,19 +245,15 @@ def neighbour_purity(purity: torch.Tensor, agreement: torch.Tensor | None = None
 
 
 def alpha_curve(alphas, acc, changed, baseline: float, real: bool = True):
-    """VS2 against the one number that matters, alpha = lambda (gamma - 1): top-1 (%) and the share of test images
-    whose prediction changes (%), both (len(alphas),). The zero-shot top-1 `baseline` is a dashed line."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    ax.plot(alphas, acc, marker="o", color="C0", label="VS2 top-1")
-    ax.axhline(baseline, color="C0", ls="--", lw=1, label="zero-shot top-1")
-    ax.set(xlabel="alpha = lambda (gamma - 1)", ylabel="top-1 (%)", title="How far to push: VS2 as alpha grows")
-    ax2 = ax.twinx()
-    ax2.plot(alphas, changed, marker="s", color="C1", label="predictions changed")
-    ax2.set_ylabel("predictions changed (%)", color="C1")
-    ax2.grid(False)
-    lines = ax.get_legend_handles_labels()
-    lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="best", fontsize=8)
+    """VS2 against the one number that matters, alpha = lambda (gamma - 1): the change of top-1 over zero-shot
+    (points) and the share of test images whose prediction changes (%), both (len(alphas),), in two panels that
+    share the alpha axis (no twin axes whose curves would overlap)."""
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(6.5, 5.0), sharex=True)
+    ax.plot(alphas, [a - baseline for a in acc], marker="o", color="C0")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set(ylabel="top-1 vs. zero-shot\n(points)", title="How far to push: VS2 as alpha grows")
+    ax2.plot(alphas, changed, marker="s", color="C1")
+    ax2.set(xlabel="alpha = lambda (gamma - 1)", ylabel="predictions\nchanged (%)")
     fig.tight_layout()
     return stamp(fig, real)
 
@@ -273,7 +325,7 @@ def centroid_steering(alpha: float = 1.05, seed: int = 0):
     eps = x_tilde - x
     push = alpha * (x - b_pre)
     steered = x + push + alpha * eps
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, ax = plt.subplots(figsize=(8.4, 4.6))
     ax.scatter(cloud[:, 0], cloud[:, 1], s=8, color="#bbbbbb", label="training CLS tokens")
     ax.scatter(*b_pre, s=80, marker="X", color="k", zorder=3, label="centroid $b_{pre}$ (≈ mean μ)")
     ax.scatter(*x, s=60, color="C0", zorder=3, label="token $x$")
@@ -293,13 +345,150 @@ def centroid_steering(alpha: float = 1.05, seed: int = 0):
     lo, hi = shown.min(0) - 0.4, shown.max(0) + 0.4
     ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
     ax.set_aspect("equal")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=10, frameon=False)
     fig.tight_layout()
     return fig, {"x": x, "b_pre": b_pre, "x_tilde": x_tilde, "steered": steered}
 
 
-def save_book_figures(outdir) -> list:
-    """Write the book's static figures (pipeline.svg, centroid_steering.svg) to `outdir`; returns the paths.
+def _arrow(ax, start, end, colour, lw: float = 1.8, ls: str = "-"):
+    ax.annotate("", xy=end, xytext=start,
+                arrowprops=dict(arrowstyle="-|>", lw=lw, mutation_scale=14, color=colour, ls=ls))
+
+
+def vs2pp_diagram(seed: int = 0):
+    """VS2++ in the plane (paper v3 §3.3, eq. 4): a query, its N retrieved neighbours split into S+ (the query's
+    pseudo-label) and S- (the rest), their mean codes cbar+ and cbar-, and the contrast vector cbar+ - cbar- that
+    steers the query. Returns (fig, points) with the drawn 2-D points so a test can check the geometry."""
+    gen = np.random.default_rng(seed)
+    query = np.array([0.0, 0.0])
+    pos = gen.normal(size=(7, 2)) * 0.45 + np.array([0.9, 0.7])       # neighbours of the query's class
+    neg = gen.normal(size=(5, 2)) * 0.45 + np.array([-0.6, 0.9])      # confusable neighbours
+    cpos, cneg = pos.mean(0), neg.mean(0)
+    contrast = cpos - cneg
+    steered = query + 0.8 * contrast
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    ax.add_patch(plt.Circle(query, 2.0, fill=False, ls=":", color="#888888"))
+    ax.text(query[0] - 1.95, query[1] - 1.25, "the N nearest\ntraining images", color="#666666", fontsize=10)
+    ax.scatter(*pos.T, s=45, color="C2", label="S+: pseudo-label = query's")
+    ax.scatter(*neg.T, s=45, color="C3", marker="s", label="S-: any other label")
+    ax.scatter(*cpos, s=160, marker="X", color="C2", edgecolor="k", zorder=4, label=r"$\bar c^{+}$ (mean code)")
+    ax.scatter(*cneg, s=160, marker="X", color="C3", edgecolor="k", zorder=4, label=r"$\bar c^{-}$ (mean code)")
+    ax.scatter(*query, s=120, color="C0", edgecolor="k", zorder=4, label="query $x_q$")
+    _arrow(ax, cneg, cpos, "k")
+    ax.text(*(0.5 * (cneg + cpos) + np.array([0.0, 0.18])), r"$\bar c^{+} - \bar c^{-}$", ha="center",
+            fontsize=11)
+    _arrow(ax, query, steered, "C0", lw=2.4)
+    ax.text(*(steered + np.array([0.08, -0.22])), r"$x_q + \lambda \bar v$", color="C0", fontsize=11)
+    ax.set(xlim=(-2.3, 2.3), ylim=(-2.1, 2.3), xticks=[], yticks=[],
+           title="VS2++: steer along the contrast of the neighbours' codes")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=10, frameon=False)
+    fig.tight_layout()
+    return fig, {"query": query, "pos": pos, "neg": neg, "cbar_pos": cpos, "cbar_neg": cneg, "steered": steered}
+
+
+def gate_diagram(q: float = 0.9, seed: int = 0):
+    """The FVU gate (paper v3 §3.2, §4.3): a histogram of per-sample FVU on unlabelled training tokens, the
+    threshold tau at its q-quantile, and the two outcomes, steer (FVU <= tau) or keep x (FVU > tau). The values
+    are illustrative. Returns (fig, tau)."""
+    gen = np.random.default_rng(seed)
+    fvu = np.exp(gen.normal(np.log(0.3), 0.35, size=4000))
+    tau = float(np.quantile(fvu, q))
+    fig, ax = plt.subplots(figsize=(7.2, 3.6))
+    bins = np.linspace(0, fvu.max(), 60)
+    ax.hist(fvu[fvu <= tau], bins=bins, color="C2", alpha=0.8, label=rf"FVU $\leq \tau$: steer, $\hat x$")
+    ax.hist(fvu[fvu > tau], bins=bins, color="#999999", alpha=0.9, label=r"FVU $> \tau$: keep $x$")
+    ax.axvline(tau, color="k", ls="--", lw=1.5)
+    top = ax.get_ylim()[1]
+    ax.text(tau, 0.92 * top, rf" $\tau$ = {q:g}-quantile", va="top", fontsize=11)
+    ax.text(0.5 * tau, 0.55 * top, f"steered\n({100 * q:.0f}% of training tokens)", ha="center", fontsize=10)
+    ax.set(xlabel="per-sample FVU(x) = ||x~ - x||^2 / ||x - mu||^2", ylabel="training tokens",
+           title="The FVU gate: steer only where the SAE reconstructs well")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=10, frameon=False)
+    fig.tight_layout()
+    return fig, tau
+
+
+def pass_diagram(pull: float = 0.6, seed: int = 0):
+    """PASS (paper v3 eq. 7): the prototype term pulls each class's sparse codes towards the class mean. Left: a
+    plain SAE's codes of three classes; right: the same codes moved `pull` of the way to their class mean.
+    Returns (fig, points) with the codes before and after and the class means."""
+    gen = np.random.default_rng(seed)
+    centres = np.array([[0.0, 1.2], [1.2, -0.6], [-1.2, -0.6]])
+    labels = np.repeat(np.arange(3), 12)
+    codes = centres[labels] + gen.normal(size=(36, 2)) * 0.55
+    means = np.stack([codes[labels == c].mean(0) for c in range(3)])
+    pulled = codes + pull * (means[labels] - codes)
+    fig, axes = plt.subplots(1, 2, figsize=(8.2, 4.0), sharex=True, sharey=True)
+    for ax, pts, title in ((axes[0], codes, "plain SAE: reconstruction only"),
+                           (axes[1], pulled, r"PASS: + $w_{aux}\,\|z_i - \bar z_{y_i}\|^2$")):
+        for c, marker in zip(range(3), "osD"):
+            ax.scatter(*pts[labels == c].T, s=30, color=f"C{c}", marker=marker, label=f"class {c}")
+            ax.scatter(*means[c], s=170, marker="X", color=f"C{c}", edgecolor="k", zorder=4)
+        ax.set(xticks=[], yticks=[], title=title)
+        ax.set_aspect("equal")
+    for i in range(0, 36, 3):
+        _arrow(axes[1], codes[i], pulled[i], "#777777", lw=0.8)
+    axes[0].set_ylabel("sparse codes (2-D sketch)")
+    fig.suptitle("PASS pulls the codes of a class towards its prototype (X)", fontsize=12)
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=10, frameon=False)
+    fig.tight_layout()
+    return fig, {"codes": codes, "pulled": pulled, "means": means, "labels": labels}
+
+
+def when_plane(alpha: float = 1.05, gamma: float = 1.5, x_dev: float = 1.0, residual: float = 0.45,
+               shrink: float = 0.8):
+    """When does VS2 help? The plane spanned by x - mu (horizontal) and the reconstruction's residual direction
+    (vertical), with mu = b_pre at the origin. An SAE reconstruction x~ keeps `shrink` of x - mu and adds a
+    residual of size `residual`: x~ = mu + shrink (x - mu) + residual e2. The paper's three SAE rows are then
+    SAE rec. = x~, SAE rec. x gamma = D(gamma c) ~ mu + gamma (x~ - mu), and VS2 = x + alpha (x - mu) +
+    alpha (x~ - x) (before the rescale, paper v3 Prop. 3.1). Returns (fig, points) in plane coordinates."""
+    mu = np.zeros(2)
+    x = np.array([x_dev, 0.0])
+    x_tilde = np.array([shrink * x_dev, residual])
+    rec_g = mu + gamma * (x_tilde - mu)
+    vs2 = x + alpha * (x - mu) + alpha * (x_tilde - x)
+    fig, ax = plt.subplots(figsize=(7.2, 4.4))
+    pts = {"mu": mu, "x": x, "x_tilde": x_tilde, "rec_gamma": rec_g, "vs2": vs2}
+    styles = {"mu": ("k", "X", r"$\mu$ = $b_{pre}$"), "x": ("C0", "o", "token $x$"),
+              "x_tilde": ("C2", "s", r"SAE rec. $\tilde x = D(c)$"),
+              "rec_gamma": ("C4", "D", r"SAE rec. $\times\gamma$ = $D(\gamma c)$"),
+              "vs2": ("C3", "*", r"VS2: $x + \alpha(x-\mu) + \alpha\,\varepsilon(x)$")}
+    for key, (colour, marker, label) in styles.items():
+        ax.scatter(*pts[key], s=150 if marker == "*" else 80, color=colour, marker=marker, zorder=4,
+                   edgecolor="k", label=label)
+    _arrow(ax, mu, x, "C0")
+    _arrow(ax, x, x_tilde, "C2", ls=":")
+    _arrow(ax, x, vs2, "C3", lw=2.2)
+    _arrow(ax, mu, rec_g, "C4", lw=1.0, ls="--")
+    ax.axhline(0, color="#bbbbbb", lw=0.8, zorder=0)
+    ax.text(x[0] / 2, -0.12, r"$x - \mu$", ha="center", color="C0", fontsize=11)
+    ax.text(x[0] + 0.05, residual / 2, r"$\varepsilon(x) = \tilde x - x$", color="C2", fontsize=11)
+    ax.set(xlabel=r"along $x - \mu$ (what the token already has)",
+           ylabel="along the residual\n(what the SAE adds)",
+           title="VS2 helps when x - mu carries the class", xticks=[], yticks=[])
+    allp = np.stack(list(pts.values()))
+    ax.set(xlim=(allp[:, 0].min() - 0.3, allp[:, 0].max() + 0.3), ylim=(allp[:, 1].min() - 0.3,
+                                                                          allp[:, 1].max() + 0.3))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=10, frameon=False)
+    fig.tight_layout()
+    return fig, pts
+
+
+# The diagrams the book draws (name -> function returning a Figure); `save_book_figures` and
+# `vs2mini.figures` write them, and the method page embeds the SVGs.
+DIAGRAMS = {
+    "pipeline": pipeline_diagram,
+    "centroid_steering": lambda: centroid_steering()[0],
+    "vs2pp": lambda: vs2pp_diagram()[0],
+    "fvu_gate": lambda: gate_diagram()[0],
+    "pass": lambda: pass_diagram()[0],
+    "when_vs2_helps": lambda: when_plane()[0],
+}
+
+
+def save_book_figures(outdir, formats=("svg",)) -> list:
+    """Write the book's diagrams (`DIAGRAMS`, e.g. pipeline.svg) to `outdir`; returns the paths.
     Run `python -c "from vs2mini.teach import plots; plots.save_book_figures('book/figures')"` after changing them."""
     from pathlib import Path
 
@@ -308,11 +497,11 @@ def save_book_figures(outdir) -> list:
     outdir.mkdir(parents=True, exist_ok=True)
     plt.rcParams["svg.hashsalt"] = "vs2mini"          # stable ids: the committed SVGs change only with the drawing
     paths = []
-    for name, fig in (("pipeline.svg", pipeline_diagram()), ("centroid_steering.svg", centroid_steering()[0])):
-        path = outdir / name
-        try:
-            save_figure(fig, path, metadata={"Date": None}, bbox_inches="tight")     # atomic, one-line disk errors
-        finally:
-            plt.close(fig)
-        paths.append(path)
+    for name, draw in DIAGRAMS.items():
+        fig = draw()
+        for fmt in formats:
+            path = outdir / f"{name}.{fmt}"
+            save_figure(fig, path, metadata={"Date": None} if fmt == "svg" else None, bbox_inches="tight", dpi=150)
+            paths.append(path)
+        plt.close(fig)
     return paths

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from ..config import TOY_STAMP
 from ..method import metrics, steer
 from . import plots
 
@@ -27,8 +26,7 @@ def steering_explorer(setup, sae, gamma=(1.0, 3.0), lam=(0.0, 6.0), top: int = 6
         acc, pc = setup.accuracy(steered), setup.per_class(steered)
         with out:
             out.clear_output(wait=True)
-            print(f"zero-shot {base_acc:.2f}%  ->  VS2 {acc:.2f}%  ({acc - base_acc:+.2f})"
-                  + ("" if setup.real else f"   [{TOY_STAMP}]"))
+            print(f"zero-shot {base_acc:.2f}%  ->  VS2 {acc:.2f}%  ({acc - base_acc:+.2f})")
             fig = plots.class_gains(base_pc, pc, setup.classnames, top=top, real=setup.real,
                                     title=f"per-class change, gamma={g.value:.1f}, lambda={l.value:.1f}")
             display(fig)
