@@ -116,10 +116,10 @@ def test_cli_json_on_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys, toy_
 def test_figures_go_through_the_writer(tmp_path, monkeypatch):
     import matplotlib
     matplotlib.use("Agg")
-    from vs2mini.teach import plots
+    from vs2mini.teach import diagrams
     monkeypatch.setattr(disk, "_write_all", _fail_with(errno.ENOSPC))
     with pytest.raises(disk.OutputError, match="no space"):
-        plots.save_book_figures(tmp_path)
+        diagrams.save_book_figures(tmp_path)
     assert os.listdir(tmp_path) == []
 
 

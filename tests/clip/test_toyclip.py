@@ -79,7 +79,8 @@ def cheap_pretraining(monkeypatch):
     def fake(config, progress=True):
         calls.append(config)
         return pretrain.build_model(len(calls))[0], {"config": {"steps": config.steps}, "seconds": 0.0,
-                                                     "loss": [1.0]}
+                                                     "cpu_seconds": 0.0, "loss": [1.0], "steps": 1,
+                                                     "heldout": [(1, 1.0)]}     # pretrain_toy_clip's history
     monkeypatch.setattr(trainer, "pretrain_toy_clip", fake)
     monkeypatch.setattr(trainer, "zero_shot_accuracy", lambda *a, **k: 4.2)
     return calls

@@ -5,10 +5,10 @@ from vs2mini.teach import figures
 
 
 def test_figures_writes_every_diagram_as_svg_and_png(tmp_path):
-    from vs2mini.teach import plots
+    from vs2mini.teach import diagrams
     out = tmp_path / "figs"
     assert figures.main(["--out", str(out), "--diagrams-only"]) == 0
-    for name in plots.DIAGRAMS:
+    for name in diagrams.DIAGRAMS:
         for fmt in ("svg", "png"):
             path = out / f"diagram_{name}.{fmt}"
             assert path.exists() and path.stat().st_size > 1000, path

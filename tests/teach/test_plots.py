@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from vs2mini.teach import plots  # noqa: E402
+from vs2mini.teach import diagrams, plots  # noqa: E402
 
 
 def texts(fig) -> str:
@@ -18,11 +18,11 @@ def test_stamp_only_when_not_real():
     S = torch.eye(3)
     real = plots.similarity_heatmap(S, ["a", "b", "c"], real=True)
     fake = plots.similarity_heatmap(S, ["a", "b", "c"], real=False)
-    assert plots.SMOKE_STAMP not in texts(real)
-    assert [t.get_text() for t in fake.texts].count(plots.SMOKE_STAMP) == 1     # one stamp per figure
+    assert plots.TOY_STAMP not in texts(real)
+    assert [t.get_text() for t in fake.texts].count(plots.TOY_STAMP) == 1     # one stamp per figure
     assert fake._suptitle is None or "not a real result" not in fake._suptitle.get_text()
     plots.stamp(fake, False)                                                    # stamping twice adds nothing
-    assert [t.get_text() for t in fake.texts].count(plots.SMOKE_STAMP) == 1
+    assert [t.get_text() for t in fake.texts].count(plots.TOY_STAMP) == 1
     plt.close("all")
 
 
@@ -67,7 +67,7 @@ def test_method_bars_use_display_names():
 
 def test_centroid_steering_draws_proposition_3_1():
     alpha = 1.05
-    fig, p = plots.centroid_steering(alpha)
+    fig, p = diagrams.centroid_steering(alpha)
     expected = p["x"] + alpha * (p["x"] - p["b_pre"]) + alpha * (p["x_tilde"] - p["x"])
     assert abs(p["steered"] - expected).max() < 1e-12
     x0, x1 = fig.axes[0].get_xlim()
@@ -76,11 +76,11 @@ def test_centroid_steering_draws_proposition_3_1():
 
 
 def test_pipeline_diagram_stages_in_order():
-    fig = plots.pipeline_diagram()
+    fig = diagrams.pipeline_diagram()
     shown = [t.get_text() for t in fig.axes[0].texts]
-    order = [shown.index(label) for label, _ in plots.PIPELINE_STAGES]
+    order = [shown.index(label) for label, _ in diagrams.PIPELINE_STAGES]
     assert order == sorted(order)
-    assert [s[0].split("\n")[0] for s in plots.PIPELINE_STAGES][:3] == ["image", "ViT image", "CLS token x"]
+    assert [s[0].split("\n")[0] for s in diagrams.PIPELINE_STAGES][:3] == ["image", "ViT image", "CLS token x"]
     plt.close("all")
 
 
@@ -88,8 +88,8 @@ def test_book_figures_are_current(tmp_path):
     """The committed SVGs are what save_book_figures draws now (re-run it after changing a figure)."""
     from pathlib import Path
     book = Path(__file__).resolve().parents[2] / "book" / "figures"
-    for path in plots.save_book_figures(tmp_path):
-        assert (book / path.name).exists(), f"book/figures/{path.name} missing: run plots.save_book_figures"
+    for path in diagrams.save_book_figures(tmp_path):
+        assert (book / path.name).exists(), f"book/figures/{path.name} missing: run diagrams.save_book_figures"
 
 
 def test_stamp_covers_no_axes_or_labels():
@@ -107,7 +107,7 @@ def test_stamp_covers_no_axes_or_labels():
 
 
 def test_vs2pp_diagram_contrast_vector():
-    fig, p = plots.vs2pp_diagram()
+    fig, p = diagrams.vs2pp_diagram()
     assert abs(p["cbar_pos"] - p["pos"].mean(0)).max() < 1e-12 and abs(p["cbar_neg"] - p["neg"].mean(0)).max() < 1e-12
     step, contrast = p["steered"] - p["query"], p["cbar_pos"] - p["cbar_neg"]
     assert abs(step[0] * contrast[1] - step[1] * contrast[0]) < 1e-12 and step @ contrast > 0   # same direction
@@ -115,7 +115,7 @@ def test_vs2pp_diagram_contrast_vector():
 
 
 def test_gate_diagram_threshold_is_the_quantile():
-    fig, tau = plots.gate_diagram(q=0.9)
+    fig, tau = diagrams.gate_diagram(q=0.9)
     ax = fig.axes[0]
     green = sum(p.get_height() for p in ax.patches[: len(ax.patches) // 2])
     total = sum(p.get_height() for p in ax.patches)
@@ -125,7 +125,7 @@ def test_gate_diagram_threshold_is_the_quantile():
 
 
 def test_pass_diagram_pulls_codes_to_class_means():
-    fig, p = plots.pass_diagram(pull=0.6)
+    fig, p = diagrams.pass_diagram(pull=0.6)
     before = ((p["codes"] - p["means"][p["labels"]]) ** 2).sum(1)
     after = ((p["pulled"] - p["means"][p["labels"]]) ** 2).sum(1)
     assert (abs(after - 0.16 * before) < 1e-9).all()      # (1 - pull)^2 of the squared distance
@@ -134,7 +134,7 @@ def test_pass_diagram_pulls_codes_to_class_means():
 
 def test_when_plane_rows_follow_the_closed_form():
     alpha, gamma = 1.05, 1.5
-    fig, p = plots.when_plane(alpha=alpha, gamma=gamma)
+    fig, p = diagrams.when_plane(alpha=alpha, gamma=gamma)
     x, xt, mu = p["x"], p["x_tilde"], p["mu"]
     assert abs(p["vs2"] - (x + alpha * (x - mu) + alpha * (xt - x))).max() < 1e-12
     assert abs(p["rec_gamma"] - gamma * xt).max() < 1e-12
@@ -144,7 +144,7 @@ def test_when_plane_rows_follow_the_closed_form():
 
 def test_titles_readable_and_legends_outside():
     """Titles >= 10 pt on figures no wider than the page (about 9 in), legends outside the data."""
-    figs = [draw() for draw in plots.DIAGRAMS.values()]
+    figs = [draw() for draw in diagrams.DIAGRAMS.values()]
     figs.append(plots.similarity_heatmap(torch.rand(24, 24), [f"class {i}" for i in range(24)], real=False))
     figs.append(plots.alpha_curve([0, 1, 2], [50, 51, 49], [0, 10, 30], baseline=50.0, real=False))
     figs.append(plots.tradeoff([0, 0.5, 2], [0.2, 0.3, 0.4], [50, 50.5, 51], real=False))

@@ -1,6 +1,6 @@
 """Every figure of the book as files, for slides: `python -m vs2mini.teach.figures --out DIR` (or `figures(DIR)`).
 
-The diagrams (`plots.DIAGRAMS`) need no data. The data figures are the ones the notebooks draw, recomputed here with
+The diagrams (`diagrams.DIAGRAMS`) need no data. The data figures are the ones the notebooks draw, recomputed here with
 the same package functions on the profile's set-up (offline: the toy model, and each figure carries its stamp)."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..disk import save_figure  # noqa: E402
-from . import plots  # noqa: E402
+from . import diagrams, plots  # noqa: E402
 
 
 def _save(fig, path: Path, fmt: str) -> Path:
@@ -64,7 +64,7 @@ def data_figures(profile: str | None = None) -> dict:
     _, nn_idx = retrieval.knn(setup.test.emb.to(x.device), setup.train.emb.to(x.device), n)
     nbr_true = setup.train.labels[nn_idx.cpu()]
     purity = (nbr_true == labels[:, None]).float().mean(1)
-    figs["05_neighbour_purity"] = plots.neighbor_purity(purity, None, n, real=real)
+    figs["05_neighbour_purity"] = plots.neighbour_purity(purity, None, n, real=real)
     return figs
 
 
@@ -81,7 +81,7 @@ def figures(outdir, profile: str | None = None, formats=("svg", "png"), data: bo
     outdir.mkdir(parents=True, exist_ok=True)
     plt.rcParams["svg.hashsalt"] = "vs2mini"
     paths = []
-    drawn = {f"diagram_{name}": draw for name, draw in plots.DIAGRAMS.items()}
+    drawn = {f"diagram_{name}": draw for name, draw in diagrams.DIAGRAMS.items()}
     for name, draw in drawn.items():
         fig = draw()
         paths += [_save(fig, outdir / f"{name}.{fmt}", fmt) for fmt in formats]
