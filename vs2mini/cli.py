@@ -74,7 +74,7 @@ def _setup(args):
     from .data.registry import check_datasets
     p = _profile(args)
     check_datasets(_datasets(args, p), p.n_train, p.n_test)            # broken files: before any encoding
-    return load_setup(_profile(args), args.dataset, model=args.model, pretrained=args.pretrained or "",
+    return load_setup(p, args.dataset, model=args.model, pretrained=args.pretrained or "",
                       device=args.device, templates=getattr(args, "templates", None), progress=not args.quiet)
 
 
