@@ -9,7 +9,7 @@ Each precision is compared with the same precision, the two paths interleaved ro
                 of any input pipeline
 "% of matmul" is achieved FLOP/s over the dense matmul rate of the precision actually used (fp32 rows: the fp32
 rate, TF32 off; bf16 rows: the bf16 rate), both measured in this run. The package default is fp32 features
-(`Profile.feature_amp = False`); bf16 is the option, and its CLS tokens are checked against fp32 (cosine).
+(`DataSettings.feature_amp = False`); bf16 is the option, and its CLS tokens are checked against fp32 (cosine).
 Random weights (`load_clip(name, None)`) and random uint8 images: same FLOPs as the real thing, no downloads.
 FLOPs per image come from the architecture (`common.vit_image_flops`; 8.82 / 35.13 GFLOPs for B/32 / B/16).
 """

@@ -2,10 +2,10 @@
 
 Builds `vs2mini.pipeline.Setup` by hand: `load_clip(model, None, device)`, in-memory random uint8 datasets of
 CIFAR-100's sizes (50k train / 10k test, 32 px, 100 classes), features from `extract_features` (no disk cache),
-a zero-shot head from `zeroshot_head`, then `vs2mini.reproduce.run_reproduce(setup=setup, progress=False)` with
+a zero-shot head from `zeroshot_head`, then `vs2mini.tables.main.run_reproduce(run=Run.of(setup))` with
 the `full` profile (30 epochs, batch 4096, expansion 4, k from `profile.k_for(model)`: 64 for B/32, 256 for
-B/16 (paper v3 App. C), unless --k is given; 50 neighbours; the SAE trains under bf16 autocast (`Profile.bf16`),
-features run in fp32 (`Profile.feature_amp = False`)). `--repeats` whole runs give median [min-max] per stage.
+B/16 (paper v3 App. C), unless --k is given; 50 neighbours; the SAE trains under bf16 autocast (`SAESettings.bf16`),
+features run in fp32 (`DataSettings.feature_amp = False`)). `--repeats` whole runs give median [min-max] per stage.
 Stages are timed by wrapping the functions run_reproduce calls (restored afterwards), with a device sync at each
 boundary: features, head, eval (cls_to_logits for each row), SAE and PASS SAE (both through `Setup.train_sae`;
 the call with labels is PASS), train FVU for the row notes (`TopKSAE.fvu`), REC baselines, VS2 (VS2 and PASS
@@ -30,6 +30,7 @@ import common
 import torch
 
 from vs2mini.tables import main as reproduce
+from vs2mini.tables.run import Run
 from vs2mini.method import retrieval
 from vs2mini.method import steer
 from vs2mini.clip.models import load_clip, zeroshot_head
@@ -85,26 +86,26 @@ def run_one(model, a, dev, roof):
     if q:
         over.update(epochs=3, batch_size=256, image_batch=64, real=False)
     p = get_profile("full", **over)
-    amp_f = p.feature_amp
+    amp_f = p.data.feature_amp
     k = p.k_for(model)
     names = [f"class {i}" for i in range(100)]
-    train_set = random_split("train", p.n_train, names, seed=0)
-    test_set = random_split("test", p.n_test, names, seed=1)
+    train_set = random_split("train", p.data.n_train, names, seed=0)
+    test_set = random_split("test", p.data.n_test, names, seed=1)
     st = StageTimer(dev)
     t_all = time.perf_counter()
     with common.Stopwatch(dev) as sw:
         clip = load_clip(model, None, dev)
     load_s = sw.s
     with common.Stopwatch(dev) as sw:   # kernel selection / allocator warm-up, kept out of "features"
-        extract_features(clip, random_split("test", 2 * p.image_batch, names), p.image_batch, progress=False,
+        extract_features(clip, random_split("test", 2 * p.data.image_batch, names), p.data.image_batch, progress=False,
                          amp=amp_f)
     st.t["features warm-up (2 batches)"] = sw.s
     with common.Stopwatch(dev) as sw:
-        train = extract_features(clip, train_set, p.image_batch, progress=False, amp=amp_f)
-        test = extract_features(clip, test_set, p.image_batch, progress=False, amp=amp_f)
+        train = extract_features(clip, train_set, p.data.image_batch, progress=False, amp=amp_f)
+        test = extract_features(clip, test_set, p.data.image_batch, progress=False, amp=amp_f)
     st.t["features"] = sw.s
     with common.Stopwatch(dev) as sw:
-        head = zeroshot_head(clip, names, p.templates)
+        head = zeroshot_head(clip, names, p.data.templates)
     st.t["head"] = sw.s
     setup = Setup(p, clip, "cifar100", names, train, test, head, train_set, test_set)
     sae_timed, pass_timed = st.wrap("SAE", setup.train_sae), st.wrap("PASS SAE", setup.train_sae)
@@ -119,25 +120,25 @@ def run_one(model, a, dev, roof):
         st.patch(obj, name, label)
     try:
         with common.Stopwatch(dev) as sw:
-            res = reproduce.run_reproduce(setup=setup, progress=False)
+            res = reproduce.run_reproduce(run=Run.of(setup))
     finally:
         st.restore()
     st.t["run_reproduce other"] = sw.s - sum(v for key, v in st.t.items() if key not in ("features", "head", "features warm-up (2 batches)"))
     total = time.perf_counter() - t_all
-    n_img = p.n_train + p.n_test
+    n_img = p.data.n_train + p.data.n_test
     d = train.cls.shape[1]
-    n_lat = p.expansion * d
+    n_lat = p.sae.expansion * d
     rate = lambda bf16: roof["bf16_tflops" if bf16 else "fp32_tflops"]  # noqa: E731
     floors = {"features": n_img * common.vit_image_flops(clip.model.visual) / 1e12 / rate(amp_f),
-              "SAE": p.epochs * p.n_train * 2 * d * n_lat / 1e12 / rate(p.bf16)}
+              "SAE": p.train.epochs * p.data.n_train * 2 * d * n_lat / 1e12 / rate(p.sae.bf16)}
     floors["PASS SAE"] = floors["SAE"]
     rows = [dict(model=model, stage=s, seconds=v, pct_total=100 * v / total, floor_s=floors.get(s),
                  pct_floor=100 * floors[s] / v if s in floors and v > 0 else None) for s, v in st.t.items()]
     rows.append(dict(model=model, stage="model load (load_clip)", seconds=load_s, pct_total=100 * load_s / total))
     rows.append(dict(model=model, stage="TOTAL wall", seconds=total, pct_total=100.0))
-    meta = dict(model=model, k=k, n_latents=n_lat, epochs=p.epochs, batch_size=p.batch_size, sae_bf16=p.bf16,
-                feature_amp=amp_f, n_train=p.n_train,
-                n_test=p.n_test, image_batch=p.image_batch, imgs_per_s_features=n_img / st.t["features"])
+    meta = dict(model=model, k=k, n_latents=n_lat, epochs=p.train.epochs, batch_size=p.train.batch_size, sae_bf16=p.sae.bf16,
+                feature_amp=amp_f, n_train=p.data.n_train,
+                n_test=p.data.n_test, image_batch=p.data.image_batch, imgs_per_s_features=n_img / st.t["features"])
     return rows, meta, res
 
 

@@ -153,5 +153,5 @@ def test_bf16_flag_sets_the_profile(flag, sae, features):
     p = ArgumentParser()
     _common(p)
     prof = _profile(p.parse_args(["--profile", "full", "--bf16", flag]))
-    assert (prof.bf16, prof.feature_amp) == (sae, features)
-    assert _profile(p.parse_args(["--profile", "full"])).bf16 is True      # no flag: the profile's own setting
+    assert (prof.sae.bf16, prof.data.feature_amp) == (sae, features)
+    assert _profile(p.parse_args(["--profile", "full"])).sae.bf16 is True      # no flag: the profile's own setting

@@ -133,10 +133,12 @@ def test_dinov2_unavailable_fails_before_work(monkeypatch, tmp_path, capsys):
 
 @pytest.mark.parametrize("kw, message", [
     ({"gamma": float("nan")}, "gamma must be a finite"), ({"lam": float("inf")}, "lam must be a finite"),
-    ({"gate_q": 0.0}, "gate_q must be in"), ({"retrieval_features": "dino"}, "unknown retrieval"),
-    ({"positive_rule": "vote"}, "unknown positive rule"),
+    ({"q": 0.0}, "gate_q must be in"), ({"retrieval": "dino"}, "unknown retrieval"),
+    ({"positive_rule": "vote"}, "unknown positive rule"), ({"rec_gamma": float("nan")}, "rec_gamma must be a finite"),
 ])
 def test_run_reproduce_checks_arguments_before_work(kw, message, monkeypatch):
-    monkeypatch.setattr(reproduce, "load_setup", _no_work)
+    from vs2mini.config import get_profile
+    from vs2mini.tables import run as trun
+    monkeypatch.setattr(trun, "load_setup", _no_work)
     with pytest.raises(ValueError, match=message):
-        reproduce.run_reproduce("toy", "toy", progress=False, **kw)
+        reproduce.run_reproduce(get_profile("toy", **kw), "toy", progress=False)

@@ -10,7 +10,7 @@ from vs2mini.config import PROFILES, TOY_BANNER, cache_root, data_root, get_prof
 
 def test_k_by_backbone_and_explicit_k_wins():
     full = PROFILES["full"]
-    assert full.k is None
+    assert full.sae.k is None
     assert [full.k_for(m) for m in ("ViT-B-32-quickgelu", "ViT-B-16", "ViT-B-16-quickgelu", "ViT-L-14", "RN50")] == \
         [64, 256, 256, 128, 64]
     assert PROFILES["toy"].k_for("ViT-B-16") == 8                       # the toy profile's explicit k
@@ -18,7 +18,7 @@ def test_k_by_backbone_and_explicit_k_wins():
 
 def test_overrides_replace_only_what_is_given():
     p = get_profile("lite", k=5, lr=None)                                # None: keep the profile's value
-    assert (p.k, p.lr, p.name) == (5, PROFILES["lite"].lr, "lite") and PROFILES["lite"].k is None
+    assert (p.sae.k, p.train.lr, p.name) == (5, PROFILES["lite"].train.lr, "lite") and PROFILES["lite"].sae.k is None
     assert get_profile("lite") is PROFILES["lite"]                       # no override: the profile itself
 
 

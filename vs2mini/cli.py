@@ -73,7 +73,7 @@ def _setup(args):
     from .pipeline import load_setup
     from .data.registry import check_datasets
     p = _profile(args)
-    check_datasets(_datasets(args, p), p.n_train, p.n_test)            # broken files: before any encoding
+    check_datasets(_datasets(args, p), p.data.n_train, p.data.n_test)            # broken files: before any encoding
     return load_setup(p, args.dataset, model=args.model, pretrained=args.pretrained or "",
                       device=args.device, templates=getattr(args, "templates", None), progress=not args.quiet)
 
@@ -158,7 +158,7 @@ def cmd_zeroshot(args) -> dict:
     per_class = metrics.per_class_accuracy(logits, s.test.labels, len(s.classnames))
     print(s.banner)
     print(f"CLIP zero-shot on {s.dataset} ({len(s.test.labels)} images, {s.clip.tag}, templates "
-          f"{args.templates or s.profile.templates}): top-1 {acc:.2f}%")
+          f"{args.templates or s.profile.data.templates}): top-1 {acc:.2f}%")
     order = per_class.nan_to_num(-1).argsort(descending=True).tolist()
     shown = order if len(order) <= 20 else order[:10] + order[-10:]
     print(f"\n{'class':<28} {'top-1':>7}" + ("   (10 best, 10 worst)" if len(order) > 20 else ""))
@@ -189,7 +189,7 @@ def cmd_train_sae(args) -> dict:
     if args.out:
         _refuse_overwrite(args.out, args.force)        # before any work
     s = _setup(args)
-    width = s.profile.expansion * s.train.cls.shape[1]
+    width = s.profile.sae.expansion * s.train.cls.shape[1]
     out = args.out or default_sae_path(s.profile.name, s.dataset, s.clip.tag, s.profile.k_for(s.clip.name), width)
     _refuse_overwrite(out, args.force)                  # before training
     sae, hist = s.train_sae(progress=not args.quiet)
@@ -215,18 +215,19 @@ def cmd_reproduce(args):
     datasets = _datasets(args, profile)
     from .data.registry import check_datasets
     from .tables.flags import run_datasets, run_tables
-    check_datasets(run_datasets(args, profile, datasets), profile.n_train, profile.n_test)
+    check_datasets(run_datasets(args, profile, datasets), profile.data.n_train, profile.data.n_test)
     if args.table and args.table != "main":
         return run_tables(args, profile, datasets,
                           lambda path, obj, quiet=False: _write_json(path, stamp(obj, profile), quiet))
+    # the main table's own flags set the profile's steering, gate and PASS settings (None: the profile's)
+    main = profile.set(retrieval=args.retrieval, positive_rule=args.positives, q=args.gate_q,
+                       variant=args.pass_variant)
+    reproduce.check_run_args(main)                                   # before any model, feature or training
     results = []
     for ds in datasets:
         try:
-            r = reproduce.run_reproduce(profile, ds, model=args.model, pretrained=args.pretrained or "",
-                                        device=args.device, retrieval_features=args.retrieval or RETRIEVAL_FEATURES[0],
-                                        positive_rule=args.positives or POSITIVE_RULES[0],
-                                        gate_q=0.95 if args.gate_q is None else args.gate_q,
-                                        pass_variant=args.pass_variant, progress=not args.quiet)
+            r = reproduce.run_reproduce(main, ds, model=args.model, pretrained=args.pretrained or "",
+                                        device=args.device, progress=not args.quiet)
         except Exception:
             if results and args.json:
                 kept = ", ".join(r["dataset"] for r in results)

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -42,6 +42,10 @@ class Setup:
     def banner(self) -> str:
         return self.profile.banner if self.real else TOY_BANNER
 
+    def with_settings(self, **settings) -> "Setup":
+        """The same model, data and features under other profile settings (`Profile.set`: `gamma=2.0`, `q=0.99`)."""
+        return replace(self, profile=self.profile.set(**settings))
+
     def logits(self, cls: torch.Tensor) -> torch.Tensor:
         """cls: (N, d) CLS tokens (steered or not) -> (N, C) zero-shot logits on the CPU."""
         return cls_to_logits(self.clip, cls, self.head).cpu()
@@ -63,9 +67,10 @@ class Setup:
     def train_kwargs(self, **overrides) -> dict:
         """The profile's `train_sae` keywords for this backbone (budget, held-out slice, lr, PASS variant)."""
         p = self.profile
-        kw = dict(expansion=p.expansion, k=p.k_for(self.clip.name), epochs=p.epochs, min_steps=p.min_steps,
-                  holdout=p.holdout, patience=p.patience, batch_size=p.batch_size, lr=p.lr, bf16=p.bf16,
-                  pass_variant=p.pass_variant, prune_below=p.prune_below, seed=p.seed, device=self.clip.device)
+        tr = p.train
+        kw = dict(expansion=p.sae.expansion, k=p.k_for(self.clip.name), epochs=tr.epochs, min_steps=tr.min_steps,
+                  holdout=tr.holdout, patience=tr.patience, batch_size=tr.batch_size, lr=tr.lr, bf16=p.sae.bf16,
+                  pass_variant=p.pass_.variant, prune_below=p.sae.prune_below, seed=tr.seed, device=self.clip.device)
         kw.update(overrides)
         return kw
 
@@ -75,7 +80,8 @@ class Setup:
         defaults to the profile's). `method.train.summary(history)` gives steps and train / held-out FVU."""
         if pass_variant is not None:
             overrides["pass_variant"] = pass_variant
-        return train_sae(self.train.cls, labels=labels, w_aux=w_aux, progress=progress, **self.train_kwargs(**overrides))
+        return train_sae(self.train.cls, labels=labels, w_aux=w_aux, progress=progress,
+                         **self.train_kwargs(**overrides))
 
 
 def load_setup(profile: str | Profile | None = None, dataset: str | None = None, *, model: str | None = None,
@@ -89,9 +95,9 @@ def load_setup(profile: str | Profile | None = None, dataset: str | None = None,
     if p.name == "full" and clip.device.type == "cpu":
         warnings.warn("the 'full' profile on a CPU extracts features for every image of the full splits and takes "
                       "hours; use a GPU, or --profile lite for a CPU-sized run", stacklevel=2)
-    train_set = load_dataset(dataset, "train", limit=p.n_train)
-    test_set = load_dataset(dataset, EVAL_SPLIT.get(dataset, "test"), limit=p.n_test)
-    kw = dict(batch_size=p.image_batch, progress=progress, amp=p.feature_amp)
+    train_set = load_dataset(dataset, "train", limit=p.data.n_train)
+    test_set = load_dataset(dataset, EVAL_SPLIT.get(dataset, "test"), limit=p.data.n_test)
+    kw = dict(batch_size=p.data.image_batch, progress=progress, amp=p.data.feature_amp)
     train, test = cached_features(clip, train_set, **kw), cached_features(clip, test_set, **kw)
-    head = zeroshot_head(clip, test_set.classnames, templates or p.templates)
+    head = zeroshot_head(clip, test_set.classnames, templates or p.data.templates)
     return Setup(p, clip, dataset, list(test_set.classnames), train, test, head, train_set, test_set)

@@ -34,7 +34,7 @@ def stamp(obj, profile=None, prov: dict | None = None):
     each dict of a list (the shape is kept). Without a profile (pretrain-toy) or for text, `obj` unchanged."""
     if profile is None and prov is None:
         return obj
-    prov = prov or provenance(profile.name, profile.seed)
+    prov = prov or provenance(profile.name, profile.train.seed)
     if isinstance(obj, dict):
         return {**obj, "provenance": prov}
     if isinstance(obj, list):

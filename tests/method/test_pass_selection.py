@@ -189,6 +189,6 @@ def test_profile_prune_below_reaches_the_trainer():
     from vs2mini.pipeline import Setup
     from vs2mini.config import get_profile
     clip = SimpleNamespace(device=torch.device("cpu"), name="ViT-B-32")
-    assert get_profile("full").prune_below is None
+    assert get_profile("full").sae.prune_below is None
     s = Setup(get_profile("toy", prune_below=100), clip, "toy", [], None, None, None, None, None)
     assert s.train_kwargs()["prune_below"] == 100

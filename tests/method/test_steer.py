@@ -276,4 +276,4 @@ def test_steering_defaults_written_once():
     from vs2mini import paper
     from vs2mini.config import PROFILES
     assert (steer.GAMMA, steer.LAM) == (paper.SENSITIVITY_OPTIMUM["gamma"], paper.SENSITIVITY_OPTIMUM["lam"])
-    assert all((p.gamma, p.lam) == (steer.GAMMA, steer.LAM) for p in PROFILES.values())
+    assert all((p.steer.gamma, p.steer.lam) == (steer.GAMMA, steer.LAM) for p in PROFILES.values())

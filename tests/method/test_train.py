@@ -349,8 +349,8 @@ def test_full_profile_step_floor(dataset, n_train, steps_per_epoch, epochs):
     from vs2mini.config import get_profile
     p = get_profile("full")
     assert dataset in p.datasets
-    plan = training_schedule(n_train, epochs=p.epochs, batch_size=p.batch_size, min_steps=p.min_steps,
-                             holdout=p.holdout)
+    plan = training_schedule(n_train, epochs=p.train.epochs, batch_size=p.train.batch_size, min_steps=p.train.min_steps,
+                             holdout=p.train.holdout)
     assert (plan.steps_per_epoch, plan.epochs) == (steps_per_epoch, epochs)
     assert plan.steps == steps_per_epoch * epochs >= 1000 >= 10 * 30
     assert plan.n_heldout == round(0.1 * n_train) and plan.n_fit + plan.n_heldout == n_train

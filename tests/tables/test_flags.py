@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -20,7 +19,7 @@ VALUES = {"--positives": "majority", "--gate-q": "0.5", "--pass-variant": "ratio
 
 @pytest.fixture
 def small_toy(monkeypatch):
-    monkeypatch.setitem(profiles.PROFILES, "toy", replace(profiles.PROFILES["toy"], **SMALL))
+    monkeypatch.setitem(profiles.PROFILES, "toy", profiles.PROFILES["toy"].set(**SMALL))
 
 
 def _run(tmp_path, capsys, table, *flags):

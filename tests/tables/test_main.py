@@ -72,13 +72,13 @@ def world():
     train = make_split(N_TRAIN, g, flip=0.3)
     test = make_split(N_TEST, g, shift=torch.tensor([0.0, 0.0, 0.0, 0.5]), flip=0.2)
     profile = get_profile("toy", n_neighbours=5, epochs=3, batch_size=12, min_steps=0, holdout=0.0, k=2,
-                          expansion=2, datasets=("cub200",))
+                          expansion=2, datasets=("cub200",), q=Q)
     data = SimpleNamespace(synthetic=True)
     s = Setup(profile, stub_clip(), "cub200", ["a", "b", "c"], train, test, torch.eye(C, D), data, data)
     sae, pass_sae = random_sae(1, [0.5, -0.3, 0.2, 0.4]), random_sae(2, [0.1, 0.6, -0.4, 0.2])
     general = trun.GateData(random_sae(3, [0.3, 0.3, 0.3, 0.3]), torch.tensor([0.2, 0.1, 0.4, 0.0]),
                          torch.randn(20, D, generator=g) + 1.0, ("cub200", "other"), ("other",))
-    ctx = RW.Context(s, sae, pass_sae, general, GAMMA, LAM, Q, "clip", "query")
+    ctx = RW.Context(s, sae, pass_sae, general)
     return SimpleNamespace(s=s, sae=sae, pass_sae=pass_sae, general=general, ctx=ctx,
                            x=test.cls, x_train=train.cls)
 
@@ -204,7 +204,7 @@ def test_vs2pp_oracle_uses_true_labels_of_neighbours_and_query(world):
     nn_idx = world.ctx.neighbours
     maj = steer.vs2pp_from_directions(world.x, world.ctx.bank_dirs[nn_idx],
                                       R.retrieval.positive_mask(s.train.labels[nn_idx], rule="majority"), GAMMA, LAM)
-    out_maj = RW.row_vs2pp_oracle(replace(world.ctx, positive_rule="majority"))
+    out_maj = RW.row_vs2pp_oracle(replace(world.ctx, setup=s.with_settings(positive_rule="majority")))
     assert torch.allclose(out_maj.cls, maj, atol=1e-5)
 
 
@@ -224,8 +224,8 @@ def test_pass_sae_is_trained_with_the_true_train_labels(world):
     s = world.s
     kw = s.train_kwargs()
     pas, _ = trun.train_pass(s)
-    right, _ = vs2mini.method.train.train_sae(s.train.cls, labels=s.train.labels, w_aux=s.profile.w_aux, progress=False, **kw)
-    pseudo, _ = vs2mini.method.train.train_sae(s.train.cls, labels=s.logits(s.train.cls).argmax(-1), w_aux=s.profile.w_aux,
+    right, _ = vs2mini.method.train.train_sae(s.train.cls, labels=s.train.labels, w_aux=s.profile.pass_.w_aux, progress=False, **kw)
+    pseudo, _ = vs2mini.method.train.train_sae(s.train.cls, labels=s.logits(s.train.cls).argmax(-1), w_aux=s.profile.pass_.w_aux,
                                           progress=False, **kw)
     plain, _ = vs2mini.method.train.train_sae(s.train.cls, progress=False, **kw)
     assert same_weights(pas, right)
@@ -247,7 +247,7 @@ def test_general_gate_data_uses_train_splits_union_and_tau_datasets(world, monke
     want, _ = vs2mini.method.train.train_sae(union, progress=False, **s.train_kwargs())
     assert same_weights(gd2.sae, want) and torch.equal(gd2.x_tau, union) and hist2["step"]
     # the profile's gate datasets are the defaults; the evaluated dataset is not added (out-of-domain evaluation)
-    s_ood = replace(s, profile=replace(s.profile, gate_sae_datasets=("other",), gate_tau_datasets=None))
+    s_ood = s.with_settings(sae_datasets=("other",))
     gd4, _ = trun.general_gate_data(s_ood, world.sae, train_features=feats.__getitem__)
     assert gd4.train_datasets == gd4.tau_datasets == ("other",) and torch.allclose(gd4.mu, other.cls.mean(0))
     # the default loader asks for the TRAIN split of the other datasets
@@ -262,8 +262,7 @@ def test_general_gate_data_uses_train_splits_union_and_tau_datasets(world, monke
 def test_run_reproduce_feeds_the_rows_the_given_saes(world, monkeypatch):
     seen, rows_fns = [], RW.ROWS
     monkeypatch.setattr(R, "ROWS", RW.ROWS + (lambda c: seen.append(c),))
-    res = R.run_reproduce(setup=world.s, sae=world.sae, pass_sae=world.pass_sae, general=world.general,
-                          gate_q=Q, progress=False)
+    res = R.run_reproduce(run=trun.Run.of(world.s, sae=world.sae, pass_sae=world.pass_sae, gate=world.general))
     (c,) = seen
     assert c.sae is world.sae and c.pass_sae is world.pass_sae and c.general is world.general
     assert (c.gamma, c.lam, c.gate_q, c.positive_rule) == (1.5, 2.1, Q, "query")
@@ -281,16 +280,16 @@ def test_run_reproduce_feeds_the_rows_the_given_saes(world, monkeypatch):
 def test_run_reproduce_trains_plain_and_labelled_pass_saes(world, monkeypatch):
     seen = []
     monkeypatch.setattr(R, "ROWS", (lambda c: seen.append(c),))
-    R.run_reproduce(setup=world.s, general=world.general, progress=False)
+    R.run_reproduce(run=trun.Run.of(world.s, gate=world.general))
     (c,) = seen
     s = world.s
     plain, _ = s.train_sae(progress=False)
     pas, _ = trun.train_pass(s)
     assert same_weights(c.sae, plain) and same_weights(c.pass_sae, pas) and not same_weights(c.sae, c.pass_sae)
     seen.clear()
-    assert s.profile.pass_variant == "eq7"                             # the default; the override below differs
-    res = R.run_reproduce(setup=world.s, general=world.general, pass_variant="ratio", progress=False)
-    ratio, _ = trun.train_pass(replace(s, profile=replace(s.profile, pass_variant="ratio")))
+    assert s.profile.pass_.variant == "eq7"                             # the default; the override below differs
+    res = R.run_reproduce(run=trun.Run.of(world.s.with_settings(variant="ratio"), gate=world.general))
+    ratio, _ = trun.train_pass(s.with_settings(variant="ratio"))
     assert same_weights(seen[0].pass_sae, ratio) and res.settings["pass_variant"] == "ratio"
     assert not same_weights(ratio, pas)
 
@@ -299,7 +298,7 @@ def test_pass_tradeoff_rows(world):
     """One row per (variant, w_aux) with w_aux = 0 first; each row's numbers are those of the SAE trained with it."""
     rows = ablations.pass_tradeoff(world.s, w_aux=(0.8,), variants=("eq7", "ratio"))
     assert [(r["variant"], r["w_aux"]) for r in rows] == [("eq7", 0.0), ("eq7", 0.8), ("ratio", 0.0), ("ratio", 0.8)]
-    sae, _ = trun.train_pass(replace(world.s, profile=replace(world.s.profile, pass_variant="eq7")))
+    sae, _ = trun.train_pass(world.s.with_settings(variant="eq7"))
     assert rows[1]["test_fvu"] == pytest.approx(sae.fvu(world.x))
     assert rows[1]["vs2_top1"] == pytest.approx(world.s.accuracy(steer.vs2(world.x, sae, GAMMA, LAM)))
     assert rows[0]["test_fvu"] == pytest.approx(rows[2]["test_fvu"])   # no PASS: the variant plays no part
@@ -310,7 +309,7 @@ def test_generalized_sae_of_one_dataset_is_the_target_sae(world, monkeypatch):
     """With the gate's union = this dataset alone, training again would give the same SAE: it is reused."""
     seen = []
     monkeypatch.setattr(R, "ROWS", (lambda c: seen.append(c),))
-    res = R.run_reproduce(setup=world.s, sae=world.sae, pass_sae=world.pass_sae, progress=False)
+    res = R.run_reproduce(run=trun.Run.of(world.s, sae=world.sae, pass_sae=world.pass_sae))
     g = seen[0].general
     assert g.sae is world.sae and g.train_datasets == g.tau_datasets == ("cub200",)
     assert torch.allclose(g.mu, world.x_train.mean(0), atol=1e-5) and torch.equal(g.x_tau, world.x_train)
@@ -372,7 +371,7 @@ def test_centroid_row_uses_the_unlabelled_train_mean(world):
     perm = torch.randperm(N_TRAIN, generator=torch.Generator().manual_seed(5))
     s2 = replace(s, train=replace(s.train, labels=s.train.labels[perm]),
                  test=replace(s.test, labels=(s.test.labels + 1) % C))
-    ctx2 = RW.Context(s2, world.sae, world.pass_sae, world.general, GAMMA, LAM, Q, "clip", "query")
+    ctx2 = RW.Context(s2, world.sae, world.pass_sae, world.general)
     torch.testing.assert_close(RW.row_centroid(ctx2).cls, want, rtol=0, atol=1e-6)
 
 
@@ -393,7 +392,7 @@ def test_shift_grid_rows_take_the_right_sae_and_mean(world):
     d = ST.Domain(8, s, world.sae, world.pass_sae, mu)
     ref_sae = random_sae(7, [-0.4, 0.5, 0.1, -0.2])
     ref = ST.Domain(32, s, ref_sae, world.pass_sae, torch.tensor([0.9, -0.6, 0.3, 0.2]))
-    cells = {c.method: c for c in ST.domain_rows(d, ref, GAMMA, LAM, Q)}
+    cells = {c.method: c for c in ST.domain_rows(d, ref)}
     assert tuple(cells) == ST.GRID_ROWS
     acc = s.accuracy
     alpha = steer.centroid_alpha(GAMMA, LAM)

@@ -3,7 +3,6 @@ that hold whatever the numbers are (at 32 px the references reduce to the domain
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -18,7 +17,7 @@ SMALL = dict(n_train=1200, n_test=240, epochs=3, min_steps=0)
 def shift_json(tmp_path_factory, _isolated_env):
     from vs2mini import config as profiles
     mp = pytest.MonkeyPatch()
-    mp.setitem(profiles.PROFILES, "toy", replace(profiles.PROFILES["toy"], **SMALL))
+    mp.setitem(profiles.PROFILES, "toy", profiles.PROFILES["toy"].set(**SMALL))
     path = tmp_path_factory.mktemp("shift") / "shift.json"
     try:
         assert main(["reproduce", "--profile", "toy", "--quiet", "--table", "shift", "--json", str(path)]) == 0

@@ -20,6 +20,7 @@ from vs2mini.method.pass_loss import prototype_directions
 from vs2mini.cli import main
 from vs2mini.config import get_profile
 from vs2mini.tables.main import run_reproduce
+from vs2mini.tables.run import Run
 
 
 SMALL = dict(n_train=2000, n_test=500)     # a seeded subset of the toy world: each SAE trains in about a second
@@ -56,7 +57,7 @@ def test_every_table_is_registered_with_a_source():
 
 
 def test_prompts_ens_equals_single_when_the_profile_already_ensembles(small_setup):
-    s = replace(small_setup, profile=replace(small_setup.profile, templates="cifar18"))
+    s = small_setup.with_settings(templates="cifar18")
     from vs2mini.clip.models import zeroshot_head
     s = replace(s, head=zeroshot_head(s.clip, s.classnames, "cifar18"))
     r = rows(ablations.prompts(s))
@@ -83,8 +84,8 @@ def test_lite_trains_a_subset_of_table_8_that_fits_the_book_build(small_setup):
     retrained), and at most a third of the width-cost of all 13 (SAE step cost grows with the width)."""
     lite = get_profile("lite")
     grid = ablations.width_k_grid(replace(small_setup, profile=lite))
-    assert grid == list(lite.width_k_grid) and set(grid) <= set(paper.TABLE_8) and len(set(grid)) == len(grid)
-    assert (lite.expansion, lite.k_for(lite.model)) in grid
+    assert grid == list(lite.tables.width_k_grid) and set(grid) <= set(paper.TABLE_8) and len(set(grid)) == len(grid)
+    assert (lite.sae.expansion, lite.k_for(lite.model)) in grid
     assert sum(e for e, _ in grid) <= sum(e for e, _ in paper.TABLE_8) / 3
 
 
@@ -97,11 +98,11 @@ def test_sweep_gamma_lambda_gamma_one_is_zero_shot(small_setup):
 
 def test_sweep_neighbours_at_the_profile_n_matches_reproduce(small_setup):
     p = small_setup.profile
-    res = ablations.sweep_neighbours(small_setup, counts=(10, p.n_neighbours, 10_000))
-    assert [r.label for r in res.rows] == ["N=10", f"N={p.n_neighbours}", f"N={len(small_setup.train.labels)}"]
-    main_table = run_reproduce(setup=small_setup, progress=False)
+    res = ablations.sweep_neighbours(small_setup, counts=(10, p.steer.n_neighbours, 10_000))
+    assert [r.label for r in res.rows] == ["N=10", f"N={p.steer.n_neighbours}", f"N={len(small_setup.train.labels)}"]
+    main_table = run_reproduce(run=Run.of(small_setup))
     ref = {r.method: r.top1 for r in main_table.rows}
-    ours = rows(res)[f"N={p.n_neighbours}"].ours
+    ours = rows(res)[f"N={p.steer.n_neighbours}"].ours
     assert ours["pseudo top-1"] == ref["VS2++ (pseudo)"] and ours["oracle top-1"] == ref["VS2++ (oracle)"]
 
 
@@ -120,9 +121,9 @@ def test_weighted_rag_extremes(small_setup):
 def test_oracle_prototypes_use_the_true_class_and_gamma_one_is_identity(small_setup):
     s = small_setup
     sae = s.train_sae(progress=False)[0]
-    same = tbaselines.oracle_prototypes(replace(s, profile=replace(s.profile, gamma=1.0)), sae)
+    same = tbaselines.oracle_prototypes(s.with_settings(gamma=1.0), sae)
     torch.testing.assert_close(same.cpu(), s.test.cls)
-    strong = replace(s, profile=replace(s.profile, gamma=3.0, lam=50.0))
+    strong = s.with_settings(gamma=3.0, lam=50.0)
     steered = tbaselines.oracle_prototypes(strong, sae)
     # pushed hard along the true class's prototype, images end up closer to it than unsteered ones
     protos = prototype_directions(sae, s.train.cls, s.train.labels, len(s.classnames))
@@ -150,7 +151,7 @@ def test_depth_table_last_layer_row_is_final_layer_vs2(small_setup):
     res = ablations.depth(s)
     r = rows(res)
     sae = s.train_sae(progress=False)[0]                   # the same data and seed as the table's layer-n SAE
-    ref = s.accuracy(steer.vs2(s.test.cls, sae, s.profile.gamma, s.profile.lam))
+    ref = s.accuracy(steer.vs2(s.test.cls, sae, s.profile.steer.gamma, s.profile.steer.lam))
     assert r[f"VS2 at layer {n}"].ours["top-1"] == pytest.approx(ref)
     assert r[f"VS2 at layer {n}"].paper["top-1"] == 68.08 and r["SAE^A_REC"].paper["top-1"] == 64.05
 
@@ -169,7 +170,7 @@ def test_vit_l14_configuration_and_path():
 
 def test_cli_table_json_and_help(tmp_path, capsys, monkeypatch):
     from vs2mini import config as profiles
-    monkeypatch.setitem(profiles.PROFILES, "toy", replace(profiles.PROFILES["toy"], **SMALL))
+    monkeypatch.setitem(profiles.PROFILES, "toy", profiles.PROFILES["toy"].set(**SMALL))
     out = tmp_path / "t.json"
     argv = ["reproduce", "--profile", "toy", "--quiet", "--table", "sweep-gamma-lambda", "--json", str(out)]
     assert main(argv) == 0
@@ -197,7 +198,7 @@ def test_ood_gate_on_the_offline_domains(small_setup, monkeypatch):
                         real_gate(x, xs, fvu, tau))
     monkeypatch.setattr(steer, "fvu_threshold", lambda f, q: thresholds.append((f, q)) or real_threshold(f, q))
     qs = (1e-6, 0.5, 0.9, 1.0)
-    res = shift.ood_gate(p, qs=qs, setups=setups)
+    res = shift.ood_gate(qs=qs, run=Run.of(*setups.values(), profile=p))
     r = rows(res)
     ds = train_on[0]
     zs, gen = r["CLIP zero-shot"].ours[ds], r["VS2 (generalized SAE)"].ours[ds]
@@ -234,24 +235,31 @@ def test_table_3_paper_lookup():
 
 
 def test_run_all_shares_one_setup_per_dataset(monkeypatch, small_setup):
-    loads, seen = [], []
-    monkeypatch.setattr(experiments, "load_setup", lambda p, ds, **kw: loads.append(ds) or small_setup)
+    from vs2mini.tables import run as trun
+    loads, seen, trained, runs = [], [], [], set()
+    monkeypatch.setattr(trun, "load_setup", lambda p, ds, **kw: loads.append(ds) or small_setup)
 
     def fake(name, per_dataset):
         def run(*args, **kw):
-            seen.append((name, args[0] is small_setup if per_dataset else args[1]))
-            shared = kw["sae"] if per_dataset else set(kw["saes"].values())
-            assert shared in ("the profile SAE", {"the profile SAE"})          # trained once, passed on
+            if per_dataset:
+                seen.append((name, args[0] is small_setup))
+                shared = kw["sae"]
+            else:                                     # the multi-dataset tables get the run itself
+                seen.append((name, kw["dataset"]))
+                shared = kw["run"].sae(kw["dataset"])
+                runs.add(id(kw["run"]))
+            assert shared == "the profile SAE"
             return name
         return experiments.Table(name, "src", run, "help", per_dataset)
     tables = {"a": fake("a", True), "multi": fake("multi", False), "b": fake("b", True)}
     monkeypatch.setattr(experiments, "TABLES", tables)
-    monkeypatch.setattr(type(small_setup), "train_sae", lambda self, **kw: ("the profile SAE", {}))
+    monkeypatch.setattr(type(small_setup), "train_sae", lambda self, **kw: trained.append(1) or ("the profile SAE", {}))
     assert list(experiments.run_all("toy")) == ["a", "b", "multi"]
     assert seen == [("a", True), ("b", True), ("multi", None)]        # per-dataset tables got the shared set-up
-    assert loads == [get_profile("toy").datasets[0]]                  # loaded once
+    assert loads == [get_profile("toy").datasets[0]] and len(trained) == 1   # loaded once, trained once
     seen.clear()
     assert list(experiments.run_all("toy", ["x"])) == ["a", "b", "multi"] and seen[-1] == ("multi", "x")
+    assert loads[-1] == "x" and len(loads) == 2 and len(trained) == 2 and len(runs) == 2   # one Run per run_all
 
 
 def test_tables_reuse_a_given_profile_sae(monkeypatch, small_setup):
@@ -259,10 +267,10 @@ def test_tables_reuse_a_given_profile_sae(monkeypatch, small_setup):
     sae = s.train_sae(progress=False)[0]
     monkeypatch.setattr(type(s), "train_sae", lambda self, **kw: pytest.fail("trained an SAE it was given"))
     k = s.profile.k_for(s.clip.name)
-    vs2 = s.accuracy(steer.vs2(s.test.cls, sae, s.profile.gamma, s.profile.lam))
+    vs2 = s.accuracy(steer.vs2(s.test.cls, sae, s.profile.steer.gamma, s.profile.steer.lam))
     assert rows(ablations.prompts(s, sae=sae))["VS2"].ours["top-1"] == pytest.approx(vs2)
-    assert ablations.sweep_width_k(s, [(s.profile.expansion, k)], sae=sae).rows[0].ours["top-1"] == pytest.approx(vs2)
-    grid = ablations.sweep_gamma_lambda(s, [s.profile.gamma], [s.profile.lam], sae=sae)
-    assert grid.rows[0].ours[f"lambda={s.profile.lam:g}"] == pytest.approx(vs2, abs=1e-4)
+    assert ablations.sweep_width_k(s, [(s.profile.sae.expansion, k)], sae=sae).rows[0].ours["top-1"] == pytest.approx(vs2)
+    grid = ablations.sweep_gamma_lambda(s, [s.profile.steer.gamma], [s.profile.steer.lam], sae=sae)
+    assert grid.rows[0].ours[f"lambda={s.profile.steer.lam:g}"] == pytest.approx(vs2, abs=1e-4)
     ablations.sweep_neighbours(s, counts=(5,), sae=sae)
     tbaselines.baselines(s, sae=sae)

@@ -125,7 +125,7 @@ def test_vs2_plus_ens_is_classified_with_the_ensembled_head(spy, monkeypatch):
     monkeypatch.setattr(A, "zeroshot_head", lambda clip, names, templates: ens if templates == "cifar18" else None)
     sae = random_sae(1)
     res = A.prompts(s, sae=sae)
-    vs2_x = steer.vs2(s.test.cls, sae, s.profile.gamma, s.profile.lam)
+    vs2_x = steer.vs2(s.test.cls, sae, s.profile.steer.gamma, s.profile.steer.lam)
     got = {label: fed(spy, res, label, "top-1") for label in ("CLIP zero-shot", "Ens", "VS2", "VS2 + Ens")}
     assert got["CLIP zero-shot"].head is None and close(got["CLIP zero-shot"].cls, s.test.cls)
     assert got["Ens"].head is ens and close(got["Ens"].cls, s.test.cls)
@@ -138,7 +138,7 @@ def test_width_k_top5_column_and_table_16_from_steering_vectors(spy):
     s = make_setup()
     configs = [(2, 2), (2, 4)]
     res = A.sweep_width_k(s, configs=configs)
-    g, lam = s.profile.gamma, s.profile.lam
+    g, lam = s.profile.steer.gamma, s.profile.steer.lam
     saes = [s.train_sae(progress=False, expansion=e, k=k)[0] for e, k in configs]
     for (e, k), sae in zip(configs, saes):
         top1, top5 = fed(spy, res, f"{e}x, k={k}", "top-1"), fed(spy, res, f"{e}x, k={k}", "top-5")
@@ -167,7 +167,7 @@ def test_clip_steering_uses_raw_cls_tokens_and_its_own_label_source(spy):
     s = make_setup()
     sae = random_sae(2)
     res = B.baselines(s, sae=sae)
-    g, lam = s.profile.gamma, s.profile.lam
+    g, lam = s.profile.steer.gamma, s.profile.steer.lam
     nn_idx = T.neighbour_indices(s, 5)
     for kind in ("pseudo", "oracle"):
         bank, query = T.vs2pp_labels(s, kind)
@@ -243,7 +243,7 @@ def test_depth_one_sae_per_layer_on_that_layers_tokens(fake_tower):
     res = A.depth(s)
     assert sorted(layer for layer, _ in fake_tower.trained) == [1, 2, 3]
     assert all(over == {} for _, over in fake_tower.trained)           # offline: the profile's SAE shape
-    g, lam = s.profile.gamma, s.profile.lam
+    g, lam = s.profile.steer.gamma, s.profile.steer.lam
     *steered, a_rec = fake_tower.edits
     assert steered == [{v: ("vs2", v, g, lam) for v in layers} for layers in [(3,), (2, 3), (1, 2, 3)]]
     assert a_rec == {v: ("rec", v) for v in (1, 2, 3)}                  # SAE^A_REC: every layer, its own SAE
@@ -291,20 +291,20 @@ def test_full_profile_tau_union_excludes_cub():
     train_on, tau_on, evaluate = S.ood_gate_datasets(get_profile("full"))
     assert train_on == ("cifar100", "cub200", "tinyimagenet") and tau_on == ("cifar100", "tinyimagenet")
     assert evaluate == paper.TABLE_3_COLUMNS
-    assert get_profile("full").gate_tau_datasets == ("cifar100", "tinyimagenet")   # the main table's gate too
+    assert get_profile("full").gate.tau_datasets == ("cifar100", "tinyimagenet")   # the main table's gate too
 
 
 def test_ood_gate_rows_use_the_right_sae_tau_and_mu(spy, ood_world):
     setups, saes = ood_world
     qs = (0.3, 0.7)
-    res = S.ood_gate(get_profile("full", **SMALL), qs=qs, setups=setups, saes=saes)
+    res = S.ood_gate(qs=qs, run=T.Run.of(*setups.values(), saes=saes, profile=get_profile("full", **SMALL)))
     first = setups["cifar100"]
     union = torch.cat([setups[d].train.cls for d in ("cifar100", "cub200", "tinyimagenet")])
     gen, _ = trainer.train_sae(union, progress=False, **first.train_kwargs())
     mu = union.mean(0)
     x_tau = torch.cat([setups[d].train.cls for d in ("cifar100", "tinyimagenet")])
     taus = {q: steer.fvu_threshold(steer.per_sample_fvu(x_tau, gen, mu), q) for q in qs}
-    g, lam = first.profile.gamma, first.profile.lam
+    g, lam = first.profile.steer.gamma, first.profile.steer.lam
     rows = {r.label: r for r in res.rows}
     partial = 0
     for ds, s in setups.items():
@@ -335,17 +335,17 @@ def test_ood_gate_rows_use_the_right_sae_tau_and_mu(spy, ood_world):
 def test_sae_rec_gamma_row_uses_the_papers_fixed_gamma(monkeypatch):
     s = make_setup()
     sae = random_sae(4)
-    ctx = RW.Context(s, sae, sae, None, gamma=2.5, lam=2.1)
+    ctx = RW.Context(s.with_settings(gamma=2.5, lam=2.1), sae, sae, None)
     assert ctx.rec_gamma == paper.SAE_REC_GAMMA == 1.5
     out = RW.row_sae_rec_gamma(ctx)
     assert close(out.cls, steer.sae_reconstruction(s.test.cls, sae, 1.5))
     assert not close(out.cls, steer.sae_reconstruction(s.test.cls, sae, 2.5))
-    asked = RW.row_sae_rec_gamma(replace(ctx, rec_gamma=2.5))
+    asked = RW.row_sae_rec_gamma(replace(ctx, setup=ctx.setup.with_settings(rec_gamma=2.5)))
     assert close(asked.cls, steer.sae_reconstruction(s.test.cls, sae, 2.5))
     seen = []
     monkeypatch.setattr(R, "ROWS", (lambda c: seen.append(c),))
     general = T.GateData(sae, s.train.cls.mean(0), s.train.cls, ("cifar100",), ("cifar100",))
-    res = R.run_reproduce(setup=s, sae=sae, pass_sae=sae, general=general, gamma=2.5, progress=False)
+    res = R.run_reproduce(run=T.Run.of(s.with_settings(gamma=2.5), sae=sae, pass_sae=sae, gate=general))
     assert seen[-1].rec_gamma == 1.5 and seen[-1].gamma == 2.5 and res.settings["rec_gamma"] == 1.5
-    R.run_reproduce(setup=s, sae=sae, pass_sae=sae, general=general, rec_gamma=3.0, progress=False)
+    R.run_reproduce(run=T.Run.of(s.with_settings(rec_gamma=3.0), sae=sae, pass_sae=sae, gate=general))
     assert seen[-1].rec_gamma == 3.0

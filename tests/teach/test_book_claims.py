@@ -55,14 +55,14 @@ def test_teaching_paper_column_is_the_papers():
 
 def test_notebook_01_float32_features_by_default():
     assert "float32" in notebook_text("01_clip_zero_shot")
-    assert all(not get_profile(n).feature_amp for n in ("toy", "lite", "full"))
+    assert all(not get_profile(n).data.feature_amp for n in ("toy", "lite", "full"))
 
 
 def test_notebook_02_and_07_training_budget():
     full = get_profile("full")
-    assert full.min_steps == 1000 and full.holdout == 0.1 and full.epochs == 30
-    plan = training_schedule(50_000, epochs=full.epochs, batch_size=full.batch_size, min_steps=full.min_steps,
-                             holdout=full.holdout)
+    assert full.train.min_steps == 1000 and full.train.holdout == 0.1 and full.train.epochs == 30
+    plan = training_schedule(50_000, epochs=full.train.epochs, batch_size=full.train.batch_size, min_steps=full.train.min_steps,
+                             holdout=full.train.holdout)
     assert plan.steps >= 1000 and plan.n_heldout == 5000
     assert "at least 1,000 optimiser steps" in notebook_text("02_training_a_topk_sae")
     assert "1,000 optimiser steps, 10 % of the train split held out" in notebook_text("07_reproducing_the_paper")
@@ -70,8 +70,8 @@ def test_notebook_02_and_07_training_budget():
 
 def test_notebook_06_and_07_pass_and_gate_defaults():
     full = get_profile("full")
-    assert full.pass_variant == "eq7"
-    assert full.gate_tau_datasets == ("cifar100", "tinyimagenet")
+    assert full.pass_.variant == "eq7"
+    assert full.gate.tau_datasets == ("cifar100", "tinyimagenet")
     nb6, nb7 = notebook_text("06_pass_prototypes"), notebook_text("07_reproducing_the_paper")
     assert "`variant=\"eq7\"`, is the literal sum" in nb6 and "divides by the code variance" not in \
         nb6.split("`variant=\"eq7\"`, is the literal sum")[0].split("The scale of")[-1]

@@ -29,11 +29,11 @@ def prompts(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> Tab
     """Table 1b: prompt ensembling (Ens, the CLIP paper's 18 CIFAR templates) alone and with VS2."""
     key, ps = _paper_key(s)
     col = "top-1"
-    res = _result("prompts", s, [col], ps + "; Table 1b is ViT-B/32 only", templates=s.profile.templates)
+    res = _result("prompts", s, [col], ps + "; Table 1b is ViT-B/32 only", templates=s.profile.data.templates)
     x = s.test.cls.to(s.clip.device)
     ens = zeroshot_head(s.clip, s.classnames, "cifar18")
     sae = _profile_sae(s, sae, progress)
-    vs2_x = steer.vs2(x, sae, s.profile.gamma, s.profile.lam)
+    vs2_x = steer.vs2(x, sae, s.profile.steer.gamma, s.profile.steer.lam)
     ours = {"CLIP zero-shot": _accuracy(s, x), "Ens": _accuracy(s, x, ens), "VS2": _accuracy(s, vs2_x),
             "VS2 + Ens": _accuracy(s, vs2_x, ens)}
     j = paper.TABLE_1B_COLUMNS.index(key[0])
@@ -42,8 +42,8 @@ def prompts(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> Tab
                                  "" if label in ours else "not implemented in vs2mini"))
     res.notes += ["Ens = the 18 CIFAR templates of the CLIP paper (the paper does not state its template set); "
                   "zero-shot and VS2 use the profile's templates",
-                  f"VS2 + Ens steers with the same SAE (gamma {s.profile.gamma}, lambda {s.profile.lam}) and "
-                  "classifies with the ensembled head"]
+                  f"VS2 + Ens steers with the same SAE (gamma {s.profile.steer.gamma}, lambda {s.profile.steer.lam}) "
+                  "and classifies with the ensembled head"]
     return res
 
 
@@ -52,8 +52,8 @@ def width_k_grid(s: Setup) -> list[tuple[int, int]]:
     lite's CPU budget). Offline three (the profile's SAE, half its width, half its k): one step along each axis
     keeps the table to seconds."""
     if s.profile.real:
-        return list(s.profile.width_k_grid or paper.TABLE_8)
-    e, k = s.profile.expansion, s.profile.k_for(s.clip.name)
+        return list(s.profile.tables.width_k_grid or paper.TABLE_8)
+    e, k = s.profile.sae.expansion, s.profile.k_for(s.clip.name)
     return [(max(1, e // 2), k), (e, max(1, k // 2)), (e, k)]
 
 
@@ -64,7 +64,7 @@ def sweep_width_k(s: Setup, configs: list[tuple[int, int]] | None = None, progre
     _, ps = _paper_key(s)
     res = _result("sweep-width-k", s, ["top-1", "top-5"], ps + "; Tables 8 and 16 are ViT-B/32 CIFAR-100")
     x = s.test.cls.to(s.clip.device)
-    g, lam = s.profile.gamma, s.profile.lam
+    g, lam = s.profile.steer.gamma, s.profile.steer.lam
     vectors = []
     for e, k in configs:
         this = sae if _is_config(sae, e, k) else s.train_sae(progress=progress, expansion=e, k=k)[0]
@@ -132,7 +132,7 @@ def sweep_neighbours(s: Setup, counts=paper.NEIGHBOUR_COUNTS, progress: bool = F
     dirs = steer.bank_directions(sae, s.train.cls.to(s.clip.device))
     nn_all = neighbour_indices(s, max(counts))                 # best first: the first n are the n nearest
     labels = {kind: vs2pp_labels(s, kind) for kind in ("pseudo", "oracle")}
-    g, lam = s.profile.gamma, s.profile.lam
+    g, lam = s.profile.steer.gamma, s.profile.steer.lam
     for n in counts:
         nn_idx = nn_all[:, :n]
         ours = {}
@@ -165,14 +165,14 @@ def depth(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> Table
     if not t7:
         res.notes.append(f"Table 7 is CIFAR-100 ViT-B/16: no Table 7 number matches this run ({key[0]}, {key[1]}); "
                          "for them run --table depth --dataset cifar100 --model ViT-B-16-quickgelu")
-    batch = s.profile.image_batch
+    batch = s.profile.data.image_batch
     feats = depth_mod.layer_features(s.clip, s.train_set, range(1, n + 1), batch, progress=progress)
     # the last layer's tokens are the set-up's train tokens: a given profile SAE of the same shape serves there
-    reuse = sae if _is_config(sae, over.get("expansion", s.profile.expansion),
+    reuse = sae if _is_config(sae, over.get("expansion", s.profile.sae.expansion),
                               over.get("k", s.profile.k_for(s.clip.name))) else None
     saes = {layer: reuse if layer == n and reuse is not None else _train_on(s, feats[layer], progress, **over)
             for layer in range(1, n + 1)}
-    g, lam = s.profile.gamma, s.profile.lam
+    g, lam = s.profile.steer.gamma, s.profile.steer.lam
     pv = lambda m: _table_1a(m, key, col)                                             # noqa: E731
     res.rows.append(TableRow("CLIP zero-shot", {col: _accuracy(s, s.test.cls)}, pv("CLIP zero-shot")))
     for layers in depth_configs(n):
@@ -213,7 +213,8 @@ def vit_l14(s: Setup, progress: bool = False) -> TableResult:
     sae = s.train_sae(progress=progress, expansion=st["expansion"], k=k)[0]
     zs, vs2 = paper.TABLE_9[ds]
     res.rows.append(TableRow("CLIP zero-shot", {"top-1": _accuracy(s, s.test.cls)}, {"top-1": zs}))
-    res.rows.append(TableRow("VS2", {"top-1": _accuracy(s, steer.vs2(s.test.cls, sae, s.profile.gamma, s.profile.lam))},
+    g, lam = s.profile.steer.gamma, s.profile.steer.lam
+    res.rows.append(TableRow("VS2", {"top-1": _accuracy(s, steer.vs2(s.test.cls, sae, g, lam))},
                              {"top-1": vs2}, f"SAE {sae.n_latents} latents ({sae.n_latents // d}x), k {sae.k}"))
     res.notes += [f"steered: the final block's CLS token (0-indexed block {n - 1} of {n}; ViT-L/14 has 24, so 23)",
                   "the real run: python -m vs2mini reproduce --table vit-l14 --profile full --dataset cifar100 "
@@ -233,8 +234,8 @@ def pass_tradeoff(setup: Setup, w_aux: tuple[float, ...] = PASS_TRADEOFF_W_AUX,
     to their class mean), mean code norm (a collapse shows as codes shrinking to 0) and VS2 top-1 with that SAE.
     w_aux = 0 (no PASS) is the first row of each variant for reference."""
     p = setup.profile
-    gamma = p.gamma if gamma is None else gamma
-    lam = p.lam if lam is None else lam
+    gamma = p.steer.gamma if gamma is None else gamma
+    lam = p.steer.lam if lam is None else lam
     x = setup.test.cls.to(setup.clip.device)
     y = setup.test.labels.to(setup.clip.device)
     out = []

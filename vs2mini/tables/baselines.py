@@ -72,8 +72,8 @@ def oracle_prototypes(s: Setup, sae, n_images: int = paper.ORACLE_PROTOTYPE_IMAG
                        for c in range(len(s.classnames))])
     protos = prototype_directions(sae, s.train.cls[picks].to(sae.device), y[picks].to(sae.device),
                                             len(s.classnames))
-    v = (s.profile.gamma - 1.0) * protos[s.test.labels.to(protos.device)]
-    return steer.apply_steering(s.test.cls.to(protos.device), v, s.profile.lam)
+    v = (s.profile.steer.gamma - 1.0) * protos[s.test.labels.to(protos.device)]
+    return steer.apply_steering(s.test.cls.to(protos.device), v, s.profile.steer.lam)
 
 
 def rag_grid(s: Setup) -> tuple[list[float], list[int]]:
@@ -87,8 +87,8 @@ def baselines(s: Setup, progress: bool = False, sae: TopKSAE | None = None, posi
     key, ps = _paper_key(s)
     col = "top-1"
     res = _result("baselines", s, [col], ps)
-    g, lam = s.profile.gamma, s.profile.lam
-    n = min(s.profile.n_neighbours, len(s.train.labels))
+    g, lam = s.profile.steer.gamma, s.profile.steer.lam
+    n = min(s.profile.steer.n_neighbours, len(s.train.labels))
     sae = _profile_sae(s, sae, progress)
     nn_idx = neighbour_indices(s, n)
     masks = _masks({kind: vs2pp_labels(s, kind) for kind in ("pseudo", "oracle")}, nn_idx, positives)

@@ -8,9 +8,9 @@ it needs a forward pass through the tower per layer and lives in the depth table
 Documented choices where the paper is silent:
 - gamma, lam: the CIFAR-100 B/32 optimum (1.5, 2.1) for every method (paper v3 App. B; per-dataset values not given).
   SAE^{F+g}_REC uses the paper's fixed gamma = 1.5 (v3 §4.1, `paper.SAE_REC_GAMMA`) whatever gamma VS2 runs at,
-  unless `rec_gamma` asks for another.
+  unless the profile's `rec_gamma` (config.SteerSettings) asks for another.
 - FVU gate, as the paper runs it (v3 §4.3): a generalized SAE trained on the union of the profile's datasets' train
-  splits; tau = the q-quantile of per-sample FVU over an unlabelled train union (`Profile.gate_tau_datasets`,
+  splits; tau = the q-quantile of per-sample FVU over an unlabelled train union (`GateSettings.tau_datasets`,
   CIFAR-100 + Tiny-ImageNet in `full`), mu = the generalized SAE's training mean; q = 0.95. The in-domain row takes
   tau and mu from this dataset's own train split with the target-domain SAE.
 - VS2++ retrieval: CLIP image embeddings by default (the paper used DINOv2; size not given), bank = train split.
@@ -23,12 +23,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from ..config import TOY_BANNER
+from ..config import TOY_BANNER, Profile
 from ..method import metrics, retrieval, steer
-from ..paper import PAPER, SAE_REC_GAMMA, paper_value
-from ..pipeline import Setup, load_setup
+from ..paper import PAPER, paper_value
 from .rows import ROWS, Context
-from .run import RETRIEVAL_FEATURES, centroid_geometry, general_gate_data, paper_fvu, train_pass, training_report
+from .run import RETRIEVAL_FEATURES, Run, centroid_geometry, paper_fvu, training_report
 
 # The published setting a toy run's table quotes for orientation (see Result.table).
 TOY_REFERENCE = ("cifar100", "ViT-B-32")
@@ -106,67 +105,52 @@ class Result:
         return json.dumps({**asdict(self), "warning": self.warning}, indent=2)
 
 
-def check_run_args(gamma: float | None, lam: float | None, gate_q: float, retrieval_features: str,
-                   positive_rule: str) -> None:
-    """Clear errors for run arguments, raised before anything expensive starts."""
-    steer.check_finite(**{name: v for name, v in (("gamma", gamma), ("lam", lam), ("gate_q", gate_q))
-                          if v is not None})
-    if not 0.0 < gate_q <= 1.0:
-        raise ValueError(f"gate_q must be in (0, 1], got {gate_q}")
-    if retrieval_features not in RETRIEVAL_FEATURES:
-        raise ValueError(f"unknown retrieval features {retrieval_features!r}; choose one of {RETRIEVAL_FEATURES}")
-    if positive_rule not in retrieval.POSITIVE_RULES:
-        raise ValueError(f"unknown positive rule {positive_rule!r}; choose one of {retrieval.POSITIVE_RULES}")
+def check_run_args(profile: Profile) -> None:
+    """Clear errors for the settings the rows read (`--gamma`-like overrides of the profile), raised before anything
+    expensive starts."""
+    st, q = profile.steer, profile.gate.q
+    steer.check_finite(gamma=st.gamma, lam=st.lam, rec_gamma=st.rec_gamma, gate_q=q)
+    if not 0.0 < q <= 1.0:
+        raise ValueError(f"gate_q must be in (0, 1], got {q}")
+    if st.retrieval not in RETRIEVAL_FEATURES:
+        raise ValueError(f"unknown retrieval features {st.retrieval!r}; choose one of {RETRIEVAL_FEATURES}")
+    if st.positive_rule not in retrieval.POSITIVE_RULES:
+        raise ValueError(f"unknown positive rule {st.positive_rule!r}; choose one of {retrieval.POSITIVE_RULES}")
 
 
-def run_reproduce(profile=None, dataset: str | None = None, *, model: str | None = None, pretrained: str | None = "",
-                  device: str | None = None, retrieval_features: str = "clip", positive_rule: str = "query",
-                  gate_q: float = 0.95, gamma: float | None = None, lam: float | None = None,
-                  pass_variant: str | None = None, progress: bool = True, setup: Setup | None = None, sae=None,
-                  pass_sae=None, general=None, rec_gamma: float | None = None) -> Result:
+def run_reproduce(profile: str | Profile | None = None, dataset: str | None = None, *, model: str | None = None,
+                  pretrained: str | None = "", device: str | None = None, progress: bool = True,
+                  run: Run | None = None) -> Result:
     """Run every row of the table on one dataset/backbone; returns a `Result` (print `result.table()`).
-    Pass trained `sae` / `pass_sae` (and `general`: a GateData) to reuse them; otherwise they are trained with the
-    profile's settings (`pass_variant` overrides the profile's PASS variant). `rec_gamma` (default the paper's 1.5)
-    is SAE^{F+g}_REC's gamma; `gamma` and `lam` (default the profile's) steer VS2 and the other rows."""
-    check_run_args(gamma=gamma, lam=lam, gate_q=gate_q, retrieval_features=retrieval_features,
-                   positive_rule=positive_rule)                       # before any model, feature or training
-    rec_gamma = SAE_REC_GAMMA if rec_gamma is None else rec_gamma
-    steer.check_finite(rec_gamma=rec_gamma)
-    s = setup or load_setup(profile, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
-    if pass_variant is not None:
-        from dataclasses import replace
-        s = replace(s, profile=replace(s.profile, pass_variant=pass_variant))
+    The rows' settings are the profile's (`get_profile(..., gamma=2.0)` changes one). `run`: a `Run` whose set-up
+    and SAEs are reused (`Run.of(setup, sae=...)` around ones already trained); otherwise one is made here."""
+    if run is None:
+        run = Run(profile, model=model, pretrained=pretrained, device=device, progress=progress)
+    elif profile is not None:
+        raise ValueError("pass either a profile or a run (whose profile it is), not both")
+    check_run_args(run.profile)                                   # before any model, feature or training
+    s = run.setup(dataset)
     p, dev = s.profile, s.clip.device
-    gamma = p.gamma if gamma is None else gamma
-    lam = p.lam if lam is None else lam
-    res = Result(s.dataset, s.clip.name, s.clip.pretrained, p.name, s.real, retrieval_features,
-                 {"gamma": gamma, "lam": lam, "rec_gamma": rec_gamma, "epochs": p.epochs, "min_steps": p.min_steps,
-                  "holdout": p.holdout,
-                  "gate_q": gate_q, "neighbors": p.n_neighbours, "positive_rule": positive_rule,
-                  "templates": p.templates, "n_train": len(s.train.labels), "n_test": len(s.test.labels),
-                  "w_aux": p.w_aux, "pass_variant": p.pass_variant,
-                  "sae_bf16": p.bf16, "feature_amp": p.feature_amp, "device": str(dev)})
+    st = p.steer
+    res = Result(s.dataset, s.clip.name, s.clip.pretrained, p.name, s.real, st.retrieval,
+                 {"gamma": st.gamma, "lam": st.lam, "rec_gamma": st.rec_gamma, "epochs": p.train.epochs,
+                  "min_steps": p.train.min_steps, "holdout": p.train.holdout,
+                  "gate_q": p.gate.q, "neighbors": st.n_neighbours, "positive_rule": st.positive_rule,
+                  "templates": p.data.templates, "n_train": len(s.train.labels), "n_test": len(s.test.labels),
+                  "w_aux": p.pass_.w_aux, "pass_variant": p.pass_.variant,
+                  "sae_bf16": p.sae.bf16, "feature_amp": p.data.feature_amp, "device": str(dev)})
     x_test = s.test.cls.to(dev)
-    fvu_ref = paper_fvu(s.dataset, s.clip.name, s.clip.pretrained)
-    reports = {}
-    hist = None
-    if sae is None:
-        sae, hist = s.train_sae(progress=progress)
-    reports["target-domain"] = training_report(sae, hist, x_test, fvu_ref)
+    sae, pass_sae, general = run.sae(s.dataset), run.pass_sae(s.dataset), run.gate(s.dataset)
+    reports = {"target-domain": training_report(sae, run.history("sae", s.dataset), x_test,
+                                                paper_fvu(s.dataset, s.clip.name, s.clip.pretrained))}
     res.settings.update(k=sae.k, n_latents=sae.n_latents)      # of the SAE actually used
-    hist = None
-    if pass_sae is None:
-        pass_sae, hist = train_pass(s, progress=progress)
-    reports["PASS"] = training_report(pass_sae, hist, x_test)
-    if general is None:
-        own = tuple(p.gate_sae_datasets or p.datasets) == (s.dataset,)
-        # a union of this dataset alone trains the same SAE (same data, settings and seed): reuse it
-        general, hist = general_gate_data(s, sae if own else None, progress=progress)
-        reports["generalized"] = reports["target-domain"] if own else training_report(general.sae, hist, x_test)
+    reports["PASS"] = training_report(pass_sae, run.history("pass", s.dataset), x_test)
+    reports["generalized"] = (reports["target-domain"] if general.sae is sae
+                              else training_report(general.sae, run.history("gate", s.dataset), x_test))
     res.settings["gate_datasets"] = {"sae": list(general.train_datasets), "tau": list(general.tau_datasets)}
     res.settings["sae_training"] = reports
 
-    ctx = Context(s, sae, pass_sae, general, gamma, lam, gate_q, retrieval_features, positive_rule, progress, rec_gamma)
+    ctx = Context(s, sae, pass_sae, general, run.progress)
     base = s.accuracy(ctx.x)
     base_right = s.logits(ctx.x).argmax(-1) == s.test.labels
     res.settings["centroid"] = centroid_geometry(ctx.x, ctx.x_train, sae)

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..config import Profile, get_profile
-from ..method.sae import TopKSAE
-from ..pipeline import Setup, load_setup
 from .ablations import depth, prompts, sweep_gamma_lambda, sweep_neighbours, sweep_width_k, vit_l14, vit_l14_model
 from .baselines import baselines
 from .result import SOURCES, TableResult
+from .run import Run
 from .shift import ood_gate, shift_table
 
 
@@ -49,10 +48,10 @@ TABLES: dict[str, Table] = {t.name: t for t in (
 
 def run_table(name: str, profile: str | Profile | None = None, dataset: str | None = None, *, model: str | None = None,
               pretrained: str | None = "", device: str | None = None, progress: bool = False,
-              setup: Setup | None = None, sae: TopKSAE | None = None, options: dict | None = None) -> TableResult:
-    """Run one table by its CLI name on one dataset (the profile's first by default). `setup` and the profile's
-    `sae` are reused when given. `options`: keyword options the table declares (`Table.options`), e.g.
-    {"positives": "majority"}; any other is refused."""
+              run: Run | None = None, options: dict | None = None) -> TableResult:
+    """Run one table by its CLI name on one dataset (the profile's first by default). `run`: a `Run` whose set-ups
+    and SAEs are reused (`Run.of(setup, sae=...)` around ones already trained). `options`: keyword options the table
+    declares (`Table.options`), e.g. {"positives": "majority"}; any other is refused."""
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}; choose one of {sorted(TABLES)}")
     options = dict(options or {})
@@ -60,37 +59,36 @@ def run_table(name: str, profile: str | Profile | None = None, dataset: str | No
     if unknown:
         raise ValueError(f"table {name!r} takes no option {unknown[0]!r} (it takes: "
                          f"{', '.join(TABLES[name].options) or 'none'})")
-    p = profile if isinstance(profile, Profile) else get_profile(profile)
-    if not TABLES[name].per_dataset:
-        return TABLES[name].run(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress,
-                                **options)
-    if name == "vit-l14" and setup is None:
-        m, pt = vit_l14_model(p)
-        model, pretrained = model or m, pt if pretrained == "" else pretrained
-    s = setup or load_setup(p, dataset, model=model, pretrained=pretrained, device=device, progress=progress)
-    extra = {"sae": sae} if TABLES[name].shares_sae else {}
-    return TABLES[name].run(s, progress=progress, **extra, **options)
+    if run is not None and profile is not None:
+        raise ValueError("pass either a profile or a run (whose profile it is), not both")
+    t = TABLES[name]
+    if run is None:
+        p = profile if isinstance(profile, Profile) else get_profile(profile)
+        if name == "vit-l14":
+            m, pt = vit_l14_model(p)
+            model, pretrained = model or m, pt if pretrained == "" else pretrained
+        run = Run(p, model=model, pretrained=pretrained, device=device, progress=progress)
+    if not t.per_dataset:
+        return t.run(dataset=dataset, run=run, **options)
+    extra = {"sae": run.sae(dataset)} if t.shares_sae else {}
+    return t.run(run.setup(dataset), progress=run.progress, **extra, **options)
 
 
 def run_all(profile: str | Profile | None = None, datasets: list[str] | None = None, *, model: str | None = None,
             pretrained: str | None = "", device: str | None = None, progress: bool = False):
-    """Every table, in the registry's order. Per dataset (the profile's by default) one set-up and one profile SAE
-    serve every table that uses them; the multi-dataset tables run once at the end, reusing both.
+    """Every table, in the registry's order, on one `Run`: per dataset (the profile's by default) one set-up and one
+    profile SAE serve every table that uses them; the multi-dataset tables run once at the end, reusing both.
     Yields each `TableResult` as it finishes."""
-    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    run = Run(profile, model=model, pretrained=pretrained, device=device, progress=progress)
     kw = dict(model=model, pretrained=pretrained, device=device, progress=progress)
-    setups, saes = {}, {}
-    for ds in datasets or p.datasets:
-        s = setups[ds] = load_setup(p, ds, **kw)
-        saes[ds] = s.train_sae(progress=progress)[0]
+    for ds in datasets or run.profile.datasets:
         for name, t in TABLES.items():
             if not t.per_dataset:
                 continue
-            if name == "vit-l14" and p.real:   # its own backbone
-                yield run_table(name, p, ds, **kw)
+            if name == "vit-l14" and run.profile.real:   # its own backbone: a run of its own
+                yield run_table(name, run.profile, ds, **kw)
             else:
-                yield run_table(name, setup=s, progress=progress, sae=saes[ds] if t.shares_sae else None)
+                yield run_table(name, dataset=ds, run=run)
     for name, t in TABLES.items():
         if not t.per_dataset:
-            ds = datasets[0] if datasets and len(datasets) == 1 else None
-            yield t.run(p, ds, setups=setups, saes=saes, **kw)
+            yield run_table(name, dataset=datasets[0] if datasets and len(datasets) == 1 else None, run=run)

@@ -12,7 +12,6 @@ import torch
 from ..data.registry import superclasses
 from ..method import metrics, retrieval, steer
 from ..method.sae import TopKSAE
-from ..paper import SAE_REC_GAMMA
 from ..pipeline import Setup
 from .run import GateData, neighbour_indices, train_mean, vs2pp_labels
 
@@ -29,18 +28,21 @@ class Steered:
 
 @dataclass
 class Context:
-    """Everything the rows read: the set-up (splits, labels, zero-shot head), the SAEs and the settings."""
+    """Everything the rows read: the set-up (splits, labels, zero-shot head, and the profile whose steering and gate
+    settings the rows use) and the SAEs."""
     setup: Setup
     sae: TopKSAE                     # target-domain SAE (trained on this dataset's train split)
     pass_sae: TopKSAE                # PASS SAE (trained with this dataset's train labels)
     general: GateData | None = None  # generalized SAE for the paper's gate (None: gate rows skipped)
-    gamma: float = steer.GAMMA
-    lam: float = steer.LAM
-    gate_q: float = 0.95
-    retrieval_features: str = "clip"
-    positive_rule: str = "query"
     progress: bool = False
-    rec_gamma: float = SAE_REC_GAMMA  # SAE^{F+g}_REC's gamma: the paper's fixed 1.5 (v3 §4.1), not the run's gamma
+
+    # the settings, read from the profile (config.SteerSettings, config.GateSettings)
+    gamma = property(lambda self: self.setup.profile.steer.gamma)
+    lam = property(lambda self: self.setup.profile.steer.lam)
+    rec_gamma = property(lambda self: self.setup.profile.steer.rec_gamma)   # SAE^{F+g}_REC's: the paper's 1.5
+    retrieval_features = property(lambda self: self.setup.profile.steer.retrieval)
+    positive_rule = property(lambda self: self.setup.profile.steer.positive_rule)
+    gate_q = property(lambda self: self.setup.profile.gate.q)
 
     @cached_property
     def x(self) -> torch.Tensor:
@@ -55,7 +57,7 @@ class Context:
     @cached_property
     def neighbours(self) -> torch.Tensor:
         """(N, M) indices into the train bank of each test query's M nearest neighbours (cosine)."""
-        M = min(self.setup.profile.n_neighbours, len(self.setup.train.labels))
+        M = min(self.setup.profile.steer.n_neighbours, len(self.setup.train.labels))
         return neighbour_indices(self.setup, M, self.retrieval_features, self.progress)
 
     @cached_property
@@ -68,7 +70,7 @@ class Context:
 
 
 def row_zero_shot(c: Context) -> Steered:
-    out = Steered("CLIP zero-shot", c.x, note=f"templates: {c.setup.profile.templates}")
+    out = Steered("CLIP zero-shot", c.x, note=f"templates: {c.setup.profile.data.templates}")
     groups = superclasses(c.setup.dataset)
     if groups is not None:        # the toy world: how many errors confuse classes of one super-class
         within = metrics.errors_within_groups(c.setup.logits(c.x), c.setup.test.labels, groups)
@@ -169,7 +171,7 @@ def row_vs2pp_oracle(c: Context) -> Steered:
 def row_pass(c: Context) -> Steered:
     """VS2 with the PASS SAE (labels were used only to train it)."""
     return Steered("VS2 + PASS", steer.vs2(c.x, c.pass_sae, c.gamma, c.lam),
-                   note=f"w_aux {c.setup.profile.w_aux}, {c.setup.profile.pass_variant}")
+                   note=f"w_aux {c.setup.profile.pass_.w_aux}, {c.setup.profile.pass_.variant}")
 
 
 ROWS: tuple[Callable[[Context], Steered | None], ...] = (

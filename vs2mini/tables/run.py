@@ -1,5 +1,5 @@
-"""What every table builds from a set-up: VS2++ neighbours and labels, the paper's gate data, the table's SAEs and
-their training reports, and the shared scoring helpers.
+"""What every table builds from a set-up: `Run` (set-ups, SAEs and gate data, each built once per run), VS2++
+neighbours and labels, the paper's gate data, training reports, and the shared scoring helpers.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from ..data.registry import load_dataset
 from ..method import metrics, retrieval, train
 from ..method.sae import TopKSAE
 from ..paper import TABLE_6_FVU, paper_backbone
-from ..pipeline import Setup
+from ..config import Profile, get_profile
+from ..pipeline import Setup, load_setup
 
 RETRIEVAL_FEATURES = ("clip", "dinov2")      # VS2++ retrieval: CLIP image embeddings (default) or DINOv2 (the paper's)
 
@@ -72,7 +73,7 @@ def train_pass(setup: Setup, progress: bool = False, **overrides) -> tuple[TopKS
     """The PASS SAE of the table: this dataset's train CLS tokens with their TRUE train labels, w_aux and variant
     from the profile."""
     p = setup.profile
-    return setup.train_sae(labels=setup.train.labels, w_aux=p.w_aux, progress=progress, **overrides)
+    return setup.train_sae(labels=setup.train.labels, w_aux=p.pass_.w_aux, progress=progress, **overrides)
 
 
 def general_gate_data(setup: Setup, sae: TopKSAE | None = None, *, train_datasets: tuple[str, ...] | None = None,
@@ -80,20 +81,20 @@ def general_gate_data(setup: Setup, sae: TopKSAE | None = None, *, train_dataset
                       train_features: Callable[[str], Features] | None = None,
                       progress: bool = False) -> tuple[GateData, dict | None]:
     """The generalized SAE and tau set of the paper's gate: the SAE is trained on the union of `train_datasets`'
-    TRAIN splits (default `Profile.gate_sae_datasets`, else the profile's datasets; the evaluated dataset need not
+    TRAIN splits (default `GateSettings.sae_datasets`, else the profile's datasets; the evaluated dataset need not
     be one of them: out-of-domain datasets are not, paper v3 Table 3), mu is that union's mean, and x_tau is the union of
-    `tau_datasets`' TRAIN splits (default `Profile.gate_tau_datasets`, else the same datasets); no labels are used.
+    `tau_datasets`' TRAIN splits (default `GateSettings.tau_datasets`, else the same datasets); no labels are used.
     `train_features(name)` returns a dataset's train Features (default: this set-up's model and cache).
     Returns (GateData, training history or None when `sae` is given)."""
     p = setup.profile
-    train_datasets = tuple(train_datasets or p.gate_sae_datasets or p.datasets)
-    tau_datasets = tuple(tau_datasets or p.gate_tau_datasets or train_datasets)
+    train_datasets = tuple(train_datasets or p.gate.sae_datasets or p.datasets)
+    tau_datasets = tuple(tau_datasets or p.gate.tau_datasets or train_datasets)
 
     def default(name: str) -> Features:
         if name == setup.dataset:
             return setup.train
-        return cached_features(setup.clip, load_dataset(name, "train", limit=p.n_train), batch_size=p.image_batch,
-                               progress=progress, amp=p.feature_amp)
+        return cached_features(setup.clip, load_dataset(name, "train", limit=p.data.n_train),
+                               batch_size=p.data.image_batch, progress=progress, amp=p.data.feature_amp)
 
     get = train_features or default
     feats = {name: get(name).cls for name in dict.fromkeys(train_datasets + tau_datasets)}
@@ -103,6 +104,74 @@ def general_gate_data(setup: Setup, sae: TopKSAE | None = None, *, train_dataset
         sae, hist = train.train_sae(X, progress=progress, **setup.train_kwargs())
     x_tau = torch.cat([feats[n] for n in tau_datasets])
     return GateData(sae, X.double().mean(0).float().to(sae.device), x_tau, train_datasets, tau_datasets), hist
+
+
+class Run:
+    """One run's shared work, each piece built on first use and then reused by every table that asks for it: the
+    set-up of each dataset, its target-domain SAE, its PASS SAE and the paper's gate data (with their training
+    histories, for the reports). One model per run (ViT-L/14's table makes a Run of its own).
+
+        run = Run("toy")
+        sae = run.sae("toy")            # trained once; run.sae("toy") again returns the same SAE
+    """
+
+    def __init__(self, profile: str | Profile | None = None, *, model: str | None = None,
+                 pretrained: str | None = "", device: str | None = None, progress: bool = False):
+        self.profile = profile if isinstance(profile, Profile) else get_profile(profile)
+        self.load = dict(model=model, pretrained=pretrained, device=device)
+        self.progress = progress
+        self.default = self.profile.datasets[0]
+        self._setups: dict[str, Setup] = {}
+        self._built: dict[tuple[str, str], tuple[object, dict | None]] = {}   # (kind, dataset) -> (object, history)
+
+    @classmethod
+    def of(cls, *setups: Setup, sae: TopKSAE | None = None, pass_sae: TopKSAE | None = None,
+           gate: GateData | None = None, saes: dict[str, TopKSAE] | None = None, profile: Profile | None = None,
+           progress: bool = False) -> "Run":
+        """A run around set-ups already loaded (notebooks, tests, benchmarks), the first the default dataset, with
+        whatever is already trained: `sae`, `pass_sae`, `gate` of the first; `saes` by dataset. `profile`: the
+        run's (default the first set-up's)."""
+        run = cls(profile or setups[0].profile, progress=progress)
+        run.default = setups[0].dataset
+        run._setups.update({s.dataset: s for s in setups})
+        ready = {("sae", ds): m for ds, m in (saes or {}).items()}
+        ready.update({(kind, run.default): m for kind, m in (("sae", sae), ("pass", pass_sae), ("gate", gate))
+                      if m is not None})
+        run._built.update({key: (m, None) for key, m in ready.items()})
+        return run
+
+    def setup(self, dataset: str | None = None) -> Setup:
+        ds = dataset or self.default
+        if ds not in self._setups:
+            self._setups[ds] = load_setup(self.profile, ds, progress=self.progress, **self.load)
+        return self._setups[ds]
+
+    def _get(self, kind: str, dataset: str | None, build: Callable[[Setup], tuple[object, dict | None]]):
+        key = (kind, dataset or self.default)
+        if key not in self._built:
+            self._built[key] = build(self.setup(key[1]))
+        return self._built[key]
+
+    def sae(self, dataset: str | None = None) -> TopKSAE:
+        """The profile's target-domain SAE of `dataset` (its train CLS tokens)."""
+        return self._get("sae", dataset, lambda s: s.train_sae(progress=self.progress))[0]
+
+    def pass_sae(self, dataset: str | None = None) -> TopKSAE:
+        """The PASS SAE of `dataset` (its true train labels; `train_pass`)."""
+        return self._get("pass", dataset, lambda s: train_pass(s, progress=self.progress))[0]
+
+    def gate(self, dataset: str | None = None) -> GateData:
+        """The paper's gate data for `dataset` (`general_gate_data` on the profile's gate datasets). A union of this
+        dataset alone trains the same SAE as the target-domain one (same data, settings and seed): it is reused."""
+        def build(s: Setup):
+            own = tuple(self.profile.gate.sae_datasets or self.profile.datasets) == (s.dataset,)
+            return general_gate_data(s, self.sae(s.dataset) if own else None, progress=self.progress)
+        return self._get("gate", dataset, build)[0]
+
+    def history(self, kind: str, dataset: str | None = None) -> dict | None:
+        """The training history of a piece built by this run ("sae", "pass", "gate"); None when it came ready-made
+        (`Run.of`) or was reused."""
+        return self._built.get((kind, dataset or self.default), (None, None))[1]
 
 
 def training_report(sae: TopKSAE, hist: dict | None, x_test: torch.Tensor, paper: float | None = None) -> dict:

@@ -11,10 +11,9 @@ from .. import paper
 from ..config import Profile, get_profile
 from ..data.toyworld import MAIN_RESOLUTION, RESOLUTIONS as SHIFTED, SIZE, resolution_dataset
 from ..method import metrics, steer
-from ..method.sae import TopKSAE
-from ..pipeline import Setup, load_setup
+from ..pipeline import Setup
 from .result import SOURCES, Matrix, TableResult, TableRow, _result
-from .run import _accuracy, general_gate_data
+from .run import Run, _accuracy, general_gate_data
 
 
 def ood_gate_datasets(profile: Profile) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
@@ -28,30 +27,25 @@ def ood_gate_datasets(profile: Profile) -> tuple[tuple[str, ...], tuple[str, ...
 
 def ood_gate(profile: str | Profile | None = None, dataset: str | None = None, *, qs=paper.TABLE_3_GATE_Q,
              model: str | None = None, pretrained: str | None = "", device: str | None = None,
-             progress: bool = False, setups: dict[str, Setup] | None = None,
-             saes: dict[str, TopKSAE] | None = None) -> TableResult:
+             progress: bool = False, run: Run | None = None) -> TableResult:
     """Table 3: VS2 with a generalized SAE (trained on a union of train splits) under distribution shift, ungated and
     behind the FVU gate (tau = the q-quantile of per-sample FVU on unlabeled train tokens), with the coverage, beside
     the target-domain SAE (each dataset's own train split). `dataset` evaluates that dataset only.
-    `setups` / `saes`: already loaded set-ups and trained target-domain SAEs by dataset, reused."""
-    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    `run`: a `Run` whose set-ups and target-domain SAEs are reused (and filled in)."""
+    run = run or Run(profile, model=model, pretrained=pretrained, device=device, progress=progress)
+    p = run.profile
     train_on, tau_on, evaluate = ood_gate_datasets(p)
     evaluate = (dataset,) if dataset else evaluate
-    setups = dict(setups or {})
     for ds in dict.fromkeys(train_on + tau_on + evaluate):        # each dataset loaded once, in order
-        if ds not in setups:
-            setups[ds] = load_setup(p, ds, model=model, pretrained=pretrained, device=device, progress=progress)
-    first = setups[evaluate[0]]
-    g, lam = p.gamma, p.lam
-    saes = dict(saes or {})
-    for ds in evaluate:
-        if ds not in saes:
-            saes[ds] = setups[ds].train_sae(progress=progress)[0]     # the target-domain SAE: its own train split
+        run.setup(ds)
+    first = run.setup(evaluate[0])
+    g, lam = p.steer.gamma, p.steer.lam
+    saes = {ds: run.sae(ds) for ds in evaluate}     # the target-domain SAE: its own train split
     # The paper's gate data (the same function the main table's gate rows use). One training domain that is also
     # evaluated: its target-domain SAE is that SAE (same tokens, same seed), so it is reused.
     reuse = saes[train_on[0]] if len(train_on) == 1 and train_on[0] in saes else None
     gd, _ = general_gate_data(first, reuse, train_datasets=train_on, tau_datasets=tau_on,
-                              train_features=lambda name: setups[name].train, progress=progress)
+                              train_features=lambda name: run.setup(name).train, progress=run.progress)
     gen, mu = gd.sae, gd.mu
     tau_fvu = steer.per_sample_fvu(gd.x_tau, gen, mu)
     taus = {q: steer.fvu_threshold(tau_fvu, q) for q in qs}
@@ -63,7 +57,7 @@ def ood_gate(profile: str | Profile | None = None, dataset: str | None = None, *
                    f"tau from {', '.join(tau_on)}")
     ours: dict[str, dict[str, float]] = defaultdict(dict)            # row -> dataset -> value
     for ds in evaluate:
-        s = setups[ds]
+        s = run.setup(ds)
         x = s.test.cls.to(s.clip.device)
         target = saes[ds]
         vs2_gen, fvu = steer.vs2(x, gen, g, lam), steer.per_sample_fvu(x, gen, mu)
@@ -154,13 +148,12 @@ class Domain:
         return self.setup.test.cls.to(self.setup.clip.device)
 
 
-def load_domain(profile: Profile, px: int, progress: bool = False, **kw) -> Domain:
-    """The set-up of the toy domain at `px` (32: "toy"), its SAE and PASS SAE trained on its own train split."""
-    from .run import train_pass
-    s = load_setup(profile, resolution_dataset(px), progress=progress, **kw)
-    sae = s.train_sae(progress=progress)[0]
-    pass_sae = train_pass(s, progress=progress)[0]
-    return Domain(px, s, sae, pass_sae, s.train.cls.double().mean(0).float())
+def load_domain(run: Run, px: int) -> Domain:
+    """The toy domain at `px` (32: "toy") from `run`: its set-up, SAE and PASS SAE trained on its own train split
+    (built once per run)."""
+    ds = resolution_dataset(px)
+    s = run.setup(ds)
+    return Domain(px, s, run.sae(ds), run.pass_sae(ds), s.train.cls.double().mean(0).float())
 
 
 def label_free_signals(d: Domain, ref: Domain) -> dict[str, float]:
@@ -172,11 +165,13 @@ def label_free_signals(d: Domain, ref: Domain) -> dict[str, float]:
 
 
 @torch.no_grad()
-def domain_rows(d: Domain, ref: Domain, gamma: float, lam: float, gate_q: float = 0.95) -> list[Cell]:
-    """Every row of GRID_ROWS on domain `d`; `ref` is the 32-px domain (its SAE and mean for the references)."""
+def domain_rows(d: Domain, ref: Domain) -> list[Cell]:
+    """Every row of GRID_ROWS on domain `d`; `ref` is the 32-px domain (its SAE and mean for the references). The
+    steering and gate settings are the profile's."""
     from . import rows as RW
     s = d.setup
-    ctx = RW.Context(s, d.sae, d.pass_sae, None, gamma, lam, gate_q)
+    gamma, lam = s.profile.steer.gamma, s.profile.steer.lam
+    ctx = RW.Context(s, d.sae, d.pass_sae, None)
     outs = [RW.row_zero_shot(ctx), RW.row_sae_rec(ctx), RW.row_sae_rec_gamma(ctx), RW.row_centroid(ctx), RW.row_vs2(ctx),
             RW.row_gate_in_domain(ctx), RW.row_vs2pp_pseudo(ctx), RW.row_vs2pp_oracle(ctx), RW.row_pass(ctx)]
     x = d.x
@@ -197,27 +192,25 @@ def domain_rows(d: Domain, ref: Domain, gamma: float, lam: float, gate_q: float 
 
 
 def shift_grid(profile: str | Profile | None = None, resolutions: tuple[int, ...] = RESOLUTIONS, *,
-               gamma: float | None = None, lam: float | None = None, progress: bool = False,
-               domains: dict[int, Domain] | None = None, **kw) -> dict:
-    """The whole grid: {"cells": [Cell as dict, ...], "signals": {px: {...}}, "settings": {...}}. `domains` (by px)
-    are reused when given (and filled in)."""
-    p = profile if isinstance(profile, Profile) else get_profile(profile or "toy")
+               run: Run | None = None, progress: bool = False, **load) -> dict:
+    """The whole grid: {"cells": [Cell as dict, ...], "signals": {px: {...}}, "settings": {...}}. `run`: a `Run`
+    whose set-ups and SAEs are reused (and filled in); otherwise one is made (`load`: device=...)."""
+    if run is not None and profile is not None:
+        raise ValueError("pass either a profile or a run (whose profile it is), not both")
+    run = run or Run(profile or "toy", progress=progress, **load)
+    p = run.profile
     if p.name != "toy":
         raise ValueError(f"--table shift runs on the toy world's resolution domains; use --profile toy (got {p.name})")
     bad = [r for r in resolutions if r not in RESOLUTIONS]
     if bad:
         raise ValueError(f"resolutions {bad} are not toy domains; choose from {RESOLUTIONS}")
-    gamma = p.gamma if gamma is None else gamma
-    lam = p.lam if lam is None else lam
+    gamma, lam = p.steer.gamma, p.steer.lam
     steer.check_finite(gamma=gamma, lam=lam)
-    domains = domains if domains is not None else {}
-    for px in dict.fromkeys((REFERENCE_PX,) + tuple(resolutions)):
-        if px not in domains:
-            domains[px] = load_domain(p, px, progress=progress, **kw)
+    domains = {px: load_domain(run, px) for px in dict.fromkeys((REFERENCE_PX,) + tuple(resolutions))}
     ref = domains[REFERENCE_PX]
     cells, signals = [], {}
     for px in resolutions:
-        cells += [asdict(c) for c in domain_rows(domains[px], ref, gamma, lam)]
+        cells += [asdict(c) for c in domain_rows(domains[px], ref)]
         signals[px] = label_free_signals(domains[px], ref)
     return {"cells": cells, "signals": signals, "resolutions": list(resolutions), "main_resolution": MAIN_RESOLUTION,
             "settings": {"gamma": gamma, "lam": lam, "alpha": steer.centroid_alpha(gamma, lam),
@@ -226,9 +219,10 @@ def shift_grid(profile: str | Profile | None = None, resolutions: tuple[int, ...
 
 
 def shift_table(profile: str | Profile | None = None, dataset: str | None = None, *, model=None, pretrained="",
-                device=None, progress: bool = False, **_):
-    """`reproduce --table shift`: the grid as a TableResult (top-1 rows; gain and paired se as matrices)."""
-    p = profile if isinstance(profile, Profile) else get_profile(profile)
+                device=None, progress: bool = False, run: Run | None = None):
+    """`reproduce --table shift`: the grid as a TableResult (top-1 rows; gain and paired se as matrices). `run`:
+    a toy `Run` whose set-ups and SAEs are reused."""
+    p = run.profile if run is not None else (profile if isinstance(profile, Profile) else get_profile(profile))
     if p.name != "toy":           # `--table all` on a real profile: say so instead of failing the whole run
         return TableResult("shift", "toy resolution domains", f"profile {p.name}: not run", "-", p.real, [],
                            notes=["--table shift runs on the toy world's resolution domains only (--profile toy)"])
@@ -237,7 +231,7 @@ def shift_table(profile: str | Profile | None = None, dataset: str | None = None
                          "out --dataset")
     if model is not None or pretrained not in ("", None, "toy"):
         raise ValueError("--table shift runs on the toy CLIP; leave out --model and --pretrained")
-    grid = shift_grid(p, progress=progress, device=device)
+    grid = shift_grid(run=run or Run(p, device=device, progress=progress))
     cols = [f"{px}px" for px in grid["resolutions"]]
     res = TableResult("shift", SOURCES["shift"],
                       f"toy CLIP; resolutions {', '.join(cols)} (32 px = pretraining size, in-domain); gamma "

@@ -33,21 +33,20 @@ OPEN_DEFAULTS: tuple[Default, ...] = (
     # ------------------------------------------------------------------------------------------------ the SAE
     Default("SAE width", "4x (App. C); the ViT-B/32 headline 64.52 equals Table 8's 8x, k = 64 entry",
             "4x (n = 4 d)", "the stated setting; Table 8 varies by under a point across widths",
-            "config:Profile.expansion", 4),
+            "config:SAESettings.expansion", 4),
     Default("k for ViT-B/16", "256 (App. C, Table 6); the headline 68.08 equals Table 7's k = 128",
             "256 (Table 7's depth table uses its own k = 128)", "the stated setting",
-            "config:Profile.k_for", 256, "Profile(name='x', model='', pretrained=None, datasets=(), n_train=None, "
-            "n_test=None).k_for('ViT-B-16')"),
+            "config:Profile.k_for", 256, "Profile(name='x', model='', pretrained=None, datasets=()).k_for('ViT-B-16')"),
     Default("encoder", "eq. 1: TopK(W_enc (x - b_pre)) by |value|; sparsify and v1: TopK(ReLU(W_enc (x - b_pre) "
             "+ b_enc))", "the sparsify form (ReLU, encoder bias)", "Alg. 1 calls sparsify's pre_acts/select_topk",
             "method.sae:TopKSAE.pre_acts", (True, True),
             "(bool((TopKSAE(4, 8, 2, seed=0).pre_acts(torch.randn(16, 4, generator=torch.Generator().manual_seed(0)))"
             " >= 0).all()), 'b_enc' in dict(TopKSAE(1, 1, 1).named_parameters()))"),
     Default("SAE batch size", "not stated", "4096 (toy: 256)", "MSAE's CLIP recipe",
-            "config:Profile.batch_size", 4096),
+            "config:TrainSettings.batch_size", 4096),
     Default("SAE budget", "not stated (steps, epochs)", "at least 30 epochs and at least 1,000 optimiser steps",
             "a small set (CUB-200: 1 step per epoch) trains as long as a large one",
-            "config:Profile.min_steps", (30, 1000), "(Profile.epochs, Profile.min_steps)"),
+            "config:TrainSettings.min_steps", (30, 1000), "(TrainSettings.epochs, TrainSettings.min_steps)"),
     Default("learning-rate schedule", "'a linear learning-rate schedule and warmup from 5e-4'",
             "Adam, lr 5e-4, linear warm-up over 5 % of the steps, then linear decay to 0",
             "sparsify's schedule; its 1,000-step warm-up would be the whole of a short run",
@@ -58,7 +57,7 @@ OPEN_DEFAULTS: tuple[Default, ...] = (
             "method.judge:selection_key", "heldout_objective",
             "selection_key({'heldout_fvu': [1.0], 'heldout_objective': [1.0]})"),
     Default("held-out fraction", "not stated", "0.1 of the train split", "enough to judge, little taken from training",
-            "config:Profile.holdout", 0.1),
+            "config:TrainSettings.holdout", 0.1),
     Default("AuxK", "not stated", "off (auxk_alpha 0)", "sparsify's default", "method.train:train_sae", 0.0,
             "train_sae.__kwdefaults__['auxk_alpha']"),
     Default("dead-feature threshold 100, 'any feature seldom activated is pruned'",
@@ -72,11 +71,11 @@ OPEN_DEFAULTS: tuple[Default, ...] = (
     # ------------------------------------------------------------------------------------------------ steering
     Default("gamma, lambda per dataset", "only the CIFAR-100 B/32 optimum (1.5, 2.1)", "(1.5, 2.1) everywhere",
             "no other values are given; tuning them on test labels would be oracle tuning",
-            "config:Profile.gamma", (1.5, 2.1), "(Profile.gamma, Profile.lam)"),
+            "config:SteerSettings.gamma", (1.5, 2.1), "(SteerSettings.gamma, SteerSettings.lam)"),
     Default("SAE^{F+g}_REC gamma", "1.5 (§4.1)", "1.5 whatever gamma VS2 runs at (rec_gamma to change it)",
             "the paper fixes it", "paper:SAE_REC_GAMMA", 1.5),
     Default("prompt template", "not stated", "'a photo of a {}.'",
-            "the published zero-shot numbers fit single-prompt OpenAI CLIP", "config:Profile.templates", "single"),
+            "the published zero-shot numbers fit single-prompt OpenAI CLIP", "config:DataSettings.templates", "single"),
     Default("'Ens' template set (Table 1b)", "not stated", "the CLIP paper's 18 CIFAR templates",
             "the usual ensemble for these datasets", "clip.models:TEMPLATES", 18, "len(TEMPLATES['cifar18'])"),
     Default("evaluation split of Tiny-ImageNet", "val, stated for ViT-L/14 only", "val for every backbone",
@@ -84,10 +83,10 @@ OPEN_DEFAULTS: tuple[Default, ...] = (
     # ------------------------------------------------------------------------------------------------ VS2++
     Default("retrieval features", "DINOv2, size not stated", "CLIP image embeddings (--retrieval dinov2: "
             "DINOv2 ViT-B/14)", "no extra model to download; DINOv2 is one flag away",
-            "tables.main:run_reproduce", "clip", "run_reproduce.__kwdefaults__['retrieval_features']"),
+            "config:SteerSettings.retrieval", "clip"),
     Default("VS2++ positives", "eq. 4: the query's pseudo-label; §4.2: the most frequent one",
             "eq. 4 (the query's label); --positives majority for §4.2", "the equation is the definition",
-            "tables.main:run_reproduce", "query", "run_reproduce.__kwdefaults__['positive_rule']"),
+            "config:SteerSettings.positive_rule", "query"),
     Default("VS2++ with an empty S+", "not stated", "left unsteered", "no direction to steer along",
             "method.steer:vs2pp_weights", 0.0, "vs2pp_weights(torch.tensor([[False, False]])).abs().sum().item()"),
     Default("VS2++ with an empty S-", "not stated", "cbar- = 0 (steer along the positives' mean code)",
@@ -101,12 +100,11 @@ OPEN_DEFAULTS: tuple[Default, ...] = (
             "mean over the batch, class means of the mini-batch", "the paper's formula; 'ratio' is the scale-free "
             "alternative", "method.pass_loss:DEFAULT_PASS_VARIANT", "eq7"),
     Default("FVU gate quantile q", "four values in Table 3, none for the main table", "0.95",
-            "one of Table 3's q values (--gate-q sets another)", "tables.main:run_reproduce", 0.95,
-            "run_reproduce.__kwdefaults__['gate_q']"),
+            "one of Table 3's q values (--gate-q sets another)", "config:GateSettings.q", 0.95),
     Default("bf16", "not stated (sparsify ran its encoder in bf16)", "full profile: SAE encoder in bf16, CLIP in "
             "fp32", "sparsify's forward ran in bf16; the published CLIP numbers are fp32 (benchmarks/RESULTS.md: bf16 "
             "keeps the SAE loss within 1e-3 of fp32)",
-            "config:PROFILES", (True, False), "(PROFILES['full'].bf16, PROFILES['full'].feature_amp)"),
+            "config:PROFILES", (True, False), "(PROFILES['full'].sae.bf16, PROFILES['full'].data.feature_amp)"),
 )
 
 

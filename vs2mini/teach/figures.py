@@ -51,7 +51,7 @@ def data_figures(profile: str | None = None) -> dict:
     figs["03_gamma_lambda_gain"] = plots.heatmap(setup.sweep_vs2(sae, gammas, lams), gammas, lams,
                                                  baseline=setup.accuracy(x),
                                                  title="VS2 gain over zero-shot (points)", real=real)
-    steered = steer.vs2(x, sae, setup.profile.gamma, setup.profile.lam)
+    steered = steer.vs2(x, sae, setup.profile.steer.gamma, setup.profile.steer.lam)
     figs["03_class_gains"] = plots.class_gains(setup.per_class(x), setup.per_class(steered), names, top=8,
                                                title="VS2 vs. zero-shot: per-class change", real=real)
     x_train = setup.train.cls.to(setup.clip.device)
@@ -60,7 +60,7 @@ def data_figures(profile: str | None = None) -> dict:
     figs["03_fvu_gate"] = plots.fvu_histogram(fvu_train, steer.per_sample_fvu(x, sae, mu),
                                               tau=steer.fvu_threshold(fvu_train, 0.9), real=real)
     figs["03_alpha_curve"] = static_explorer(setup, sae)
-    n = min(setup.profile.n_neighbours, len(setup.train.labels))
+    n = min(setup.profile.steer.n_neighbours, len(setup.train.labels))
     _, nn_idx = retrieval.knn(setup.test.emb.to(x.device), setup.train.emb.to(x.device), n)
     nbr_true = setup.train.labels[nn_idx.cpu()]
     purity = (nbr_true == labels[:, None]).float().mean(1)
