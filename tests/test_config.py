@@ -22,6 +22,22 @@ def test_overrides_replace_only_what_is_given():
     assert get_profile("lite") is PROFILES["lite"]                       # no override: the profile itself
 
 
+def test_settings_are_grouped_and_set_by_unique_field_names():
+    from dataclasses import fields
+    from vs2mini.config import GROUPS, Profile
+    names = [f.name for g in GROUPS for f in fields(getattr(PROFILES["toy"], g))]
+    assert len(names) == len(set(names))                                 # Profile.set finds each name's group
+    p = PROFILES["toy"].set(gamma=3.0, q=0.5, variant="ratio", epochs=2, n_train=10, datasets=("toy-8px",))
+    assert (p.steer.gamma, p.gate.q, p.pass_.variant, p.train.epochs, p.data.n_train, p.datasets) == \
+        (3.0, 0.5, "ratio", 2, 10, ("toy-8px",))
+    toy = PROFILES["toy"]                                                # everything else as it was
+    assert (p.steer.lam, p.train.lr, p.sae, p.tables) == (toy.steer.lam, toy.train.lr, toy.sae, toy.tables)
+    assert toy.steer.gamma != 3.0 and toy.set() is toy and toy.set(gamma=None) is toy
+    with pytest.raises(ValueError, match="unknown profile setting 'gama'.*gamma"):
+        toy.set(gama=2.0)
+    assert {f.name for f in fields(Profile)} >= set(GROUPS)
+
+
 def test_toy_label_only_for_toy_runs():
     assert PROFILES["toy"].banner == TOY_BANNER and "NOT A REAL RESULT" in TOY_BANNER
     assert TOY_BANNER not in PROFILES["full"].banner and "full" in PROFILES["full"].banner
