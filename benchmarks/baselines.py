@@ -104,12 +104,21 @@ def knn_two_blocks(queries, bank, k=50, chunk=4096):
     return torch.cat(sims), torch.cat(idx)
 
 
+def gathered_step(x, dirs, pos_mask, gamma, lam):
+    """The former `steer.vs2pp_from_directions`: dirs (Q, M, d) gathered per query, two masked means."""
+    w = pos_mask.to(dirs.dtype).unsqueeze(-1)
+    mean_pos = (dirs * w).sum(1) / w.sum(1).clamp_min(1.0)
+    mean_neg = (dirs * (1 - w)).sum(1) / (1 - w).sum(1).clamp_min(1.0)
+    v = (gamma - 1.0) * (mean_pos - mean_neg) * pos_mask.any(1, keepdim=True)   # S+ empty: no steering
+    return steer.apply_steering(x, v, lam)
+
+
 @torch.no_grad()
 def vs2pp_gathered(x, bank_dirs, nn_idx, pos_mask, gamma=steer.GAMMA, lam=steer.LAM, chunk=1024):
     """The previous VS2++ evaluation body: gather (chunk, M, d) neighbour directions, masked means."""
     dev = bank_dirs.device
-    return torch.cat([steer.vs2pp_from_directions(x[s:s + chunk], bank_dirs[nn_idx[s:s + chunk].to(dev)],
-                                                  pos_mask[s:s + chunk].to(dev), gamma, lam)
+    return torch.cat([gathered_step(x[s:s + chunk], bank_dirs[nn_idx[s:s + chunk].to(dev)],
+                                    pos_mask[s:s + chunk].to(dev), gamma, lam)
                       for s in range(0, len(x), chunk)])
 
 
@@ -121,12 +130,16 @@ def dense_vs2(x, sae, gamma=steer.GAMMA, lam=steer.LAM):
     return steer.apply_steering(x, (gamma - 1.0) * (z @ sae.W_dec), lam)
 
 
+@torch.no_grad()
 def vs2pp_dense_codes(train_cls, test_cls, sae, pos_mask, nn_idx, gamma=steer.GAMMA, lam=steer.LAM, chunk=256):
-    """Naive VS2++: dense bank codes (B, n), gathered per query chunk (Q, M, n), then steer.vs2pp."""
+    """Naive VS2++: dense bank codes (B, n), gathered per query chunk (Q, M, n), decoded, then the masked means."""
     dev = test_cls.device
     bank = torch.cat([sae.encode(c) for c in train_cls.split(8192)])
-    out = [steer.vs2pp(test_cls[s:s + chunk], sae, bank[nn_idx[s:s + chunk].to(dev)], pos_mask[s:s + chunk].to(dev),
-                       gamma, lam) for s in range(0, len(test_cls), chunk)]
+    out = []
+    for s in range(0, len(test_cls), chunk):
+        codes = bank[nn_idx[s:s + chunk].to(dev)]                                # (chunk, M, n)
+        dirs = codes @ sae.W_dec                                                 # W_dec^T c_j, no b_pre
+        out.append(gathered_step(test_cls[s:s + chunk], dirs, pos_mask[s:s + chunk].to(dev), gamma, lam))
     return torch.cat(out)
 
 

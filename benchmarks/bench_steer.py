@@ -5,12 +5,12 @@ Every figure has a baseline run interleaved with it in the same process (fp32 on
                  previous body: the next block is allocated while the last is still referenced). Same neighbours
                  required (exact equality of the indices); peak memory of each (GPU: allocator peak; CPU: peak RSS).
   VS2++ step     `steer.vs2pp_from_bank` (one sparse product over the bank: embedding_bag with the
-                 +1/|S+|, -1/|S-| weights)  vs  the previous VS2++ evaluation body: chunks of 1024 queries gathering
-                 (1024, 50, d) direction blocks for `steer.vs2pp_from_directions`. Both from the same decoded bank
-                 directions; outputs equal within 1e-5 required. Q queries, 50 neighbours, a 50k bank.
+                 +1/|S+|, -1/|S-| weights)  vs  the previous VS2++ evaluation body (`vs2pp_gathered`): chunks of
+                 1024 queries gathering (1024, 50, d) direction blocks for two masked means. Both from the same
+                 decoded bank directions; outputs equal within 1e-5 required. Q queries, 50 neighbours, a 50k bank.
   VS2            `steer.vs2` (sparse decode of the top-k codes)  vs  a dense-code VS2 (z = scatter(topk), z W_dec).
   VS2++ e2e      `steer.vs2pp_from_bank` with the bank decoded inside (`steer.bank_directions`)  vs  the naive dense-code path
-                 (`vs2pp_dense_codes`: dense bank codes (B, n), gathered (256, 50, n) code blocks, `steer.vs2pp`).
+                 (`vs2pp_dense_codes`: dense bank codes (B, n), gathered (256, 50, n) code blocks, decoded).
   logits         `features.cls_to_logits`  vs  re-encoding the images (GPU and full mode only).
 Random SAE weights and random tokens: the cost does not depend on the values.
 """

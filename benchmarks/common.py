@@ -212,10 +212,6 @@ def rooflines(device: torch.device, quick: bool) -> dict:
             "copy_gbps": copy_gbps(device, 64 if quick else 2048), "matmul_n": n}
 
 
-def peak_mem_gb(device: torch.device) -> float | None:
-    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
-
-
 def reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()

@@ -28,15 +28,16 @@ def test_nonfinite_gamma_lambda_tau(sae, bad):
         steer.sae_reconstruction(x, sae, gamma=bad)
     with pytest.raises(ValueError, match="tau must be a finite number"):
         steer.gate(x, x, torch.zeros(5), bad)
-    dirs, pos = torch.randn(5, 2, 3), torch.ones(5, 2, dtype=torch.bool)
+    bank, nn_idx, pos = torch.randn(4, 3), torch.zeros(5, 2, dtype=torch.long), torch.ones(5, 2, dtype=torch.bool)
     with pytest.raises(ValueError, match="(gamma|lam) must be a finite number"):
-        steer.vs2pp_from_directions(x, dirs, pos, gamma=bad)
+        steer.vs2pp_from_bank(x, bank, nn_idx, pos, gamma=bad)
     with pytest.raises(ValueError, match="lam must be a finite number"):
-        steer.vs2pp_from_directions(x, dirs, pos, lam=bad)
+        steer.vs2pp_from_bank(x, bank, nn_idx, pos, lam=bad)
 
 
 def test_shapes_that_would_broadcast(sae):
     x = torch.randn(5, 3)
+    nn_idx, pos = torch.zeros(5, 2, dtype=torch.long), torch.ones(5, 2, dtype=torch.bool)
     with pytest.raises(ValueError, match=r"mu must be the training mean of shape \(3,\)"):
         steer.per_sample_fvu(x, sae, torch.zeros(1))
     with pytest.raises(ValueError, match="one value per row"):
@@ -48,7 +49,7 @@ def test_shapes_that_would_broadcast(sae):
     with pytest.raises(ValueError, match="same shape"):
         steer.gate(x, torch.zeros(1, 3), torch.zeros(5), 0.5)
     with pytest.raises(ValueError, match="d = 3"):
-        steer.vs2pp_from_directions(x, torch.randn(5, 2, 1), torch.ones(5, 2, dtype=torch.bool))
+        steer.vs2pp_from_bank(x, torch.randn(4, 1), nn_idx, pos)            # width-1 bank directions
     with pytest.raises(ValueError, match="finite values"):
         steer.fvu_threshold(torch.tensor([0.1, float("nan")]), 0.5)
 

@@ -1,6 +1,7 @@
 """The house's rules, read from the code's own imports (every import, function-local ones included):
 no circles, no import that runs up a floor, `method` imports nothing of vs2mini but `disk`, `data` and `clip` never
-import `method`, `tables` or `teach`, nothing imports `teach` or `cli`; and CONTRIBUTING.md names every module."""
+import `method`, `tables` or `teach`, nothing imports `teach` or `cli`; CONTRIBUTING.md names every module; and
+every module with logic has its own test file, tests/<wing>/test_<module>.py (or a listed reason why not)."""
 from __future__ import annotations
 
 import ast
@@ -147,3 +148,43 @@ def test_contributing_names_every_module():
 @pytest.mark.parametrize("path", sorted(p.relative_to(ROOT).as_posix() for p in PKG.rglob("*.py")))
 def test_no_module_over_350_lines(path):
     assert len((ROOT / path).read_text().splitlines()) <= 350
+
+
+# Modules with logic whose tests live in files named after a concern rather than the module, each with where and
+# why. Keep it short: a new module gets its own tests/<wing>/test_<module>.py. (A module without a def or class,
+# pure data, needs no test file; none exists today.)
+TESTED_ELSEWHERE = {
+    "vs2mini/tables/ablations.py": ("tests/tables/test_wiring.py", "tests/tables/test_tables.py"),
+    "vs2mini/tables/baselines.py": ("tests/tables/test_wiring.py", "tests/tables/test_tables.py"),
+    "vs2mini/tables/registry.py": ("tests/tables/test_tables.py", "tests/tables/test_flags.py"),
+    "vs2mini/tables/rows.py": ("tests/tables/test_main.py",),
+}
+# why: the tables wing is tested by what feeds each row of each table (a stub world per file, shared by the tables
+# it builds) and the wing is being regrouped (issue 18: one Run object); split these files with it.
+
+
+def own_test_file(path: Path) -> Path:
+    """vs2mini/<wing>/<mod>.py -> tests/<wing>/test_<mod>.py; vs2mini/<mod>.py -> tests/test_<mod>.py."""
+    rel = path.relative_to(PKG)
+    return ROOT / "tests" / rel.parent / f"test_{rel.name}"
+
+
+def has_logic(path: Path) -> bool:
+    tree = ast.parse(path.read_text())
+    return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in ast.walk(tree))
+
+
+def test_every_module_with_logic_has_its_test_file():
+    mods = [p for p in sorted(PKG.rglob("*.py")) if p.name not in ("__init__.py", "__main__.py") and has_logic(p)]
+    missing = [str(p.relative_to(ROOT)) for p in mods
+               if not own_test_file(p).exists() and str(p.relative_to(ROOT)) not in TESTED_ELSEWHERE]
+    assert missing == [], f"add tests/<wing>/test_<module>.py for {missing}"
+    for mod, files in TESTED_ELSEWHERE.items():             # the allow-list stays true: no stale entry
+        assert (ROOT / mod).exists() and not own_test_file(ROOT / mod).exists(), f"{mod}: drop it from TESTED_ELSEWHERE"
+        stem = Path(mod).stem
+        assert all(stem in (ROOT / f).read_text() for f in files), f"{mod}: {files} do not test it"
+
+
+def test_own_test_file_mirrors_the_wings():
+    assert own_test_file(PKG / "method" / "steer.py") == ROOT / "tests" / "method" / "test_steer.py"
+    assert own_test_file(PKG / "disk.py") == ROOT / "tests" / "test_disk.py"

@@ -1,14 +1,12 @@
-"""open_clip loading, text heads, device preprocessing, feature extraction and caching, and the pipeline set-up
-(vs2mini/clip/models.py, preprocess.py, features.py, pipeline.py). Offline: the tiny random-weight `vs2mini-tiny`."""
+"""open_clip loading, text heads, feature extraction and caching, and the pipeline set-up
+(vs2mini/clip/models.py, features.py, pipeline.py; the device preprocessing: tests/clip/test_preprocess.py). Offline: the tiny random-weight `vs2mini-tiny`."""
 from __future__ import annotations
 
-import numpy as np
 import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
 from open_clip.transformer import QuickGELU
-from PIL import Image
 
 from vs2mini.clip import features
 from vs2mini.clip import models as vclip
@@ -16,6 +14,7 @@ from vs2mini.clip import toyclip
 from vs2mini.data.registry import DATASETS, load_dataset
 from vs2mini.pipeline import load_setup
 from vs2mini.clip.preprocess import preprocess_batch, preprocess_config
+from pixels import open_clip_eval_transforms, smooth_images  # tests/pixels.py
 
 # Logit tolerance: logits are 100 * cosine; both sides run the same fp32 CPU ops, in a different grouping
 # (ln_post/proj applied to a captured CLS token vs inside encode_image), so they agree to ~1e-5; we allow 1e-4.
@@ -29,30 +28,7 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def pil_transforms():
-    """open_clip's own eval transforms (PIL) and the models they belong to: tiny (64 px), toy (32 px) and ViT-B/32
-    (224 px)."""
-    toyclip.register_local_configs()
-    out = {}
-    for name in (toyclip.TINY_MODEL, toyclip.TOY_MODEL, "ViT-B-32-quickgelu"):
-        model, _, val = open_clip.create_model_and_transforms(name, pretrained=None)
-        out[name] = (model, val)
-    return out
-
-
-def smooth_images(n, h, w, seed=0):
-    """uint8 (n, 3, h, w): random low-frequency colour fields (bilinear upsampling of 7x9 noise)."""
-    g = torch.Generator().manual_seed(seed)
-    low = torch.rand(n, 3, 7, 9, generator=g)
-    up = F.interpolate(low, size=(h, w), mode="bilinear", align_corners=True)
-    return (up * 255).round().clamp(0, 255).to(torch.uint8)
-
-
-def pil_batch(images, transform):
-    return torch.stack([transform(Image.fromarray(im.permute(1, 2, 0).numpy())) for im in images])
-
-
-def unnormalise(x, cfg):
-    return x * torch.tensor(cfg.std).view(1, 3, 1, 1) + torch.tensor(cfg.mean).view(1, 3, 1, 1)
+    return open_clip_eval_transforms()
 
 
 # ---------------------------------------------------------------------------------------------- model loading
@@ -157,54 +133,6 @@ def test_cls_to_embedding_rejects_wrong_shapes(tiny):
     for bad in (torch.zeros(3, 63), torch.zeros(64), torch.zeros(2, 3, 64)):
         with pytest.raises(ValueError, match=r"\(N, 64\)"):
             features.cls_to_embedding(tiny, bad)
-
-
-# ------------------------------------------------------------------------------------------- preprocessing
-# Differences are measured in [0, 1] pixel units after undoing the normalisation. Down-sampling (300x400) and the
-# no-resize case (64x64 for the 64-px model) stay within 1.1/255 everywhere. Up-sampling (32x32 -> 64/224 and
-# 64x64 -> 224) differs by up to 3/255 on a tiny fraction of pixels: Pillow resizes in two separable passes and
-# rounds to uint8 in between, the device path does one 2-D bicubic pass and rounds once (measured: max 2-3/255,
-# on ~2e-5 of the pixels). Those cases are held to 1.1/255 on all but 0.1% of the pixels and 3.1/255 overall.
-@pytest.mark.parametrize("model_name", [toyclip.TINY_MODEL, "ViT-B-32-quickgelu"])
-@pytest.mark.parametrize("hw", [(32, 32), (64, 64), (300, 400)])
-def test_device_preprocessing_matches_open_clip_pil(pil_transforms, model_name, hw):
-    model, transform = pil_transforms[model_name]
-    cfg = preprocess_config(model)
-    assert cfg.size == (64 if model_name == toyclip.TINY_MODEL else 224)
-    images = smooth_images(3, *hw, seed=hw[0])
-    ours = unnormalise(preprocess_batch(images, cfg), cfg)
-    ref = unnormalise(pil_batch(images, transform), cfg)
-    assert ours.shape == ref.shape == (3, 3, cfg.size, cfg.size)
-    diff = (ours - ref).abs()
-    upsampling = min(hw) < cfg.size
-    if upsampling:
-        assert (diff > 1.1 / 255).float().mean().item() < 1e-3
-        assert diff.max().item() <= 3.1 / 255
-        assert diff.mean().item() < 0.3 / 255
-    else:
-        assert diff.max().item() <= 1.1 / 255
-
-
-def test_preprocess_batch_errors(tiny):
-    cfg = preprocess_config(tiny.model)
-    with pytest.raises(ValueError, match="uint8"):
-        preprocess_batch(torch.zeros(1, 3, 32, 32), cfg)
-    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
-        preprocess_batch(torch.zeros(3, 32, 32, dtype=torch.uint8), cfg)
-
-
-def test_device_preprocessing_same_predictions_as_pil(toy_setup, pil_transforms):
-    s = toy_setup
-    images, labels = s.test_set.images[:200], s.test_set.labels[:200]
-    _, transform = pil_transforms[s.clip.name]
-    with torch.no_grad():
-        ours = features.embedding_logits(features.encode_images(s.clip, images, amp=False)[1], s.head)
-        ref = features.embedding_logits(s.clip.model.encode_image(pil_batch(images, transform)), s.head)
-    agree = (ours.argmax(-1) == ref.argmax(-1)).float().mean().item()
-    assert agree >= 0.99
-    acc_ours = (ours.argmax(-1) == labels).float().mean().item() * 100
-    acc_ref = (ref.argmax(-1) == labels).float().mean().item() * 100
-    assert abs(acc_ours - acc_ref) < 0.3
 
 
 # ------------------------------------------------------------------------------------------------ feature cache

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 from datasets_fixtures import make_cub
-from vs2mini.data import images as data
-from vs2mini.data.registry import load_dataset
 from vs2mini.tables import main as reproduce
 from vs2mini.cli import main
 
@@ -33,13 +31,3 @@ def test_single_dataset_commands_check_too(cub_with_a_bad_image, monkeypatch, ca
     monkeypatch.setattr(pipeline, "load_setup", lambda *a, **k: pytest.fail("encoding started"))
     assert main(["features", "--profile", "toy", "--quiet", "--dataset", "cub200"]) == 2
     assert str(cub_with_a_bad_image) in capsys.readouterr().err
-
-
-def test_check_images_passes_good_files_and_names_bad_ones(tmp_path):
-    make_cub(tmp_path)
-    ds = load_dataset("cub200", "train", root=tmp_path)
-    data.check_images(ds)                                       # intact fixture: no error
-    victim = ds.files[-1]
-    victim.write_bytes(victim.read_bytes()[:2] + b"garbage")    # a JPEG marker, then nothing a decoder can read
-    with pytest.raises(data.BadImageFile, match=f"1 of {len(ds.files)}.*{victim.name}"):
-        data.check_images(ds)

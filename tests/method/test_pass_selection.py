@@ -155,24 +155,7 @@ def test_every_epoch_is_reshuffled(monkeypatch):
 
 
 # --------------------------------------------------------------------------------------- pruning
-def test_firing_counts_and_pruning_by_hand():
-    """W_enc = [I; -I; 0] on d = 2 (6 latents, k = 1): x = (3, 0) fires latent 0, (0, -2) fires latent 3,
-    (1, 0) latent 0; latents 1, 2, 4, 5 never fire. Pruning below 1 keeps {0, 3} and every reconstruction;
-    below 2 keeps latent 0 and another (at least k = 1 latents are always kept)."""
-    sae = TopKSAE(2, 6, 1)
-    with torch.no_grad():
-        sae.W_enc.copy_(torch.tensor([[1., 0], [0, 1], [-1, 0], [0, -1], [0, 0], [0, 0]]))
-        sae.W_dec.copy_(sae.W_enc.detach())
-        sae.W_dec[4:] = torch.tensor([1.0, 0.0])
-    X = torch.tensor([[3.0, 0.0], [0.0, -2.0], [1.0, 0.0]])
-    assert trainer.firing_counts(sae, X).tolist() == [2, 0, 0, 1, 0, 0]
-    pruned, keep = trainer.prune_rare_latents(sae, X, 1)
-    assert keep.tolist() == [0, 3] and pruned.n_latents == 2
-    torch.testing.assert_close(pruned.reconstruct(X), sae.reconstruct(X))
-    assert trainer.prune_rare_latents(sae, X, 2)[1].tolist() == [0]
-    assert trainer.prune_rare_latents(sae, X, 5)[0].n_latents == 1      # none fires 5 times: keep k latents
-
-
+# (firing_counts and prune_rare_latents by hand: tests/method/test_prune.py)
 def test_train_sae_prune_below_is_off_by_default():
     X, _ = clusters(5, n=200)
     kw = dict(n_latents=128, k=2, epochs=2, batch_size=50, min_steps=0, progress=False, device="cpu")

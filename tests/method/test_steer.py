@@ -1,5 +1,6 @@
 """Steering rules (vs2mini/method/steer.py): VS2 closed form (paper v3 Prop. 3.1, eq. 3), identities, rescaling, hand cases, the
-reconstruction baselines, VS2++ (v3 §3.3, eq. 5) and the FVU gate (v3 §4.3)."""
+reconstruction baselines, VS2++ (v3 §3.3, eq. 5: the package's one form, the sparse product over the bank, checked
+against the literal reading of tests/oracles.py) and the FVU gate (v3 §4.3)."""
 from __future__ import annotations
 
 import math
@@ -7,6 +8,7 @@ import math
 import pytest
 import torch
 
+import oracles  # tests/oracles.py (tests/ is on sys.path, conftest.py)
 from vs2mini.method import steer
 from vs2mini.method.sae import TopKSAE
 
@@ -118,6 +120,14 @@ def test_sae_reconstruction_baselines(hand_sae):
 
 
 # ------------------------------------------------------------------------------------------------------- VS2++
+def vs2pp_on_codes(x, sae, codes, pos, gamma=1.5, lam=2.1, rescale=True):
+    """The package's one VS2++ form on hand-made neighbour codes (N, M, n): each query's M neighbours become M rows
+    of a bank of decoded directions (no b_pre), indexed 0..N*M-1."""
+    N, M, n = codes.shape
+    bank_dirs = sae.decode(codes.reshape(N * M, n), bias=False).detach()
+    return steer.vs2pp_from_bank(x, bank_dirs, torch.arange(N * M).view(N, M), pos, gamma, lam, rescale)
+
+
 def test_vs2pp_identical_means_is_identity():
     sae = random_sae(seed=7)
     x = data(sae, N=5)
@@ -125,7 +135,7 @@ def test_vs2pp_identical_means_is_identity():
     codes = torch.cat([c, c, c, c], dim=1)                          # (5, 4, n): same code for everyone
     pos = torch.tensor([[True, False, True, False]] * 5)
     for rescale in (True, False):
-        assert torch.allclose(steer.vs2pp(x, sae, codes, pos, 1.5, 2.1, rescale), x, atol=1e-5)
+        assert torch.allclose(vs2pp_on_codes(x, sae, codes, pos, 1.5, 2.1, rescale), x, atol=1e-5)
 
 
 def test_vs2pp_empty_negatives_uses_positive_mean():
@@ -137,7 +147,7 @@ def test_vs2pp_empty_negatives_uses_positive_mean():
     v = 0.5 * (cbar @ sae.W_dec.detach())                           # (gamma - 1) W_dec^T cbar+
     for rescale in (True, False):
         want = steer.apply_steering(x, v, 2.1, rescale)
-        assert torch.allclose(steer.vs2pp(x, sae, codes, pos, 1.5, 2.1, rescale), want, atol=1e-5)
+        assert torch.allclose(vs2pp_on_codes(x, sae, codes, pos, 1.5, 2.1, rescale), want, atol=1e-5)
 
 
 def test_vs2pp_empty_positives_leaves_row_unsteered():
@@ -145,7 +155,7 @@ def test_vs2pp_empty_positives_leaves_row_unsteered():
     x = data(sae, N=3)
     codes = torch.relu(torch.randn(3, 4, 64))
     pos = torch.tensor([[False] * 4, [True, False, False, True], [False] * 4])
-    out = steer.vs2pp(x, sae, codes, pos, 1.5, 2.1)
+    out = vs2pp_on_codes(x, sae, codes, pos, 1.5, 2.1)
     assert torch.allclose(out[0], x[0], atol=1e-6) and torch.allclose(out[2], x[2], atol=1e-6)
     assert not torch.allclose(out[1], x[1], atol=1e-3)
 
@@ -155,30 +165,29 @@ def test_vs2pp_hand_case(hand_sae):
     x = torch.tensor([[3., 2, -1]])
     codes = torch.tensor([[[1., 0, 0, 0], [0, 0, 0, 2]]])
     pos = torch.tensor([[True, False]])
-    out = steer.vs2pp(x, hand_sae, codes, pos, gamma=1.5, lam=2.0, rescale=False)
-    assert torch.allclose(out, torch.tensor([[2.8, 0.4, -1.0]]), atol=1e-6)
+    want = torch.tensor([[2.8, 0.4, -1.0]])
+    out = vs2pp_on_codes(x, hand_sae, codes, pos, gamma=1.5, lam=2.0, rescale=False)
+    assert torch.allclose(out, want, atol=1e-6)
     # the neighbour order does not matter
-    out2 = steer.vs2pp(x, hand_sae, codes.flip(1), pos.flip(1), gamma=1.5, lam=2.0, rescale=False)
+    out2 = vs2pp_on_codes(x, hand_sae, codes.flip(1), pos.flip(1), gamma=1.5, lam=2.0, rescale=False)
     assert torch.allclose(out2, out, atol=1e-6)
-
-
-def test_masked_mean():
-    codes = torch.tensor([[[1., 2.], [3., 4.], [5., 6.]]])
-    assert torch.allclose(steer.masked_mean(codes, torch.tensor([[True, False, True]])), torch.tensor([[3., 4.]]))
-    assert torch.equal(steer.masked_mean(codes, torch.zeros(1, 3, dtype=torch.bool)), torch.zeros(1, 2))
+    # the literal reading of eq. 5 (tests/oracles.py) on the same case
+    assert torch.allclose(oracles.vs2pp_eq5(x, codes, pos, 1.5, 2.0, hand_sae.W_dec.detach(), rescale=False),
+                          want, atol=1e-6)
 
 
 def test_vs2pp_shape_errors():
     sae = random_sae(seed=10)
     x = data(sae, N=2)
+    bank = torch.zeros(8, 16)
     with pytest.raises(ValueError, match="must match"):
-        steer.vs2pp(x, sae, torch.zeros(2, 3, 64), torch.ones(2, 4, dtype=torch.bool))
+        steer.vs2pp_from_bank(x, bank, torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="must match"):
-        steer.vs2pp(x, sae, torch.zeros(3, 4, 64), torch.ones(3, 4, dtype=torch.bool))
+        steer.vs2pp_from_bank(x, bank, torch.zeros(3, 4, dtype=torch.long), torch.ones(3, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="must match"):
-        steer.vs2pp(x, sae, torch.zeros(2, 64), torch.ones(2, 4, dtype=torch.bool))
-    with pytest.raises(ValueError):
-        steer.vs2pp(x, sae, torch.zeros(2, 4, 63), torch.ones(2, 4, dtype=torch.bool))   # wrong latent width
+        steer.vs2pp_from_bank(x, bank, torch.zeros(2, dtype=torch.long), torch.ones(2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="d = 16"):                                     # wrong direction width
+        steer.vs2pp_from_bank(x, bank[:, :15], torch.zeros(2, 4, dtype=torch.long), torch.ones(2, 4, dtype=torch.bool))
 
 
 # -------------------------------------------------------------------------------------------------- FVU gate
@@ -216,18 +225,16 @@ def test_gate_and_coverage():
     assert m.float().mean().item() == pytest.approx(0.9, abs=1e-3)
 
 
-def test_vs2pp_from_directions_equals_vs2pp():
-    """Decoding is linear: VS2++ from the neighbours' decoded directions W_dec^T c_j equals VS2++ from their codes."""
+def test_vs2pp_equals_the_literal_eq5():
+    """The sparse product over the bank = eq. 5 read literally, one query at a time, from the neighbours' codes
+    (tests/oracles.py): linearity of decoding, incl. empty S+, empty S-."""
     sae = random_sae(seed=11)
     x = data(sae, N=4)
     codes = torch.relu(torch.randn(4, 5, 64))
     pos = torch.tensor([[True, False, True, False, False], [True] * 5, [False] * 5, [False, True, False, False, True]])
-    dirs = codes @ sae.W_dec.detach()                                # (N, M, d)
     for rescale in (True, False):
-        assert torch.allclose(steer.vs2pp_from_directions(x, dirs, pos, 1.5, 2.1, rescale),
-                              steer.vs2pp(x, sae, codes, pos, 1.5, 2.1, rescale), atol=1e-5)
-    with pytest.raises(ValueError, match="must match"):
-        steer.vs2pp_from_directions(x, dirs[:, :4], pos)
+        assert torch.allclose(vs2pp_on_codes(x, sae, codes, pos, 1.5, 2.1, rescale),
+                              oracles.vs2pp_eq5(x, codes, pos, 1.5, 2.1, sae.W_dec.detach(), rescale), atol=1e-5)
 
 
 def test_vs2pp_weights_hand_case():
@@ -240,7 +247,8 @@ def test_vs2pp_weights_hand_case():
 
 
 def test_vs2pp_from_bank_hand_case(hand_sae):
-    # the hand case of test_vs2pp_hand_case, from a bank: rows 1 (e0) and 3 (2 e3) are the neighbours
+    # the hand case of test_vs2pp_hand_case, from a bank with rows that are not neighbours: rows 1 (e0) and 3 (2 e3)
+    # are the neighbours
     bank_codes = torch.tensor([[0., 1, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 2]])
     bank_dirs = hand_sae.decode(bank_codes, bias=False)
     x = torch.tensor([[3., 2, -1]])
@@ -250,10 +258,12 @@ def test_vs2pp_from_bank_hand_case(hand_sae):
 
 
 def test_vs2pp_from_bank_equals_gathered_directions():
-    """One sparse product over the bank = the gathered (Q, M, d) path, incl. empty S+, empty S-, a repeated index."""
+    """One sparse product over the bank = eq. 5 on the gathered (Q, M) neighbour codes, and = the gathered (Q, M, d)
+    directions, incl. empty S+, empty S-, a repeated index."""
     sae = random_sae(seed=12)
     g = torch.Generator().manual_seed(3)
-    bank_dirs = torch.relu(torch.randn(30, 64, generator=g)) @ sae.W_dec.detach()      # (B, d)
+    bank_codes = torch.relu(torch.randn(30, 64, generator=g))                           # (B, n)
+    bank_dirs = bank_codes @ sae.W_dec.detach()                                         # (B, d)
     x = data(sae, N=6)
     nn_idx = torch.randint(0, 30, (6, 5), generator=g)
     nn_idx[5] = torch.tensor([7, 7, 2, 7, 9])                  # the same bank row twice in S+ and once in S-
@@ -261,9 +271,10 @@ def test_vs2pp_from_bank_equals_gathered_directions():
                         [False, True, False, False, True], [False, False, False, False, True],
                         [True, True, False, False, True]])
     for rescale in (True, False):
-        want = steer.vs2pp_from_directions(x, bank_dirs[nn_idx], pos, 1.5, 2.1, rescale)
+        want = oracles.vs2pp_eq5(x, bank_codes[nn_idx], pos, 1.5, 2.1, sae.W_dec.detach(), rescale)
         got = steer.vs2pp_from_bank(x, bank_dirs, nn_idx, pos, 1.5, 2.1, rescale)
         assert torch.allclose(got, want, atol=1e-5)
+        assert torch.allclose(got, oracles.vs2pp_gathered(x, bank_dirs[nn_idx], pos, 1.5, 2.1, rescale), atol=1e-5)
     assert torch.allclose(got[2], x[2], atol=1e-6)              # S+ empty: unsteered
     with pytest.raises(ValueError, match="must match"):
         steer.vs2pp_from_bank(x, bank_dirs, nn_idx[:, :4], pos)

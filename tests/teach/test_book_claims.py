@@ -84,21 +84,6 @@ def test_notebook_07_asks_before_the_large_download():
     assert "This is the last notebook" not in nb7 and "08_every_table.ipynb" in nb7
 
 
-def test_glue_hands_myst_nb_python_numbers(monkeypatch):
-    """numpy 2 writes np.float64(0.5) as its text repr, which {glue:text}`key:.2f` cannot format (a -W failure)."""
-    import numpy as np
-    import torch
-    import myst_nb
-
-    from vs2mini.teach import book_glue
-    seen = {}
-    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=False: seen.__setitem__(name, value))
-    book_glue.glue("a", np.float64(0.5))
-    book_glue.glue("b", torch.tensor(2.0))
-    book_glue.glue("c", 3)
-    assert type(seen["a"]) is float and type(seen["b"]) is float and seen["c"] == 3
-
-
 def test_notebooks_glue_through_book_glue():
     """Colab has no myst-nb: notebooks import the no-op-safe wrapper, never myst_nb itself."""
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):

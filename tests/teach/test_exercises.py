@@ -31,6 +31,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from answers import STUBS, refuses, said  # tests/answers.py
 from vs2mini.teach import exercises
 from vs2mini.method import metrics
 from vs2mini.method import steer
@@ -62,45 +63,12 @@ class FakeSetup:
         return metrics.top1(cls @ self.head.T, self.test.labels if labels is None else labels)
 
 
-def said(capsys) -> str:
-    return capsys.readouterr().out
-
-
-def refuses(check, answer, capsys, expected: float | None = None) -> str:
-    """The check returns False for `answer`, prints a hint, and never prints `expected` (to 2 decimals)."""
-    assert check(answer) is False, answer
-    out = said(capsys)
-    assert out.strip() and not out.startswith("correct")
-    if expected is not None:
-        assert f"{expected:.2f}" not in out, out
-    return out
-
-
-STUBS = [None, 0, 0.0, "", "0", [], [0.0], float("nan"), True, {}]
-
-
 def test_none_is_not_attempted(capsys, sae_data):
     sae, _, x, mu = sae_data
     assert not exercises.check_per_sample_fvu(None, x, sae, mu)
     assert "not attempted yet" in said(capsys)
     assert not exercises.check_changed_rows(None, ["VS2"])
     assert "not attempted yet" in said(capsys)
-
-
-def test_ensemble_accuracy(capsys):
-    judge = lambda a: exercises.judge_ensemble_accuracy(a, 61.0, 63.5, acc_train=70.25, n_test=1000)
-    assert judge(63.5) and said(capsys).startswith("correct")
-    assert judge(torch.tensor(63.5)) and said(capsys).startswith("correct")
-    assert "percent" in refuses(judge, 0.635, capsys, 63.5)
-    assert "count" in refuses(judge, 635, capsys, 63.5)
-    assert "single-template" in refuses(judge, 61.0, capsys, 63.5)
-    assert "train split" in refuses(judge, 70.25, capsys, 63.5)
-    assert "not the string" in refuses(judge, "63.50", capsys)     # the expected value as a string
-    assert "division by zero" in refuses(judge, float("nan"), capsys, 63.5)
-    for stub in STUBS:
-        refuses(judge, stub, capsys, 63.5)
-    generic = refuses(judge, 12.0, capsys, 63.5)
-    assert "63.5" not in generic
 
 
 def test_per_sample_fvu(capsys, sae_data):
@@ -123,28 +91,6 @@ def test_per_sample_fvu(capsys, sae_data):
     assert "shape" in refuses(check, right[:, None], capsys)
     for stub in STUBS + [torch.zeros(len(x)), torch.zeros(())]:
         refuses(check, stub, capsys)
-
-
-def test_held_out_gain(capsys):
-    gammas, lams = [1.25, 1.5], [1.0, 2.0]
-    grid_a = torch.tensor([[50.0, 53.0], [52.0, 51.0]])     # best on A: (1.25, 2.0)
-    grid_b = torch.tensor([[49.0, 51.0], [54.0, 50.0]])     # best on B: (1.5, 1.0)
-    zs_a, zs_b, zs_all = 50.0, 49.5, 49.75
-    judge = lambda a: exercises.judge_held_out_gain(a, grid_a, grid_b, zs_a, zs_b, gammas, lams, zs_all=zs_all)
-    assert judge((1.25, 2.0, 1.5)) and said(capsys).startswith("correct")
-    assert judge([torch.tensor(1.25), 2, 1.5]) and said(capsys).startswith("correct")
-    assert "tuned on the evaluation half" in refuses(judge, (1.5, 1.0, 4.5), capsys, 1.5)   # chosen on B
-    assert "not the best on half A" in refuses(judge, (1.25, 1.0, -0.5), capsys, 1.5)
-    assert "pair of the grid" in refuses(judge, (1.0, 2.0, 1.5), capsys, 1.5)
-    assert "tuned on the evaluation data" in refuses(judge, (1.25, 2.0, 4.5), capsys, 1.5)
-    assert "half A" in refuses(judge, (1.25, 2.0, 3.0), capsys, 1.5)
-    assert "minus zero-shot" in refuses(judge, (1.25, 2.0, 51.0), capsys, 1.5)
-    assert "whole test split" in refuses(judge, (1.25, 2.0, 1.25), capsys, 1.5)
-    assert "wrong sign" in refuses(judge, (1.25, 2.0, -1.5), capsys, 1.5)
-    assert "three numbers" in refuses(judge, 1.5, capsys, 1.5)                 # the gain alone
-    assert "not the string" in refuses(judge, (1.25, 2.0, "1.50"), capsys)
-    for stub in STUBS + [(0, 0, 0), (None, None, None), "1.25, 2.0, 1.5"]:
-        refuses(judge, stub, capsys, 1.5)
 
 
 def test_held_out_gain_recomputes_and_refuses_the_identity(capsys, sae_data):
@@ -233,19 +179,9 @@ def test_changed_rows(capsys):
     refuses(check, set(), capsys)
 
 
-def test_best_alpha(capsys, sae_data):
-    gammas, lams = [1.25, 1.5, 2.0], [1.0, 2.0]
-    grid = torch.tensor([[50.0, 49.0], [49.0, 48.0], [47.0, 46.0]])   # best (1.25, 1.0): alpha 0.25
-    judge = lambda a: exercises.judge_best_alpha(a, grid, gammas, lams)
-    assert judge(0.25) and said(capsys).startswith("correct")
-    assert "lambda * gamma" in refuses(judge, 1.25, capsys)
-    assert "best top-1" in refuses(judge, 50.0, capsys)
-    assert "alone" in refuses(judge, 1.0, capsys)
-    assert "worst" in refuses(judge, 2.0, capsys)
-    assert "pair" in refuses(judge, (1.25, 1.0), capsys)
-    for stub in STUBS + ["0.25"]:
-        refuses(judge, stub, capsys)
-    # the check recomputes the grid from the reader's set-up and SAE
+def test_check_best_alpha(capsys, sae_data):
+    # (the verdict on a given grid: tests/teach/test_judges.py) the check recomputes the grid from the reader's
+    # set-up and SAE
     sae, setup = sae_data[0], FakeSetup()
     g2, l2 = [1.25, 3.0], [1.0, 4.0]
     acc = torch.tensor([[setup.accuracy(steer.vs2(setup.test.cls, sae, g, l)) for l in l2] for g in g2])

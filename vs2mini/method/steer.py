@@ -123,53 +123,26 @@ def gated_vs2(x: torch.Tensor, sae: TopKSAE, mu: torch.Tensor, tau: float, gamma
     return gate(x, vs2(x, sae, gamma, lam), per_sample_fvu(x, sae, mu), tau)
 
 
+# ------------------------------------------------------------------------------------------- VS2++ (one path)
 @torch.no_grad()
-def masked_mean(v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """v: (N, M, m), mask: (N, M) bool -> mean over the masked neighbours (N, m); zeros where none."""
-    w = mask.to(v.dtype).unsqueeze(-1)
-    return (v * w).sum(1) / w.sum(1).clamp_min(1.0)
-
-
-@torch.no_grad()
-def vs2pp(x: torch.Tensor, sae: TopKSAE, neighbour_codes: torch.Tensor, pos_mask: torch.Tensor,
-          gamma: float = GAMMA, lam: float = LAM, rescale: bool = True) -> torch.Tensor:
-    """VS2++ (paper v3 §3.3, eq. 5). x: (N, d); neighbour_codes: (N, M, n) SAE codes of each query's M neighbours;
-    pos_mask: (N, M) bool, True for S+ (the rest is S-).
-
-    The paper does not say what happens to empty sets; our documented defaults: if S- is empty, cbar- = 0 (steer
-    towards the positives' mean code); if S+ is empty the query is left unsteered (no neighbourhood support).
-    """
-    if neighbour_codes.ndim != 3 or neighbour_codes.shape[:2] != pos_mask.shape or neighbour_codes.shape[0] != x.shape[0]:
-        raise ValueError(f"neighbour_codes (N, M, n) and pos_mask (N, M) must match x (N, d); got "
-                         f"{tuple(neighbour_codes.shape)}, {tuple(pos_mask.shape)}, {tuple(x.shape)}")
-    N, M, n = neighbour_codes.shape
-    x, neighbour_codes, pos_mask = x.to(sae.device), neighbour_codes.to(sae.device), pos_mask.to(sae.device)
-    dirs = sae.decode(neighbour_codes.reshape(N * M, n), bias=False).view(N, M, -1)
-    return vs2pp_from_directions(x, dirs, pos_mask, gamma, lam, rescale)
-
-
-@torch.no_grad()
-def vs2pp_from_directions(x: torch.Tensor, neighbour_dirs: torch.Tensor, pos_mask: torch.Tensor,
-                          gamma: float = GAMMA, lam: float = LAM, rescale: bool = True) -> torch.Tensor:
-    """VS2++ with the neighbours' decoded directions W_dec^T c_j: (N, M, d) instead of their codes (N, M, n).
-    Decoding is linear, so W_dec^T (cbar+ - cbar-) = mean+ (W_dec^T c) - mean- (W_dec^T c): n/d times less memory."""
-    if neighbour_dirs.ndim != 3 or neighbour_dirs.shape[:2] != pos_mask.shape or neighbour_dirs.shape[0] != x.shape[0]:
-        raise ValueError(f"neighbour_dirs (N, M, d) and pos_mask (N, M) must match x (N, d); got "
-                         f"{tuple(neighbour_dirs.shape)}, {tuple(pos_mask.shape)}, {tuple(x.shape)}")
-    check_finite(gamma=gamma, lam=lam)
-    if neighbour_dirs.shape[2] != x.shape[1]:
-        raise ValueError(f"neighbour_dirs (N, M, d) must have d = {x.shape[1]}, got {tuple(neighbour_dirs.shape)}")
-    pos_mask = pos_mask.bool()
-    v = (gamma - 1.0) * (masked_mean(neighbour_dirs, pos_mask) - masked_mean(neighbour_dirs, ~pos_mask))
-    v = v * pos_mask.any(1, keepdim=True)                         # S+ empty: no steering
-    return apply_steering(x, v, lam, rescale)
+def bank_directions(sae: TopKSAE, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    """x: (N, d) bank CLS tokens -> their decoded SAE directions W_dec^T c (N, d), without b_pre: computed once per
+    bank, then every query's VS2++ vector is a weighted sum of its neighbours' rows (`vs2pp_from_bank`)."""
+    out = torch.empty(x.shape[0], sae.d_in, device=sae.device)    # filled chunk by chunk: no torch.cat copy
+    for s in range(0, x.shape[0], chunk):
+        vals, idx = sae.encode_sparse(x[s:s + chunk])
+        out[s:s + chunk] = sae.decode(vals, idx, bias=False)
+    return out
 
 
 def vs2pp_weights(pos_mask: torch.Tensor) -> torch.Tensor:
     """pos_mask: (Q, M) bool, True for S+ -> the VS2++ averaging weights (Q, M): +1/|S+| on positives, -1/|S-| on
-    negatives (an empty S- contributes nothing: cbar- = 0), an all-zero row where S+ is empty (left unsteered,
-    as in `vs2pp`). With the neighbour indices nn_idx: (Q, M) as column indices, these are the values of a sparse
-    (Q, B) matrix over the bank with M entries per row."""
+    negatives. With the neighbour indices nn_idx: (Q, M) as column indices, these are the values of a sparse
+    (Q, B) matrix over the bank with M entries per row.
+
+    The paper does not say what happens to empty sets; our documented defaults: an empty S- contributes nothing
+    (cbar- = 0: steer towards the positives' mean code); an empty S+ gives an all-zero row (the query is left
+    unsteered: no neighbourhood support)."""
     pos = pos_mask.bool()
     n_pos = pos.sum(1, keepdim=True)
     w = torch.where(pos, 1.0 / n_pos.clamp_min(1), -1.0 / (pos.shape[1] - n_pos).clamp_min(1))
@@ -179,16 +152,20 @@ def vs2pp_weights(pos_mask: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def vs2pp_from_bank(x: torch.Tensor, bank_dirs: torch.Tensor, nn_idx: torch.Tensor, pos_mask: torch.Tensor,
                     gamma: float = GAMMA, lam: float = LAM, rescale: bool = True) -> torch.Tensor:
-    """VS2++ as one sparse matrix product over the bank: v = (gamma - 1) W @ bank_dirs, W the sparse (Q, B) matrix
-    of `vs2pp_weights` with columns nn_idx, computed by `F.embedding_bag` (a CSR matrix times a dense one).
-    x: (Q, d) queries; bank_dirs: (B, d) decoded bank directions W_dec^T c_j (`bank_directions`);
-    nn_idx: (Q, M) neighbour indices into the bank; pos_mask: (Q, M) bool, True for S+.
-    Equals `vs2pp_from_directions(x, bank_dirs[nn_idx], pos_mask, ...)` up to float summation order, by linearity
-    (W_dec^T (cbar+ - cbar-) = mean+ W_dec^T c_j - mean- W_dec^T c_j), without gathering a (Q, M, d) block."""
-    if (x.ndim != 2 or bank_dirs.ndim != 2 or x.shape[1] != bank_dirs.shape[1] or nn_idx.ndim != 2
-            or nn_idx.shape != pos_mask.shape or nn_idx.shape[0] != x.shape[0]):
+    """VS2++ (paper v3 §3.3, eq. 5), the package's one form: x: (Q, d) queries; bank_dirs: (B, d) decoded bank
+    directions W_dec^T c_j (`bank_directions`); nn_idx: (Q, M) neighbour indices into the bank; pos_mask: (Q, M)
+    bool, True for S+ (the rest is S-). -> steered (Q, d) on bank_dirs' device.
+
+    Decoding is linear, so vbar = (gamma - 1) W_dec^T (cbar+ - cbar-) = (gamma - 1) W @ bank_dirs, W the sparse
+    (Q, B) matrix of `vs2pp_weights` (empty sets: see there) with columns nn_idx, computed by `F.embedding_bag`
+    (a CSR matrix times a dense one) without gathering a (Q, M, d) block; then the VS2 step with vbar."""
+    if (x.ndim != 2 or bank_dirs.ndim != 2 or nn_idx.ndim != 2 or nn_idx.shape != pos_mask.shape
+            or nn_idx.shape[0] != x.shape[0]):
         raise ValueError(f"x (Q, d), bank_dirs (B, d), nn_idx (Q, M) and pos_mask (Q, M) must match; got "
                          f"{tuple(x.shape)}, {tuple(bank_dirs.shape)}, {tuple(nn_idx.shape)}, {tuple(pos_mask.shape)}")
+    if bank_dirs.shape[1] != x.shape[1]:
+        raise ValueError(f"bank_dirs (B, d) must match x (Q, d) in d = {x.shape[1]}, got {tuple(bank_dirs.shape)}")
+    check_finite(gamma=gamma, lam=lam)
     dev = bank_dirs.device
     w = vs2pp_weights(pos_mask.to(dev)).to(bank_dirs.dtype)
     v = (gamma - 1.0) * F.embedding_bag(nn_idx.to(dev), bank_dirs, per_sample_weights=w, mode="sum")
@@ -229,15 +206,6 @@ def vs2_parts(x: torch.Tensor, sae: TopKSAE, gamma: float) -> tuple[torch.Tensor
     x = x.to(sae.device)
     vals, idx = sae.select_topk(sae.pre_acts(x))
     return (gamma - 1.0) * (x - sae.b_pre), (gamma - 1.0) * (sae.decode(vals, idx) - x)
-
-@torch.no_grad()
-def bank_directions(sae: TopKSAE, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-    """x: (N, d) bank CLS tokens -> their decoded SAE directions W_dec^T c (N, d), without b_pre."""
-    out = torch.empty(x.shape[0], sae.d_in, device=sae.device)    # filled chunk by chunk: no torch.cat copy
-    for s in range(0, x.shape[0], chunk):
-        vals, idx = sae.encode_sparse(x[s:s + chunk])
-        out[s:s + chunk] = sae.decode(vals, idx, bias=False)
-    return out
 
 
 def vs2_edit(sae: TopKSAE, gamma: float, lam: float) -> Edit:
