@@ -12,6 +12,7 @@ import torch
 from vs2mini.cli import main
 from vs2mini.data.registry import DATASETS
 from vs2mini.data.toyworld import superclass_of
+from vs2mini.paper import PAPER
 
 REPO = Path(__file__).resolve().parents[1]
 BANNER = "NOT A REAL RESULT"
@@ -50,19 +51,24 @@ def test_reproduce_toy(tmp_path, capsys, toy_setup):
         assert any(line.startswith(m + " ") for line in lines), m
     res = json.loads(out.read_text())
     assert res["real"] is False and BANNER in res["warning"]
-    rows = {r["method"]: r for r in res["rows"]}
+    assert res["name"] == "main" and res["columns"] == ["top-1", "vs ZS", "se", "steered %"]
+    rows = {r["label"]: r["ours"] for r in res["rows"]}
+    notes = {r["label"]: r["note"] for r in res["rows"]}
     assert list(rows) == METHODS
-    zs = rows["CLIP zero-shot"]["top1"]
-    assert rows["CLIP zero-shot"]["delta"] == 0.0 and rows["CLIP zero-shot"]["se"] == 0.0
+    zs = rows["CLIP zero-shot"]["top-1"]
+    assert rows["CLIP zero-shot"]["vs ZS"] == 0.0 and rows["CLIP zero-shot"]["se"] == 0.0
+    # toy model: the paper column is the paper's CIFAR-100 ViT-B/32 setting, and the JSON says it is not this run's
+    assert res["paper_setting"] == "cifar100, ViT-B-32 (the paper's setting; not this run's)"
     for r in res["rows"]:
-        assert 0.0 <= r["top1"] <= 100.0
-        assert r["delta"] == pytest.approx(r["top1"] - zs, abs=1e-9), r["method"]
-        assert r["paper"] is None                                   # toy model: no paper number for this setting
-        assert r["se"] >= 0.0, r["method"]                           # paired standard error of delta
-    cov = rows["VS2 + FVU gate"]["coverage"]
-    assert 0.0 <= cov <= 1.0
-    assert 0.0 <= rows["VS2 + FVU gate (in-domain tau)"]["coverage"] <= 1.0
-    assert all(r["coverage"] is None for m, r in rows.items() if not m.startswith("VS2 + FVU gate"))
+        o = r["ours"]
+        assert 0.0 <= o["top-1"] <= 100.0
+        assert o["vs ZS"] == pytest.approx(o["top-1"] - zs, abs=1e-9), r["label"]
+        assert r["paper"] == {"top-1": PAPER.get(r["label"], {}).get(("cifar100", "ViT-B-32"))}, r["label"]
+        assert o["se"] >= 0.0, r["label"]                            # paired standard error of the gain
+    cov = rows["VS2 + FVU gate"]["steered %"]
+    assert 0.0 <= cov <= 100.0
+    assert 0.0 <= rows["VS2 + FVU gate (in-domain tau)"]["steered %"] <= 100.0
+    assert all(r["steered %"] is None for m, r in rows.items() if not m.startswith("VS2 + FVU gate"))
     for name in ("target-domain", "PASS", "generalized"):              # steps and FVUs of every SAE trained
         t = res["settings"]["sae_training"][name]
         assert t["steps"] >= 1 and 0 <= t["heldout_fvu"] and 0 <= t["test_fvu"] and t["paper_fvu"] is None
@@ -72,10 +78,10 @@ def test_reproduce_toy(tmp_path, capsys, toy_setup):
     errs = [(p, t) for p, t in zip(preds, y) if p != t]
     within = 100 * sum(superclass_of(p) == superclass_of(t) for p, t in errs) / len(errs)
     assert res["settings"]["zs_errors_within_superclass"] == pytest.approx(within, abs=1e-3)
-    assert f"{within:.0f}% of errors inside the true super-class" in rows["CLIP zero-shot"]["note"]
+    assert f"{within:.0f}% of errors inside the true super-class" in notes["CLIP zero-shot"]
     for kind in ("pseudo", "oracle"):
         frac = res["settings"]["s_minus_nonempty"][kind]
-        assert 0.0 <= frac <= 1.0 and f"S- non-empty for {100 * frac:.0f}%" in rows[f"VS2++ ({kind})"]["note"]
+        assert 0.0 <= frac <= 1.0 and f"S- non-empty for {100 * frac:.0f}%" in notes[f"VS2++ ({kind})"]
     assert res["settings"]["n_test"] == 2400 and res["settings"]["gamma"] == 1.5 and res["settings"]["lam"] == 2.1
 
 

@@ -53,7 +53,7 @@ def test_table_1a_gains_as_printed():
 
 
 def test_main_table_reads_the_one_copy_of_the_rows():
-    assert reproduce.PAPER is paper.PAPER and reproduce.paper_value is paper.paper_value
+    assert reproduce.PAPER is paper.PAPER
     assert paper.paper_value("VS2", "cifar100", "ViT-B-16-quickgelu", "openai") == 68.08
     assert paper.paper_value("VS2", "cifar100", "ViT-B-16", None) is None       # not the paper's weights
     assert paper.PAPER_ROWS["VS2 + PASS"] == paper.TABLE_11_PASS
@@ -120,20 +120,26 @@ def test_oracle_prototypes_beat_the_oracle_vs2pp():
     assert all(paper.ORACLE_PROTOTYPES[ds] > b32[ds] for ds in paper.MAIN_DATASETS)
 
 
-def test_toy_table_quotes_the_papers_cifar_b32_number_marked_and_keeps_json_honest():
-    """A toy run's text table shows the paper's CIFAR-100 ViT-B/32 number beside a row, marked '*' and explained
-    once; the row itself (JSON) keeps paper = None. A real run's table shows only its own setting's number."""
-    import json
+def test_toy_table_quotes_the_papers_cifar_b32_number_and_says_whose_it_is():
+    """A toy run (or a real run of weights the paper did not use) quotes the paper's CIFAR-100 ViT-B/32 numbers and
+    its `paper_setting` says they are not this run's; a real run of one of the paper's settings quotes its own."""
+    from types import SimpleNamespace as NS
 
-    from vs2mini.tables.main import Result, Row
-    rows = [Row("VS2", 48.0, -2.0), Row("VS2 (generalized SAE)", 48.0, -2.0)]
-    toy = Result("toy", "vs2mini-toyclip", "toy", "toy", False, "clip", {}, rows)
+    from vs2mini.tables.result import TableResult, TableRow, _paper_key
+
+    def setup(dataset, model, pretrained, real):
+        return NS(dataset=dataset, clip=NS(name=model, pretrained=pretrained), real=real)
+    other = "cifar100, ViT-B-32 (the paper's setting; not this run's)"
+    assert _paper_key(setup("toy", "vs2mini-toyclip", "toy", False)) == (("cifar100", "ViT-B-32"), other)
+    assert _paper_key(setup("cub200", "ViT-B-32-quickgelu", "laion2b", True)) == (("cifar100", "ViT-B-32"), other)
+    assert _paper_key(setup("cub200", "ViT-B-32-quickgelu", "openai", True)) == (
+        ("cub200", "ViT-B-32"), "cub200, ViT-B-32 (this run's setting)")
+    rows = [TableRow("VS2", {"top-1": 48.0, "vs ZS": -2.0}, {"top-1": paper.PAPER["VS2"][("cifar100", "ViT-B-32")]}),
+            TableRow("VS2 (generalized SAE)", {"top-1": 48.0, "vs ZS": -2.0}, {"top-1": None})]
+    toy = TableResult("main", "Table 1a", "toy", other, False, ["top-1", "vs ZS"], rows)
     lines = toy.table().splitlines()
+    assert sum(other in line for line in lines) == 1                   # said once, in the header
     vs2 = next(line for line in lines if line.startswith("VS2 "))
-    assert "64.52*" in vs2                                     # Table 1a, CIFAR-100 B/32 VS2
+    assert vs2.split()[1:4] == ["48.00", "64.52", "-2.00"]            # ours, Table 1a's CIFAR-100 B/32 VS2, change
     gen = next(line for line in lines if line.startswith("VS2 (generalized SAE)"))
-    assert "*" not in gen and gen.split()[-1] == "-"           # no published number for this row
-    assert sum(line.startswith("* the paper's number") for line in lines) == 1
-    assert all(r["paper"] is None for r in json.loads(toy.to_json())["rows"])
-    real = Result("cub200", "ViT-B-32-quickgelu", "openai", "full", True, "clip", {}, [Row("VS2", 52.0, 0.3)])
-    assert "*" not in real.table()
+    assert gen.split()[-2:] == ["-", "-2.00"]                          # no published number for this row

@@ -24,14 +24,15 @@ def test_reproduce_on_real_layout(dataset, tmp_path, monkeypatch):
     profile = get_profile("toy", n_train=None, n_test=None, epochs=3, batch_size=8, min_steps=0,
                           datasets=(dataset,))                                        # generalized SAE: this one   # random weights: not real
     res = run_reproduce(profile, dataset, model="vs2mini-tiny", pretrained=None, progress=False)
-    assert [r.method for r in res.rows] == METHODS
+    assert [r.label for r in res.rows] == METHODS
     assert res.real is False and "NOT A REAL RESULT" in res.table()
-    zs = res.rows[0].top1
+    zs = res.rows[0].ours["top-1"]
     for r in res.rows:
-        assert 0.0 <= r.top1 <= 100.0 and r.delta == pytest.approx(r.top1 - zs)
-        assert r.paper is None                          # random weights are never compared with the paper
-    by = {r.method: r for r in res.rows}
-    assert all(0.0 <= by[m].coverage <= 1.0 for m in ("VS2 + FVU gate", "VS2 + FVU gate (in-domain tau)"))
+        assert 0.0 <= r.ours["top-1"] <= 100.0 and r.ours["vs ZS"] == pytest.approx(r.ours["top-1"] - zs)
+    # random weights are never compared with the paper: its column is the paper's own setting, said to be another
+    assert res.paper_setting.endswith("(the paper's setting; not this run's)")
+    steered = res.column("steered %")
+    assert all(0.0 <= steered[m] <= 100.0 for m in ("VS2 + FVU gate", "VS2 + FVU gate (in-domain tau)"))
     n_test = res.settings["n_test"]
     assert n_test == {"cifar100": 20, "cub200": 3, "tinyimagenet": 5}[dataset]   # the eval split of each layout
 

@@ -267,15 +267,22 @@ def test_run_reproduce_feeds_the_rows_the_given_saes(world, monkeypatch):
     (c,) = seen
     assert c.sae is world.sae and c.pass_sae is world.pass_sae and c.general is world.general
     assert (c.gamma, c.lam, c.gate_q, c.positive_rule) == (1.5, 2.1, Q, "query")
-    rows = {r.method: r for r in res.rows}
+    rows = {r.label: r.ours for r in res.rows}
+    assert res.name == "main" and res.columns == [R.TOP1, R.GAIN, R.SE, R.STEERED]
     assert list(rows) == ["CLIP zero-shot", "SAE^F_REC", "SAE^{F+g}_REC", "centroid steering (no SAE)", "VS2",
                           "  VS2 centroid part", "  VS2 residual part", "VS2 (generalized SAE)",
                           "VS2 + FVU gate", "VS2 + FVU gate (in-domain tau)", "VS2++ (pseudo)", "VS2++ (oracle)",
                           "VS2 + PASS"]
     for f in rows_fns:
         out = f(world.ctx)
-        assert rows[out.method].top1 == pytest.approx(world.s.accuracy(out.cls)), out.method
-        assert rows[out.method].coverage == out.coverage
+        acc = world.s.accuracy(out.cls)
+        assert rows[out.method][R.TOP1] == pytest.approx(acc), out.method
+        assert rows[out.method][R.GAIN] == pytest.approx(acc - world.s.accuracy(world.x)), out.method
+        assert rows[out.method][R.STEERED] == (None if out.coverage is None else pytest.approx(100 * out.coverage))
+    # a toy run: the paper column holds the paper's CIFAR-100 ViT-B/32 numbers, and the table says so
+    assert res.row("VS2").paper == {R.TOP1: R.PAPER["VS2"][("cifar100", "ViT-B-32")]}
+    assert res.row("  VS2 centroid part").paper == {R.TOP1: None}
+    assert "not this run's" in res.paper_setting
 
 
 def test_run_reproduce_trains_plain_and_labelled_pass_saes(world, monkeypatch):
@@ -319,11 +326,14 @@ def test_generalized_sae_of_one_dataset_is_the_target_sae(world, monkeypatch):
 
 def test_paper_fvu_beside_ours_only_for_openai_weights(world):
     # (trun.paper_fvu itself: tests/tables/test_run.py)
-    res = R.Result("cub200", "ViT-B-32-quickgelu", "openai", "full", True, "clip", {"sae_training": {
+    lines = R.training_lines({
         "target-domain": {"steps": 1000, "epochs": 1000, "selected_epoch": 640, "train_fvu": 0.21,
-                          "heldout_fvu": 0.3, "test_fvu": 0.31, "paper_fvu": 0.2487}}})
-    assert ("SAE target-domain: 1000 steps (1000 epochs, selected epoch 640), FVU train 0.2100 / held-out 0.3000 / "
-            "test 0.3100, paper (Table 6) 0.2487") in res.table()
+                          "heldout_fvu": 0.3, "test_fvu": 0.31, "paper_fvu": 0.2487},
+        "PASS": {"steps": None, "epochs": None, "selected_epoch": None, "train_fvu": None, "heldout_fvu": None,
+                 "test_fvu": 0.5, "paper_fvu": None}})
+    assert lines == ["SAE target-domain: 1000 steps (1000 epochs, selected epoch 640), FVU train 0.2100 / held-out "
+                     "0.3000 / test 0.3100, paper (Table 6) 0.2487",
+                     "SAE PASS: given to the run (not trained by it), FVU train - / held-out - / test 0.5000"]
 
 
 # ------------------------------------------------------------- centroid steering and VS2's two parts (Prop. 3.1)

@@ -101,7 +101,7 @@ def test_sweep_neighbours_at_the_profile_n_matches_reproduce(small_setup):
     res = ablations.sweep_neighbours(small_setup, counts=(10, p.steer.n_neighbours, 10_000))
     assert [r.label for r in res.rows] == ["N=10", f"N={p.steer.n_neighbours}", f"N={len(small_setup.train.labels)}"]
     main_table = run_reproduce(run=Run.of(small_setup))
-    ref = {r.method: r.top1 for r in main_table.rows}
+    ref = main_table.column("top-1")
     ours = rows(res)[f"N={p.steer.n_neighbours}"].ours
     assert ours["pseudo top-1"] == ref["VS2++ (pseudo)"] and ours["oracle top-1"] == ref["VS2++ (oracle)"]
 

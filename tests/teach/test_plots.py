@@ -55,9 +55,8 @@ def test_display_names_are_readable():
 
 
 def test_method_bars_use_display_names():
-    from vs2mini.tables.main import Row
-    fig = plots.method_bars([Row("CLIP zero-shot", 50.0, 0.0, paper=61.07),
-                             Row("SAE^{F+g}_REC", 52.0, 2.0, paper=62.69)])
+    fig = plots.method_bars({"CLIP zero-shot": 0.0, "SAE^{F+g}_REC": 2.0},
+                            {"CLIP zero-shot": 61.07, "SAE^{F+g}_REC": 62.69})
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["CLIP zero-shot", "SAE rec. ×γ"]
     assert [round(p.get_width(), 6) for p in ax.patches] == [0.0, 2.0]          # changes, not absolute top-1

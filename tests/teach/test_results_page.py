@@ -21,11 +21,14 @@ def test_toy_run_renders_with_readable_names_and_a_warning(toy_json):
     assert len(runs) == 1
     table = results_page.results_frame(runs[0])
     written = json.loads(toy_json.read_text())["rows"]
-    assert list(table.index) == [results_page.display_name(r["method"]) for r in written]
+    assert list(table.index) == [results_page.display_name(r["label"]) for r in written]
     assert "SAE rec. ×γ" in table.index and not any("^" in m for m in table.index)
-    vs2 = next(r for r in written if r["method"] == "VS2")
-    assert table.loc["VS2", "top-1 (%)"] == round(vs2["top1"], 2)
+    vs2 = next(r for r in written if r["label"] == "VS2")
+    assert table.loc["VS2", "top-1 (%)"] == round(vs2["ours"]["top-1"], 2)
+    assert table.loc["VS2", "paper (%)"] == vs2["paper"]["top-1"]
     assert results_page.caption(runs[0]).startswith("**Toy run, not a real result.**")
+    assert results_page.caption(runs[0]).endswith("The paper column: cifar100, ViT-B-32 (the paper's setting; not "
+                                                   "this run's).")
 
 
 def test_missing_file_is_said_plainly(tmp_path, monkeypatch):
@@ -55,11 +58,11 @@ def test_centroid_geometry_and_row_are_shown(toy_json):
     run = results_page.load_results(toy_json)[0]
     cen = run["settings"]["centroid"]
     assert cen["ratio"] == pytest.approx(cen["mu_norm"] / cen["deviation_norm"])
-    row = next(r for r in run["rows"] if r["method"] == "centroid steering (no SAE)")
+    row = next(r["ours"] for r in run["rows"] if r["label"] == "centroid steering (no SAE)")
     note = results_page.centroid_note(run)
-    assert f"{cen['ratio']:.3f}" in note and f"{row['delta']:+.2f}" in note and f"{row['se']:.2f}" in note
+    assert f"{cen['ratio']:.3f}" in note and f"{row['vs ZS']:+.2f}" in note and f"{row['se']:.2f}" in note
     table = results_page.results_frame(run)
-    assert table.loc["VS2", "± se"] == round(next(r for r in run["rows"] if r["method"] == "VS2")["se"], 2)
+    assert table.loc["VS2", "± se"] == round(next(r for r in run["rows"] if r["label"] == "VS2")["ours"]["se"], 2)
     # runs written before the centroid rows existed still render, without the note
     old = {**run, "settings": {k: v for k, v in run["settings"].items() if k != "centroid"}}
     assert results_page.centroid_note(old) is None

@@ -10,19 +10,26 @@ import pytest
 from vs2mini.tables import result as experiments
 from vs2mini.teach import results_page
 
-GOOD = {"dataset": "cifar100", "model": "ViT-B-32", "pretrained": "openai", "profile": "lite", "real": True,
-        "retrieval": "clip", "settings": {"n_train": 10, "n_test": 5},
-        "rows": [{"method": "CLIP zero-shot", "top1": 60.0, "delta": 0.0, "coverage": None, "paper": 62.0},
-                 {"method": "VS2", "top1": 62.5, "delta": 2.5, "coverage": 0.9, "paper": None}]}
+GOOD = experiments.TableResult(
+    "main", "Table 1a", "cifar100, 10 train / 5 test", "cifar100, ViT-B-32 (this run's setting)", True,
+    ["top-1", "vs ZS", "se", "steered %"],
+    [experiments.TableRow("CLIP zero-shot", {"top-1": 60.0, "vs ZS": 0.0, "se": 0.0, "steered %": None},
+                          {"top-1": 62.0}),
+     experiments.TableRow("VS2", {"top-1": 62.5, "vs ZS": 2.5, "se": 0.4, "steered %": 90.0}, {"top-1": None})],
+    dataset="cifar100", model="ViT-B-32", pretrained="openai", profile="lite",
+    settings={"n_train": 10, "n_test": 5}).to_dict()
 
 
 def _with(**change):
     run = copy.deepcopy(GOOD)
-    for key, value in change.items():
-        if key.startswith("row_"):
-            run["rows"][0][key[4:]] = value
-        else:
-            run[key] = value
+    run.update(change)
+    return run
+
+
+def _row(key, value, side="ours"):
+    """GOOD with row 1's `side` ("ours", "paper", or None for the row itself) set at `key`."""
+    run = copy.deepcopy(GOOD)
+    (run["rows"][0] if side is None else run["rows"][0][side])[key] = value
     return run
 
 
@@ -41,19 +48,22 @@ BAD = {
     "empty list": ([], "empty list"),
     "a number": (5, "JSON object"),
     "a list of strings": (["a"], "JSON object"),
-    "no rows": (_drop("rows"), "no 'rows'"),
+    "no rows": (_drop("rows"), "no 'name', 'rows' or 'columns'"),
     "rows empty": (_with(rows=[]), "non-empty list"),
     "rows a dict": (_with(rows={"a": 1}), "non-empty list"),
     "row a string": (_with(rows=["VS2"]), "row 1 must be an object"),
-    "top1 a string": (_with(row_top1="60"), "'top1' must be a finite number"),
-    "top1 missing": (_with(row_top1=None), "'top1'"),
-    "top1 NaN": (_with(row_top1=float("nan")), "'top1'"),
-    "top1 a bool": (_with(row_top1=True), "'top1'"),
-    "delta missing": (_with(row_delta=None), "'delta'"),
-    "coverage above 1": (_with(row_coverage=90), "'coverage'"),
-    "coverage a string": (_with(row_coverage="0.9"), "'coverage'"),
-    "paper a string": (_with(row_paper="62"), "'paper'"),
-    "method a number": (_with(row_method=3), "'method'"),
+    "top-1 a string": (_row("top-1", "60"), "'top-1' must be a finite number"),
+    "top-1 missing": (_row("top-1", None), "'top-1'"),
+    "top-1 NaN": (_row("top-1", float("nan")), "'top-1'"),
+    "top-1 a bool": (_row("top-1", True), "'top-1'"),
+    "gain missing": (_row("vs ZS", None), "'vs ZS'"),
+    "steered above 100 %": (_row("steered %", 101.0), "'steered %'"),
+    "steered a string": (_row("steered %", "90"), "'steered %'"),
+    "paper a string": (_row("top-1", "62", side="paper"), "the paper's 'top-1'"),
+    "label a number": (_row("label", 3, side=None), "'label'"),
+    "ours a list": (_row("ours", [60.0], side=None), "'ours' and 'paper' must be objects"),
+    "no columns": (_drop("columns"), "not the output of `vs2mini reproduce --json`"),
+    "no name": (_drop("name"), "not the output of `vs2mini reproduce --json`"),
     "dataset missing": (_drop("dataset"), "'dataset'"),
     "model a list": (_with(model=["ViT"]), "'model'"),
     "profile empty": (_with(profile=""), "'profile'"),

@@ -20,89 +20,38 @@ Documented choices where the paper is silent:
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-
-from ..config import TOY_BANNER, Profile
+from ..config import Profile
 from ..method import metrics, retrieval, steer
-from ..paper import PAPER, paper_value
+from ..paper import PAPER
+from .result import SOURCES, TableResult, TableRow, _paper_key, _setting
 from .rows import ROWS, Context
 from .run import RETRIEVAL_FEATURES, Run, centroid_geometry, paper_fvu, training_report
 
-# The published setting a toy run's table quotes for orientation (see Result.table).
-TOY_REFERENCE = ("cifar100", "ViT-B-32")
+# The main table's columns (TableRow.ours keys): top-1 (%), its change over CLIP zero-shot (points), the paired
+# standard error of that change over test images (points), and the share of test images steered (%, gate rows).
+TOP1, GAIN, SE, STEERED = "top-1", "vs ZS", "se", "steered %"
+COLUMNS = (TOP1, GAIN, SE, STEERED)
 
 
-@dataclass
-class Row:
-    method: str
-    top1: float
-    delta: float
-    coverage: float | None = None     # fraction of test samples steered (FVU gate)
-    paper: float | None = None
-    note: str = ""
-    se: float | None = None           # paired standard error of `delta` over test images (points)
+def training_lines(reports: dict[str, dict]) -> list[str]:
+    """One line per SAE the table used: steps, the selected epoch and its FVU on train / held-out / test."""
+    lines = []
+    for name, t in reports.items():
+        pap = f", paper (Table 6) {t['paper_fvu']:.4f}" if t.get("paper_fvu") is not None else ""
+        train, held = (f"{t[k]:.4f}" if t.get(k) is not None else "-" for k in ("train_fvu", "heldout_fvu"))
+        by = f" by {t['selected_by'].replace('_', ' ')}" if t.get("selected_by") else ""
+        how = (f"{t['steps']} steps ({t['epochs']} epochs, selected epoch {t['selected_epoch']}{by})"
+               if t.get("steps") is not None else "given to the run (not trained by it)")
+        lines.append(f"SAE {name}: {how}, FVU train {train} / held-out {held} / test {t['test_fvu']:.4f}{pap}")
+    return lines
 
 
-@dataclass
-class Result:
-    dataset: str
-    model: str
-    pretrained: str | None
-    profile: str
-    real: bool
-    retrieval: str
-    settings: dict
-    rows: list[Row] = field(default_factory=list)
-
-    @property
-    def warning(self) -> str | None:
-        return None if self.real else TOY_BANNER
-
-    def table(self) -> str:
-        """A readable text table."""
-        head = f"{'method':<31} {'top-1':>7} {'vs ZS':>7} {'+-se':>5} {'steered':>8} {'paper':>7}  note"
-        lines = [f"vs2mini reproduce: {self.dataset}, {self.model} ({self.pretrained or 'random weights'}), "
-                 f"profile {self.profile}, retrieval {self.retrieval}"]
-        if self.warning:
-            lines.append(f"*** {self.warning} ***")
-        lines += [head, "-" * len(head)]
-        # A run that is not one of the paper's settings (the toy world) gets the paper's CIFAR-100 ViT-B/32 number
-        # beside each row, marked "*", so a reader sees what a real run shows; `Row.paper` stays None.
-        ref = [] if self.real else [PAPER.get(r.method, {}).get(TOY_REFERENCE) for r in self.rows]
-        for i, r in enumerate(self.rows):
-            cov = f"{100 * r.coverage:7.1f}%" if r.coverage is not None else " " * 8
-            pap = f"{r.paper:7.2f}" if r.paper is not None else "      -"
-            if r.paper is None and ref and ref[i] is not None:
-                pap = f"{ref[i]:6.2f}*"
-            se = f"{r.se:5.2f}" if r.se is not None else "    -"
-            lines.append(f"{r.method:<31} {r.top1:7.2f} {r.delta:+7.2f} {se} {cov} {pap}  {r.note}")
-        lines.append("+-se: paired standard error of 'vs ZS' over test images (per-image correctness difference)")
-        cen = self.settings.get("centroid")
-        if cen:
-            a = steer.centroid_alpha(self.settings["gamma"], self.settings["lam"])
-            lines.append(f"centroid: ||mu|| {cen['mu_norm']:.3f}, mean ||x - mu|| {cen['deviation_norm']:.3f}, ratio "
-                         f"{cen['ratio']:.3f} (mu = unlabelled train mean); VS2 at (gamma, lambda) removes "
-                         f"{100 * a / (1 + a):.0f}% of b_pre (Prop. 3.1)")
-        if any(v is not None for v in ref):
-            lines.append("* the paper's number for CIFAR-100 with OpenAI ViT-B/32 (v3 Tables 1a and 11), what a real "
-                         "run is compared with; not comparable with this run")
-        for name, t in self.settings.get("sae_training", {}).items():
-            pap = f", paper (Table 6) {t['paper_fvu']:.4f}" if t.get("paper_fvu") is not None else ""
-            held = f"{t['heldout_fvu']:.4f}" if t.get("heldout_fvu") is not None else "-"
-            by = f" by {t['selected_by'].replace('_', ' ')}" if t.get("selected_by") else ""
-            lines.append(f"SAE {name}: {t['steps']} steps ({t['epochs']} epochs, selected epoch "
-                         f"{t['selected_epoch']}{by}), FVU train {t['train_fvu']:.4f} / held-out {held} / "
-                         f"test {t['test_fvu']:.4f}{pap}")
-        return "\n".join(lines)
-
-    def to_frame(self):
-        """The rows as a pandas DataFrame."""
-        import pandas as pd
-        return pd.DataFrame([asdict(r) for r in self.rows]).set_index("method")
-
-    def to_json(self) -> str:
-        return json.dumps({**asdict(self), "warning": self.warning}, indent=2)
+def centroid_line(cen: dict, gamma: float, lam: float) -> str:
+    """The run's centroid geometry in one line (the main table's note; book chapter "When does VS2 help?")."""
+    a = steer.centroid_alpha(gamma, lam)
+    return (f"centroid: ||mu|| {cen['mu_norm']:.3f}, mean ||x - mu|| {cen['deviation_norm']:.3f}, ratio "
+            f"{cen['ratio']:.3f} (mu = unlabelled train mean); VS2 at (gamma, lambda) removes "
+            f"{100 * a / (1 + a):.0f}% of b_pre (Prop. 3.1)")
 
 
 def check_run_args(profile: Profile) -> None:
@@ -120,8 +69,9 @@ def check_run_args(profile: Profile) -> None:
 
 def run_reproduce(profile: str | Profile | None = None, dataset: str | None = None, *, model: str | None = None,
                   pretrained: str | None = "", device: str | None = None, progress: bool = True,
-                  run: Run | None = None) -> Result:
-    """Run every row of the table on one dataset/backbone; returns a `Result` (print `result.table()`).
+                  run: Run | None = None) -> TableResult:
+    """Run every row of the table on one dataset/backbone; returns a `TableResult` named "main" (print
+    `result.table()`; `result.column(GAIN)` is each row's change over zero-shot).
     The rows' settings are the profile's (`get_profile(..., gamma=2.0)` changes one). `run`: a `Run` whose set-up
     and SAEs are reused (`Run.of(setup, sae=...)` around ones already trained); otherwise one is made here."""
     if run is None:
@@ -132,13 +82,16 @@ def run_reproduce(profile: str | Profile | None = None, dataset: str | None = No
     s = run.setup(dataset)
     p, dev = s.profile, s.clip.device
     st = p.steer
-    res = Result(s.dataset, s.clip.name, s.clip.pretrained, p.name, s.real, st.retrieval,
-                 {"gamma": st.gamma, "lam": st.lam, "rec_gamma": st.rec_gamma, "epochs": p.train.epochs,
-                  "min_steps": p.train.min_steps, "holdout": p.train.holdout,
-                  "gate_q": p.gate.q, "neighbors": st.n_neighbours, "positive_rule": st.positive_rule,
-                  "templates": p.data.templates, "n_train": len(s.train.labels), "n_test": len(s.test.labels),
-                  "w_aux": p.pass_.w_aux, "pass_variant": p.pass_.variant,
-                  "sae_bf16": p.sae.bf16, "feature_amp": p.data.feature_amp, "device": str(dev)})
+    key, paper_setting = _paper_key(s)
+    res = TableResult("main", SOURCES["main"], _setting(s, retrieval=st.retrieval), paper_setting, s.real,
+                      list(COLUMNS), banner=s.banner, dataset=s.dataset, model=s.clip.name,
+                      pretrained=s.clip.pretrained, profile=p.name)
+    res.settings = {"gamma": st.gamma, "lam": st.lam, "rec_gamma": st.rec_gamma, "epochs": p.train.epochs,
+                    "min_steps": p.train.min_steps, "holdout": p.train.holdout,
+                    "gate_q": p.gate.q, "neighbors": st.n_neighbours, "positive_rule": st.positive_rule,
+                    "retrieval": st.retrieval, "templates": p.data.templates, "n_train": len(s.train.labels),
+                    "n_test": len(s.test.labels), "w_aux": p.pass_.w_aux, "pass_variant": p.pass_.variant,
+                    "sae_bf16": p.sae.bf16, "feature_amp": p.data.feature_amp, "device": str(dev)}
     x_test = s.test.cls.to(dev)
     sae, pass_sae, general = run.sae(s.dataset), run.pass_sae(s.dataset), run.gate(s.dataset)
     reports = {"target-domain": training_report(sae, run.history("sae", s.dataset), x_test,
@@ -160,11 +113,14 @@ def run_reproduce(profile: str | Profile | None = None, dataset: str | None = No
             continue
         acc = s.accuracy(out.cls)
         se = metrics.paired_se(s.logits(out.cls).argmax(-1) == s.test.labels, base_right)
-        res.rows.append(Row(out.method, acc, acc - base, out.coverage,
-                            paper_value(out.method, s.dataset, s.clip.name, s.clip.pretrained), out.note, se))
+        steered = None if out.coverage is None else 100.0 * out.coverage
+        res.rows.append(TableRow(out.method, {TOP1: acc, GAIN: acc - base, SE: se, STEERED: steered},
+                                 {TOP1: PAPER.get(out.method, {}).get(key)}, out.note))
         if "zs_errors_within_superclass" in out.info:
             res.settings["zs_errors_within_superclass"] = out.info["zs_errors_within_superclass"]
         if "s_minus_nonempty" in out.info:
             kind = "pseudo" if "pseudo" in out.method else "oracle"
             res.settings.setdefault("s_minus_nonempty", {})[kind] = out.info["s_minus_nonempty"]
+    res.notes = [f"{SE}: paired standard error of '{GAIN}' over test images (per-image correctness difference)",
+                 centroid_line(res.settings["centroid"], st.gamma, st.lam), *training_lines(reports)]
     return res

@@ -1,6 +1,5 @@
-"""What a table run returns: `TableResult` (rows of ours beside the paper's, matrices, notes) and its text renderer.
-
-The main table's `Result` lives in vs2mini.tables.main; every other table returns a `TableResult`.
+"""What every table run returns: `TableResult` (rows of ours beside the paper's, matrices, notes, the run's settings)
+and its one text renderer. The main table (vs2mini.tables.main) is a `TableResult` named "main" too.
 """
 from __future__ import annotations
 
@@ -13,6 +12,7 @@ from ..pipeline import Setup
 
 # Where each table comes from in the paper (the CLI's --help lists them; vs2mini.tables.registry runs them).
 SOURCES = {
+    "main": "Table 1a, Table 11 (ViT-B/16) and Table 3's FVU gate (§4.3)",
     "prompts": "Table 1b (prompt ensembles, TTA)",
     "sweep-width-k": "Table 8 and Table 16 (App. F)",
     "sweep-gamma-lambda": "Figs. 3 and 5 (App. B)",
@@ -24,6 +24,9 @@ SOURCES = {
     "shift": "Table 1a's rows under a pretraining-to-evaluation shift (the toy world's resolution domains; "
              "Table 3's wrong-centroid pattern)",
 }
+
+# A column whose name starts with this is a change (points): the text table prints it with its sign.
+CHANGE_PREFIX = "vs "
 
 
 @dataclass
@@ -45,9 +48,9 @@ class Matrix:
 
 @dataclass
 class TableResult:
-    name: str                   # CLI name, e.g. "sweep-width-k"
+    name: str                   # CLI name, e.g. "sweep-width-k"; "main" for the main table
     source: str                 # the paper's table / figure
-    setting: str                # what this run used
+    setting: str                # what this run used, in words
     paper_setting: str          # the setting the paper's numbers belong to
     real: bool
     columns: list[str]
@@ -55,10 +58,28 @@ class TableResult:
     matrices: list[Matrix] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     banner: str = ""
+    dataset: str = ""           # the run, machine-readable (`setting` says it in words)
+    model: str = ""
+    pretrained: str | None = None
+    profile: str = ""
+    settings: dict = field(default_factory=dict)   # what shaped the rows (the main table: gamma, lam, SAE training)
 
     @property
     def warning(self) -> str | None:
         return None if self.real else (self.banner or TOY_BANNER)
+
+    def row(self, label: str) -> TableRow:
+        """The row called `label` (a KeyError that lists the labels otherwise)."""
+        for r in self.rows:
+            if r.label == label:
+                return r
+        raise KeyError(f"no row {label!r} in table {self.name}; rows: {[r.label for r in self.rows]}")
+
+    def column(self, col: str, paper_side: bool = False) -> dict[str, float | None]:
+        """{row label: our value in `col`} (the paper's with `paper_side=True`), in row order."""
+        if col not in self.columns:
+            raise KeyError(f"no column {col!r} in table {self.name}; columns: {self.columns}")
+        return {r.label: (r.paper if paper_side else r.ours).get(col) for r in self.rows}
 
     def table(self) -> str:
         """Text table: each column as `ours` and `paper`, the toy-model warning once at the top."""
@@ -72,9 +93,12 @@ class TableResult:
         head = f"{'':<{width}} " + " ".join(f"{c:>{cw[c]}}" + (f" {'paper':>7}" if has_paper[c] else "")
                                            for c in self.columns)
         out += [head, "-" * len(head)]
-        fmt = lambda v, w: f"{v:{w}.2f}" if v is not None else f"{'-':>{w}}"   # noqa: E731
+
+        def fmt(v, w, c):
+            sign = "+" if c.startswith(CHANGE_PREFIX) else ""
+            return f"{v:{sign}{w}.2f}" if v is not None else f"{'-':>{w}}"
         for r in self.rows:
-            cells = " ".join(fmt(r.ours.get(c), cw[c]) + (f" {fmt(r.paper.get(c), 7)}" if has_paper[c] else "")
+            cells = " ".join(fmt(r.ours.get(c), cw[c], c) + (f" {fmt(r.paper.get(c), 7, c)}" if has_paper[c] else "")
                              for c in self.columns)
             out.append(f"{r.label:<{width}} {cells}" + (f"  {r.note}" if r.note else ""))
         for m in self.matrices:
@@ -85,12 +109,28 @@ class TableResult:
         out += [f"- {n}" for n in self.notes]
         return "\n".join(out)
 
+    def to_frame(self):
+        """The rows as a pandas DataFrame indexed by label: one column per value of ours, "(paper)" beside each
+        column the paper reports, the row notes in a last column."""
+        import pandas as pd
+        has_paper = {c: any(r.paper.get(c) is not None for r in self.rows) for c in self.columns}
+        records = []
+        for r in self.rows:
+            rec = {}
+            for c in self.columns:
+                rec[c] = r.ours.get(c)
+                if has_paper[c]:
+                    rec[f"{c} (paper)"] = r.paper.get(c)
+            if any(row.note for row in self.rows):
+                rec["note"] = r.note
+            records.append(rec)
+        return pd.DataFrame(records, index=pd.Index([r.label for r in self.rows], name="label"))
+
     def to_dict(self) -> dict:
         return {**asdict(self), "warning": self.warning}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
-
 
 
 def _paper_key(s: Setup, default: tuple[str, str] = ("cifar100", "ViT-B-32")) -> tuple[tuple[str, str], str]:
@@ -114,4 +154,5 @@ def _setting(s: Setup, **extra) -> str:
 
 def _result(name: str, s: Setup, columns, paper_setting: str, **extra) -> TableResult:
     return TableResult(name, SOURCES[name], _setting(s, **extra), paper_setting, s.real, list(columns),
-                       banner=s.banner)
+                       banner=s.banner, dataset=s.dataset, model=s.clip.name, pretrained=s.clip.pretrained,
+                       profile=s.profile.name)

@@ -3,6 +3,7 @@ results (the offline toy profile) and the figure is stamped "TOY MODEL: NOT A RE
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -37,24 +38,6 @@ def display_name(method: str) -> str:
     return s.replace("{", "").replace("}", "").replace("^", " ").replace("_", " ").replace("  ", " ").strip()
 
 
-def table_frame(res):
-    """An `experiments.TableResult` as a DataFrame: one column per value of ours, and "(paper)" beside each column
-    the paper reports; row notes in a last column. Rendered as a table on the page (never wide text)."""
-    import pandas as pd
-    has_paper = {c: any(r.paper.get(c) is not None for r in res.rows) for c in res.columns}
-    records = []
-    for r in res.rows:
-        rec = {}
-        for c in res.columns:
-            rec[c] = r.ours.get(c)
-            if has_paper[c]:
-                rec[f"{c} (paper)"] = r.paper.get(c)
-        if any(row.note for row in res.rows):
-            rec["note"] = r.note
-        records.append(rec)
-    return pd.DataFrame(records, index=[r.label for r in res.rows]).round(2)
-
-
 def _column_chunks(frame, width: int = 6) -> list:
     """A wide DataFrame as several tables of at most `width` columns, so that none is wider than the page."""
     cols = list(frame.columns)
@@ -67,7 +50,7 @@ def show_table(res) -> None:
     import pandas as pd
     from IPython.display import Markdown, display
     display(Markdown(f"**{res.source}**: this run {res.setting}; the paper {res.paper_setting}."))
-    for part in _column_chunks(table_frame(res)):
+    for part in _column_chunks(res.to_frame().round(2)):
         display(part)
     for m in res.matrices:
         display(Markdown(f"*{m.title}*"))
@@ -189,16 +172,20 @@ def tradeoff(x, fvu, acc, xlabel: str = "w_aux", real: bool = True):
     return stamp(fig, real)
 
 
-def method_bars(rows, title: str = "change over zero-shot by method", real: bool = True):
-    """Horizontal bars of each reproduce.Row's change over zero-shot (`r.delta`, points), with the paper's change
-    as a marker where known (its number minus its zero-shot). Changes, not absolute top-1: on a 0-60 % axis a
-    +-3-point effect would be invisible. The legend sits outside the data."""
-    names = [display_name(r.method) for r in rows]
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 1.4))
-    deltas = [r.delta for r in rows]
+def method_bars(gains: Mapping[str, float], paper_top1: Mapping[str, float | None] | None = None,
+                title: str = "change over zero-shot by method", real: bool = True):
+    """Horizontal bars of each method's change over zero-shot (points; the main table's `result.column(GAIN)`),
+    with the paper's change as a marker where known (its top-1, `result.column(TOP1, paper_side=True)`, minus its
+    zero-shot). Changes, not absolute top-1: on a 0-60 % axis a +-3-point effect would be invisible. The legend
+    sits outside the data."""
+    methods = list(gains)
+    names = [display_name(m) for m in methods]
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(methods) + 1.4))
+    deltas = [gains[m] for m in methods]
     ax.barh(names, deltas, color=["C2" if d >= 0 else "C3" for d in deltas], label="vs2mini (this run)")
-    base = next((r.paper for r in rows if r.method == "CLIP zero-shot" and r.paper is not None), None)
-    paper = [(i, r.paper - base) for i, r in enumerate(rows) if r.paper is not None and base is not None]
+    ref = paper_top1 or {}
+    base = ref.get("CLIP zero-shot")
+    paper = [(i, ref[m] - base) for i, m in enumerate(methods) if ref.get(m) is not None and base is not None]
     if paper:
         ax.scatter([v for _, v in paper], [i for i, _ in paper], color="k", marker="D", zorder=3,
                    label="paper (its change)")

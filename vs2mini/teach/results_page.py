@@ -10,6 +10,7 @@ import math
 import os
 from pathlib import Path
 
+from ..tables.main import GAIN, SE, STEERED, TOP1
 from .plots import display_name
 
 RESULTS_ENV = "VS2MINI_RESULTS"
@@ -57,14 +58,15 @@ def _number(v) -> bool:
 
 
 def run_problem(run) -> str | None:
-    """What makes `run` unlike one dataset's `reproduce --json` output, or None when it is well formed."""
+    """What makes `run` unlike one dataset's `reproduce --json` output (a TableResult named "main", as a dict), or
+    None when it is well formed."""
     if not isinstance(run, dict):
         return f"each run must be a JSON object, got {type(run).__name__}"
-    if {"name", "source", "columns"} <= set(run):          # a TableResult (experiments.TableResult.to_dict)
+    if not {"name", "rows", "columns"} <= set(run):
+        return "not the output of `vs2mini reproduce --json` (no 'name', 'rows' or 'columns')"
+    if run.get("name") != "main":
         return (f"this is the output of `reproduce --table {run.get('name')}`; the Results page shows the main table "
                 "(`python -m vs2mini reproduce --json FILE`, without --table)")
-    if "rows" not in run:
-        return "not the output of `vs2mini reproduce --json` (no 'rows')"
     for key in ("dataset", "model", "profile"):
         if not isinstance(run.get(key), str) or not run[key]:
             return f"'{key}' must be a non-empty string, got {run.get(key)!r}"
@@ -80,55 +82,61 @@ def run_problem(run) -> str | None:
     for j, r in enumerate(rows):
         if not isinstance(r, dict):
             return f"row {j + 1} must be an object, got {type(r).__name__}"
-        if not isinstance(r.get("method"), str):
-            return f"row {j + 1}: 'method' must be a string, got {r.get('method')!r}"
-        for key in ("top1", "delta"):
-            if not _number(r.get(key)):
-                return f"row {j + 1} ({r['method']}): '{key}' must be a finite number, got {r.get(key)!r}"
-        cov = r.get("coverage")
-        if cov is not None and not (_number(cov) and 0 <= cov <= 1):
-            return f"row {j + 1} ({r['method']}): 'coverage' must be null or a fraction in [0, 1], got {cov!r}"
-        if r.get("paper") is not None and not _number(r["paper"]):
-            return f"row {j + 1} ({r['method']}): 'paper' must be null or a number, got {r['paper']!r}"
+        if not isinstance(r.get("label"), str):
+            return f"row {j + 1}: 'label' must be a string, got {r.get('label')!r}"
+        ours, ref = r.get("ours"), r.get("paper", {})
+        if not isinstance(ours, dict) or not isinstance(ref, dict):
+            return f"row {j + 1} ({r['label']}): 'ours' and 'paper' must be objects (column -> value)"
+        for key in (TOP1, GAIN):
+            if not _number(ours.get(key)):
+                return f"row {j + 1} ({r['label']}): '{key}' must be a finite number, got {ours.get(key)!r}"
+        cov = ours.get(STEERED)
+        if cov is not None and not (_number(cov) and 0 <= cov <= 100):
+            return f"row {j + 1} ({r['label']}): '{STEERED}' must be null or a percentage in [0, 100], got {cov!r}"
+        if ref.get(TOP1) is not None and not _number(ref[TOP1]):
+            return f"row {j + 1} ({r['label']}): the paper's '{TOP1}' must be null or a number, got {ref[TOP1]!r}"
     return None
 
 
 def results_frame(run: dict):
     """One run as a table with readable method names: top-1, gain over zero-shot, coverage, the paper's number."""
     import pandas as pd
-    rows = [{"method": display_name(r["method"]), "top-1 (%)": round(r["top1"], 2),
-             "vs. zero-shot": round(r["delta"], 2),
-             "± se": None if r.get("se") is None else round(r["se"], 2),
-             "steered (%)": None if r.get("coverage") is None else round(100 * r["coverage"], 1),
-             "paper (%)": r.get("paper")} for r in run["rows"]]
+
+    def rounded(v, n):
+        return None if v is None else round(v, n)
+    rows = [{"method": display_name(r["label"]), "top-1 (%)": round(r["ours"][TOP1], 2),
+             "vs. zero-shot": round(r["ours"][GAIN], 2), "± se": rounded(r["ours"].get(SE), 2),
+             "steered (%)": rounded(r["ours"].get(STEERED), 1), "paper (%)": r.get("paper", {}).get(TOP1)}
+            for r in run["rows"]]
     return pd.DataFrame(rows).set_index("method")
 
 
 def caption(run: dict) -> str:
-    """What the run was, and whether its numbers are real."""
+    """What the run was, whether its numbers are real, and whose setting the paper column is."""
     s = run.get("settings", {})
     what = (f"{run['dataset']}, {run['model']} ({run.get('pretrained') or 'offline weights'}), profile "
             f"`{run['profile']}`: {s.get('n_train', '?')} training and {s.get('n_test', '?')} test images")
+    ref = f" The paper column: {run['paper_setting']}." if run.get("paper_setting") else ""
     if run.get("real") is not True:                 # only a JSON true is a real run (never the string "false")
         return (f"**Toy run, not a real result.** {what}. These numbers come from the offline toy model, "
-                "not from CLIP; the online build replaces them with a run on real weights.")
+                f"not from CLIP; the online build replaces them with a run on real weights.{ref}")
     return (f"**Real run.** {what}. The `lite` profile uses subsets of the splits, so expect a few points of "
-            "sampling noise around the paper's numbers (the `paper` column, where this is one of its settings).")
+            f"sampling noise around the paper's numbers.{ref}")
 
 
 def centroid_note(run: dict) -> str | None:
-    """The run's centroid geometry and its centroid-steering row, in words (None for runs written before the
-    centroid rows existed): how much of a CLS token is the shared centroid, and what steering away from it does."""
+    """The run's centroid geometry and its centroid-steering row, in words (None for runs without them): how
+    much of a CLS token is the shared centroid, and what steering away from it does."""
     cen = run.get("settings", {}).get("centroid")
-    row = next((r for r in run["rows"] if r["method"] == "centroid steering (no SAE)"), None)
+    row = next((r for r in run["rows"] if r["label"] == "centroid steering (no SAE)"), None)
     if not cen or row is None:
         return None
-    se = f" ± {row['se']:.2f}" if row.get("se") is not None else ""
+    se = f" ± {row['ours'][SE]:.2f}" if row["ours"].get(SE) is not None else ""
     return (f"**Centroid geometry** (the question of the chapter *When does VS2 help?*): with $\\mu$ the mean of "
             f"the unlabelled train CLS tokens, $\\lVert\\mu\\rVert$ = {cen['mu_norm']:.3f} and the mean "
             f"$\\lVert x - \\mu\\rVert$ over test tokens = {cen['deviation_norm']:.3f}, a ratio of "
             f"{cen['ratio']:.3f}. Centroid steering with no SAE ($x + \\alpha(x - \\mu)$, VS2's $\\alpha$) "
-            f"changes top-1 by {row['delta']:+.2f}{se} points (paired standard error over test images).")
+            f"changes top-1 by {row['ours'][GAIN]:+.2f}{se} points (paired standard error over test images).")
 
 
 def show(path: str | Path | None = None) -> None:
