@@ -274,3 +274,43 @@ def test_tables_reuse_a_given_profile_sae(monkeypatch, small_setup):
     assert grid.rows[0].ours[f"lambda={s.profile.steer.lam:g}"] == pytest.approx(vs2, abs=1e-4)
     ablations.sweep_neighbours(s, counts=(5,), sae=sae)
     tbaselines.baselines(s, sae=sae)
+
+
+def test_depth_without_every_layer_trains_only_the_steered_layers(small_setup, monkeypatch):
+    s = small_setup
+    n = depth.n_layers(s.clip)
+    assert get_profile("lite").tables.depth_every_layer is False and get_profile("full").tables.depth_every_layer
+    full = rows(ablations.depth(s))
+    trained, asked = [], []
+    real_train, real_feats = ablations._train_on, depth.layer_features
+    monkeypatch.setattr(ablations, "_train_on", lambda s_, X, *a, **kw: trained.append(X) or real_train(s_, X, *a, **kw))
+    monkeypatch.setattr(depth, "layer_features", lambda c, ds, layers, *a, **kw: asked.append(list(layers))
+                        or real_feats(c, ds, layers, *a, **kw))
+    # the toy tower has 2 layers, all of them steered by Table 7's configurations: steer the last one only, so
+    # that "only the steered layers" and "every layer" differ
+    monkeypatch.setattr(ablations, "depth_configs", lambda n_: [(n_,)])
+    res = ablations.depth(s.with_settings(depth_every_layer=False))
+    assert asked == [[n]] and len(trained) == 1 and n > 1
+    r = rows(res)
+    assert "SAE^A_REC" not in r and any("SAE^A_REC left out" in note for note in res.notes)
+    for label, row in r.items():             # the same SAE per steered layer: the same numbers as the full table
+        assert row.ours["top-1"] == full[label].ours["top-1"], label
+
+
+def test_pass_tradeoff_trains_the_plain_sae_once_and_reuses_given_saes(small_setup, monkeypatch):
+    from vs2mini.pipeline import Setup
+    s = small_setup
+    calls = []
+    real = Setup.train_sae
+    monkeypatch.setattr(Setup, "train_sae", lambda self, **kw: calls.append(kw) or real(self, **kw))
+    fresh = ablations.pass_tradeoff(s, w_aux=(0.5,), variants=("eq7", "ratio"))
+    assert [(c.get("w_aux"), c.get("pass_variant")) for c in calls] == [(0.0, "eq7"), (0.5, "eq7"), (0.5, "ratio")]
+    assert calls[0]["labels"] is None and all(c["labels"] is s.train.labels for c in calls[1:])
+    assert [(r["variant"], r["w_aux"]) for r in fresh] == [("eq7", 0.0), ("eq7", 0.5), ("ratio", 0.0), ("ratio", 0.5)]
+    assert fresh[0]["vs2_top1"] == fresh[2]["vs2_top1"]          # one plain SAE serves both variants
+    given = {0.0: real(s), 0.5: real(s, labels=s.train.labels, w_aux=0.5)}
+    calls.clear()
+    reused = ablations.pass_tradeoff(s, w_aux=(0.5,), variants=("eq7", "ratio"), saes=given)
+    assert [(c.get("w_aux"), c.get("pass_variant")) for c in calls] == [(0.5, "ratio")]
+    for a, b in zip(fresh, reused):          # the given SAEs were trained the same way: the same rows
+        assert a["vs2_top1"] == b["vs2_top1"] and a["test_fvu"] == pytest.approx(b["test_fvu"], rel=1e-6)

@@ -10,6 +10,8 @@ run the paper's grids. Where the paper is silent the function says what it chose
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
 from .. import paper
@@ -166,12 +168,14 @@ def depth(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> Table
         res.notes.append(f"Table 7 is CIFAR-100 ViT-B/16: no Table 7 number matches this run ({key[0]}, {key[1]}); "
                          "for them run --table depth --dataset cifar100 --model ViT-B-16-quickgelu")
     batch = s.profile.data.image_batch
-    feats = depth_mod.layer_features(s.clip, s.train_set, range(1, n + 1), batch, progress=progress)
+    every_layer = s.profile.tables.depth_every_layer
+    wanted = list(range(1, n + 1)) if every_layer else sorted({v for c in depth_configs(n) for v in c})
+    feats = depth_mod.layer_features(s.clip, s.train_set, wanted, batch, progress=progress)
     # the last layer's tokens are the set-up's train tokens: a given profile SAE of the same shape serves there
     reuse = sae if _is_config(sae, over.get("expansion", s.profile.sae.expansion),
                               over.get("k", s.profile.k_for(s.clip.name))) else None
     saes = {layer: reuse if layer == n and reuse is not None else _train_on(s, feats[layer], progress, **over)
-            for layer in range(1, n + 1)}
+            for layer in wanted}
     g, lam = s.profile.steer.gamma, s.profile.steer.lam
     pv = lambda m: _table_1a(m, key, col)                                             # noqa: E731
     res.rows.append(TableRow("CLIP zero-shot", {col: _accuracy(s, s.test.cls)}, pv("CLIP zero-shot")))
@@ -183,11 +187,16 @@ def depth(s: Setup, progress: bool = False, sae: TopKSAE | None = None) -> Table
                                  {col: paper.TABLE_7.get(paper_layers) if t7 else None},
                                  f"blocks {', '.join(str(depth_mod.block_index(v)) for v in layers)} (0-indexed); "
                                  f"paper: layers {'+'.join(map(str, paper_layers))}"))
-    every = {v: steer.reconstruction_edit(saes[v]) for v in range(1, n + 1)}
-    a_rec = depth_mod.edited_features(s.clip, s.test_set, every, batch)
-    res.rows.append(TableRow("SAE^A_REC", {col: _accuracy(s, a_rec)},
-                             pv("SAE^A_REC"),
-                             f"all {n} layers replaced by their SAE reconstruction"))
+    if every_layer:
+        every = {v: steer.reconstruction_edit(saes[v]) for v in range(1, n + 1)}
+        a_rec = depth_mod.edited_features(s.clip, s.test_set, every, batch)
+        res.rows.append(TableRow("SAE^A_REC", {col: _accuracy(s, a_rec)},
+                                 pv("SAE^A_REC"),
+                                 f"all {n} layers replaced by their SAE reconstruction"))
+    else:
+        res.notes.append(f"SAE^A_REC left out: it needs an SAE for each of the {n} layers and profile "
+                         f"{s.profile.name} trains only the {len(wanted)} steered ones (depth_every_layer=False, "
+                         "to fit its time budget); --profile full runs it")
     res.notes += [f"one SAE per layer on that layer's train CLS tokens; gamma {g}, lambda {lam} at every steered layer",
                   "layers are 1-indexed like the paper (layer n = the last block); the forward pass continues from "
                   "each steered token (paper App. E)"]
@@ -227,25 +236,32 @@ PASS_TRADEOFF_W_AUX = (0.1, 0.5, 0.8, 1.0, 2.0)
 
 def pass_tradeoff(setup: Setup, w_aux: tuple[float, ...] = PASS_TRADEOFF_W_AUX,
                   variants: tuple[str, ...] = ("eq7", "ratio"), gamma: float | None = None, lam: float | None = None,
-                  progress: bool = False) -> list[dict]:
+                  progress: bool = False, saes: Mapping[float, tuple[TopKSAE, dict | None]] | None = None
+                  ) -> list[dict]:
     """Reconstruction vs class alignment as w_aux grows, for each PASS variant (the shape of paper v3 Table 12).
     One PASS SAE per (variant, w_aux), trained like the table's (true train labels, the profile's budget); each row:
     test FVU, held-out FVU, class alignment = the within-class fraction of test code variance (lower: codes closer
     to their class mean), mean code norm (a collapse shows as codes shrinking to 0) and VS2 top-1 with that SAE.
-    w_aux = 0 (no PASS) is the first row of each variant for reference."""
+    w_aux = 0 (no PASS) is the first row of each variant for reference: the plain SAE, trained once for all variants
+    (the variant only shapes the PASS term). `saes`: {w_aux: (SAE, history)} already trained on this set-up with the
+    profile's PASS variant (w_aux 0: the plain SAE), as notebook 6 trains them: reused, not trained again."""
     p = setup.profile
     gamma = p.steer.gamma if gamma is None else gamma
     lam = p.steer.lam if lam is None else lam
     x = setup.test.cls.to(setup.clip.device)
     y = setup.test.labels.to(setup.clip.device)
+    ready = {(p.pass_.variant, float(w)): m for w, m in (saes or {}).items()}
     out = []
     for variant in variants:
         for w in (0.0,) + tuple(w_aux):
-            sae, hist = setup.train_sae(labels=setup.train.labels if w > 0 else None, w_aux=w, pass_variant=variant,
-                                        progress=progress)
+            key = (p.pass_.variant, 0.0) if w == 0 else (variant, float(w))     # one plain SAE for all variants
+            if key not in ready:
+                ready[key] = setup.train_sae(labels=setup.train.labels if w > 0 else None, w_aux=w,
+                                             pass_variant=variant, progress=progress)
+            sae, hist = ready[key]
             vals, idx = sae.encode_sparse(x)
             out.append({"variant": variant, "w_aux": w, "test_fvu": sae.fvu(x),
-                        "heldout_fvu": train.summary(hist)["heldout_fvu"],
+                        "heldout_fvu": train.summary(hist)["heldout_fvu"] if hist else None,
                         "within_class_fraction": pass_loss(vals, idx, y, sae.n_latents, variant="ratio").item(),
                         "code_norm": vals.norm(dim=1).mean().item(),
                         "vs2_top1": setup.accuracy(steer.vs2(x, sae, gamma, lam))})
