@@ -23,7 +23,7 @@ from __future__ import annotations
 from ..config import Profile
 from ..method import metrics, retrieval, steer
 from ..paper import PAPER
-from .result import SOURCES, TableResult, TableRow, _paper_key, _setting
+from .result import TableResult, TableRow, _paper_key, _result
 from .rows import ROWS, Context
 from .run import RETRIEVAL_FEATURES, Run, centroid_geometry, paper_fvu, training_report
 
@@ -83,9 +83,7 @@ def run_reproduce(profile: str | Profile | None = None, dataset: str | None = No
     p, dev = s.profile, s.clip.device
     st = p.steer
     key, paper_setting = _paper_key(s)
-    res = TableResult("main", SOURCES["main"], _setting(s, retrieval=st.retrieval), paper_setting, s.real,
-                      list(COLUMNS), banner=s.banner, dataset=s.dataset, model=s.clip.name,
-                      pretrained=s.clip.pretrained, profile=p.name)
+    res = _result("main", s, COLUMNS, paper_setting, retrieval=st.retrieval)
     res.settings = {"gamma": st.gamma, "lam": st.lam, "rec_gamma": st.rec_gamma, "epochs": p.train.epochs,
                     "min_steps": p.train.min_steps, "holdout": p.train.holdout,
                     "gate_q": p.gate.q, "neighbors": st.n_neighbours, "positive_rule": st.positive_rule,

@@ -81,6 +81,10 @@ class TableResult:
             raise KeyError(f"no column {col!r} in table {self.name}; columns: {self.columns}")
         return {r.label: (r.paper if paper_side else r.ours).get(col) for r in self.rows}
 
+    def _paper_columns(self) -> dict[str, bool]:
+        """{column: whether the paper reports it for any row} (those get a paper value beside ours)."""
+        return {c: any(r.paper.get(c) is not None for r in self.rows) for c in self.columns}
+
     def table(self) -> str:
         """Text table: each column as `ours` and `paper`, the toy-model warning once at the top."""
         out = [f"vs2mini reproduce --table {self.name}: {self.source}", f"this run: {self.setting}",
@@ -89,7 +93,7 @@ class TableResult:
             out.append(f"*** {self.warning} ***")
         width = max([len(r.label) for r in self.rows] + [12])
         cw = {c: max(8, len(c)) for c in self.columns}
-        has_paper = {c: any(r.paper.get(c) is not None for r in self.rows) for c in self.columns}
+        has_paper = self._paper_columns()
         head = f"{'':<{width}} " + " ".join(f"{c:>{cw[c]}}" + (f" {'paper':>7}" if has_paper[c] else "")
                                            for c in self.columns)
         out += [head, "-" * len(head)]
@@ -113,7 +117,7 @@ class TableResult:
         """The rows as a pandas DataFrame indexed by label: one column per value of ours, "(paper)" beside each
         column the paper reports, the row notes in a last column."""
         import pandas as pd
-        has_paper = {c: any(r.paper.get(c) is not None for r in self.rows) for c in self.columns}
+        has_paper, has_note = self._paper_columns(), any(r.note for r in self.rows)
         records = []
         for r in self.rows:
             rec = {}
@@ -121,7 +125,7 @@ class TableResult:
                 rec[c] = r.ours.get(c)
                 if has_paper[c]:
                     rec[f"{c} (paper)"] = r.paper.get(c)
-            if any(row.note for row in self.rows):
+            if has_note:
                 rec["note"] = r.note
             records.append(rec)
         return pd.DataFrame(records, index=pd.Index([r.label for r in self.rows], name="label"))
