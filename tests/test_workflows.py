@@ -91,3 +91,19 @@ def test_checkout_keeps_no_credentials_and_the_book_pins_its_commit():
     assert at("vs2mini.teach.notebook") < at("jupyter-book build")          # pinned before the pages are built
     subprocess.run([sys.executable, "-m", "vs2mini.teach.notebook", "--help"], cwd=ROOT, check=True,
                    capture_output=True)
+
+
+def test_cache_key_hashes_the_files_that_shape_the_cache():
+    """hashFiles of paths that no longer exist hashes nothing: the key would never change (it did after files moved)."""
+    import re
+    step = next(s for s in workflow()["jobs"]["build"]["steps"] if s.get("uses", "").startswith("actions/cache@"))
+    patterns = re.findall(r"'([^']+)'", re.search(r"hashFiles\(([^)]*)\)", step["with"]["key"]).group(1))
+    hashed = set()
+    for pat in patterns:
+        found = set(ROOT.glob(pat))
+        assert found, f"hashFiles pattern {pat!r} in book.yml matches no file"
+        hashed |= {p.relative_to(ROOT).as_posix() for p in found}
+    # what decides the cached weights, datasets and features: the profiles, the dataset code, the encoder code
+    for must in ("vs2mini/config.py", "vs2mini/data/archives.py", "vs2mini/clip/features.py",
+                 "vs2mini/clip/preprocess.py", "vs2mini/clip/models.py"):
+        assert must in hashed, f"the cache key does not hash {must}"
