@@ -144,7 +144,7 @@ def gate_diagram(q: float = 0.9, seed: int = 0):
     tau = float(np.quantile(fvu, q))
     fig, ax = plt.subplots(figsize=(7.2, 3.6))
     bins = np.linspace(0, fvu.max(), 60)
-    ax.hist(fvu[fvu <= tau], bins=bins, color="C2", alpha=0.8, label=rf"FVU $\leq \tau$: steer, $\hat x$")
+    ax.hist(fvu[fvu <= tau], bins=bins, color="C2", alpha=0.8, label=r"FVU $\leq \tau$: steer, $\hat x$")
     ax.hist(fvu[fvu > tau], bins=bins, color="#999999", alpha=0.9, label=r"FVU $> \tau$: keep $x$")
     ax.axvline(tau, color="k", ls="--", lw=1.5)
     top = ax.get_ylim()[1]
