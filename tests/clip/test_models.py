@@ -75,6 +75,23 @@ def test_zeroshot_head_is_template_average(tiny):
     assert torch.allclose(single, want, atol=1e-6)
 
 
+def test_zeroshot_head_is_computed_once_per_class_and_template_set():
+    clip = vclip.load_clip(toyclip.TINY_MODEL, None, "cpu")
+    calls = []
+    encode = clip.model.encode_text
+    clip.model.encode_text = lambda tokens: calls.append(len(tokens)) or encode(tokens)
+    classes, templates = ["cat", "dog"], ("a photo of a {}.", "a drawing of a {}.")
+    first = vclip.zeroshot_head(clip, classes, templates)
+    assert calls == [4]                                   # 2 classes x 2 templates, one batch
+    first.zero_()                                         # a caller's in-place edit stays with the caller
+    again = vclip.zeroshot_head(clip, classes, templates)
+    assert calls == [4]                                   # from the memo: no prompt encoded again
+    assert torch.allclose(again.norm(dim=-1), torch.ones(2), atol=1e-6)
+    vclip.zeroshot_head(clip, classes, "single")          # another template set is its own head
+    vclip.zeroshot_head(clip, ["cat"], templates)         # and so is another class list
+    assert calls == [4, 2, 2]
+
+
 def test_zeroshot_head_errors(tiny):
     with pytest.raises(ValueError, match="unknown template set 'imagenet80'"):
         vclip.zeroshot_head(tiny, ["cat"], "imagenet80")

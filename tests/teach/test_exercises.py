@@ -69,6 +69,9 @@ def test_none_is_not_attempted(capsys, sae_data):
     assert "not attempted yet" in said(capsys)
     assert not exercises.check_changed_rows(None, ["VS2"])
     assert "not attempted yet" in said(capsys)
+    # the ensemble check answers None before building its reference head (1,800 prompts: minutes on a CPU)
+    assert not exercises.check_ensemble_accuracy(None, SimpleNamespace())
+    assert "not attempted yet" in said(capsys)
 
 
 def test_per_sample_fvu(capsys, sae_data):

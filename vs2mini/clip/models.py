@@ -13,7 +13,7 @@ import contextlib
 import difflib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +56,8 @@ class Clip:
     device: torch.device
 
     weights_sha256: str | None = None   # of the toy weights file
+    # zeroshot_head's results by (class names, templates): the model is frozen, so a head is computed once
+    heads: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def real(self) -> bool:
@@ -207,10 +209,14 @@ def zeroshot_head(clip: Clip, classnames: list[str], templates: str | tuple[str,
         templates = TEMPLATES[templates]
     if not classnames or not templates:
         raise ValueError("need at least one class name and one template")
+    key = (tuple(classnames), tuple(templates), batch_size)
+    if key in clip.heads:
+        return clip.heads[key].clone()      # a clone: a caller's in-place edit must not reach the memo
     prompts = [t.format(c) for c in classnames for t in templates]
     embs = []
     for i in range(0, len(prompts), batch_size):
         tokens = clip.tokenizer(prompts[i:i + batch_size]).to(clip.device)
         embs.append(F.normalize(clip.model.encode_text(tokens).float(), dim=-1))
     embs = torch.cat(embs).view(len(classnames), len(templates), -1)
-    return F.normalize(embs.mean(dim=1), dim=-1)
+    clip.heads[key] = F.normalize(embs.mean(dim=1), dim=-1)
+    return clip.heads[key].clone()
