@@ -15,7 +15,7 @@ command -v uv >/dev/null || python -m pip install -q uv
 uv venv -q --seed --python "$PYTHON" "$VENV"            # --seed: pip, which tests/test_packaging.py calls
 export VIRTUAL_ENV="$VENV"
 start=$SECONDS
-uv pip install -q --resolution "$RESOLUTION" -e ".[notebooks,test]"
+uv pip install -q --resolution "$RESOLUTION" -e ".[notebooks,test,book]"   # every extra: its bounds too
 echo "== installed ($RESOLUTION, $("$VENV/bin/python" -V)) in $((SECONDS - start)) s:"
 uv pip list | grep -iE '^(torch|torchvision|open-clip-torch|numpy|ipywidgets|ipykernel|pillow|safetensors|huggingface-hub|platformdirs|pandas|matplotlib) '
 echo "== unit tests"
