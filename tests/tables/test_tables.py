@@ -236,7 +236,7 @@ def test_table_3_paper_lookup():
 
 def test_run_all_shares_one_setup_per_dataset(monkeypatch, small_setup):
     from vs2mini.tables import run as trun
-    loads, seen, trained, runs = [], [], [], set()
+    loads, seen, trained, runs = [], [], [], []   # runs: the Run objects themselves (an id() can be reused)
     monkeypatch.setattr(trun, "load_setup", lambda p, ds, **kw: loads.append(ds) or small_setup)
 
     def fake(name, per_dataset):
@@ -247,7 +247,7 @@ def test_run_all_shares_one_setup_per_dataset(monkeypatch, small_setup):
             else:                                     # the multi-dataset tables get the run itself
                 seen.append((name, kw["dataset"]))
                 shared = kw["run"].sae(kw["dataset"])
-                runs.add(id(kw["run"]))
+                runs.append(kw["run"])
             assert shared == "the profile SAE"
             return name
         return experiments.Table(name, "src", run, "help", per_dataset)
@@ -259,7 +259,8 @@ def test_run_all_shares_one_setup_per_dataset(monkeypatch, small_setup):
     assert loads == [get_profile("toy").datasets[0]] and len(trained) == 1   # loaded once, trained once
     seen.clear()
     assert list(experiments.run_all("toy", ["x"])) == ["a", "b", "multi"] and seen[-1] == ("multi", "x")
-    assert loads[-1] == "x" and len(loads) == 2 and len(trained) == 2 and len(runs) == 2   # one Run per run_all
+    assert loads[-1] == "x" and len(loads) == 2 and len(trained) == 2
+    assert len(runs) == 2 and runs[0] is not runs[1]                   # one Run per run_all
 
 
 def test_tables_reuse_a_given_profile_sae(monkeypatch, small_setup):
