@@ -81,10 +81,29 @@ def test_the_workflow_pins_cells_and_launch_links_to_its_commit(tmp_path, monkey
 def test_colab_cell_installs_only_what_colab_lacks():
     install = next(line for line in COLAB_CELL.splitlines() if "pip\", \"install" in line)
     assert "[" not in install.replace("[sys.executable", ""), "no extras: they would replace Colab's ipywidgets"
-    assert "torch" not in install
+    assert "torch" not in install.split("*keep")[0]             # torch only as `keep`: pinned where it is
     assert "--upgrade" not in COLAB_CELL and "-U" not in COLAB_CELL.split()
     assert "enable_custom_widget_manager" not in COLAB_CELL      # Colab renders core ipywidgets without it
     assert max(len(line) for line in COLAB_CELL.splitlines()) <= 88
+
+
+def test_the_install_pins_the_runtimes_torch_torchvision_and_ipywidgets(monkeypatch):
+    """Run the cell's install branch with pip stubbed: it asks for vs2mini plus each of the three at the version
+    installed here (and none that is absent), so pip can only keep them, never replace them."""
+    from importlib.metadata import version
+    import importlib.util
+    asked = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: asked.append(cmd) or subprocess.CompletedProcess(cmd, 0))
+    code = COLAB_CELL.split("from vs2mini.teach.notebook import start")[0]
+    exec(code.replace('importlib.util.find_spec("vs2mini") is None', "True"), {})
+    [cmd] = asked
+    assert cmd[:5] == [sys.executable, "-m", "pip", "install", "-q"] and cmd[5] == f"vs2mini @ git+{notebook.REPO}@main"
+    want = [f"{d}=={version(d)}" for d in ("torch", "torchvision", "ipywidgets") if importlib.util.find_spec(d)]
+    assert cmd[6:] == want and f"torch=={version('torch')}" in want
+    real_find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "ipywidgets" else real_find(n, *a))
+    exec(code.replace('importlib.util.find_spec("vs2mini") is None', "True"), {})
+    assert not any(a.startswith("ipywidgets") for a in asked[1]) and asked[1][6:] == want[:2]   # absent: not named
 
 
 def test_a_failed_install_stops_with_one_line_that_says_what_to_do(tmp_path):

@@ -26,7 +26,9 @@ def book_ref() -> str:
 
 def colab_cell(ref: str = DEFAULT_REF, repo: str = REPO) -> str:
     """The first code cell of every notebook. On Colab it installs vs2mini at `ref` WITHOUT extras: Colab already
-    has torch, ipywidgets 7 and ipykernel, and pip keeps what satisfies the ranges. Colab renders core ipywidgets
+    has torch, ipywidgets 7 and ipykernel. The runtime's torch, torchvision and ipywidgets are passed to pip pinned
+    at their installed versions, so pip never replaces them (a pip constraint or a dependency that wants another
+    torch fails the install instead of pulling gigabytes of CUDA wheels over Colab's). Colab renders core ipywidgets
     without its custom widget manager (that is for third-party widget libraries), so none is switched on.
     A failed install stops the notebook with one line that says what to do."""
     return f"""\
@@ -35,10 +37,14 @@ import importlib.util, subprocess, sys
 if importlib.util.find_spec("vs2mini") is None:
     ref = "{ref}"   # main, or the page's commit
     url = "git+{repo}@" + ref
-    pip = [sys.executable, "-m", "pip", "install", "-q", "vs2mini @ " + url]
+    from importlib.metadata import version   # pip must choose around Colab's own:
+    keep = [f"{{d}}=={{version(d)}}" for d in ("torch", "torchvision", "ipywidgets")
+            if importlib.util.find_spec(d)]
+    pip = [sys.executable, "-m", "pip", "install", "-q", "vs2mini @ " + url, *keep]
     if subprocess.run(pip).returncode:
         raise SystemExit(f"Installing {{url}} failed (pip says why above): "
-                         "check the internet connection, then run this cell again.")
+                         "check the internet connection or the conflict it names, "
+                         "then run this cell again.")
 from vs2mini.teach.notebook import start
 PROFILE = start()   # full: GPU + internet; lite: CPU + internet; offline otherwise"""
 
