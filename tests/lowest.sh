@@ -3,7 +3,8 @@
 # pyproject.toml allows (uv's lowest-direct resolution) in a fresh virtual environment, then run the unit tests.
 # Not part of CI (it downloads torch 2.4 with its CUDA wheels, ~2.5 GB, and takes 15-30 minutes); run it before
 # raising or lowering a bound, before a release, and when a test starts using a newer API of a dependency.
-#   bash tests/lowest.sh                    # Python 3.11 (PYTHON=python3.13 for another interpreter)
+#   bash tests/lowest.sh                    # Python 3.11 (PYTHON=/path/to/python3.13 for another interpreter)
+#   VENV=/tmp/low bash tests/lowest.sh      # keep the venv (a new, empty DIR); later: /tmp/low/bin/python -m pytest
 #   RESOLUTION=highest bash tests/lowest.sh # the newest versions instead (a fresh machine, today)
 set -euo pipefail
 cd "$(dirname "$0")/.."
