@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The lower bounds of pyproject.toml are true: install the LOWEST version of every direct dependency that
 # pyproject.toml allows (uv's lowest-direct resolution) in a fresh virtual environment, then run the unit tests.
-# Not part of CI (it downloads torch 2.4 with its CUDA wheels, ~2.5 GB to download, 5.3 GB on disk, and takes 10-25 minutes); run it before
-# raising or lowering a bound, before a release, and when a test starts using a newer API of a dependency.
+# Not part of CI (it downloads torch 2.4 with its CUDA wheels: ~2.5 GB to fetch, 5.3 GB on disk, 10-25 minutes);
+# run it before raising or lowering a bound, before a release, and when a test starts using a newer API of a dependency.
 #   bash tests/lowest.sh                    # Python 3.11 (PYTHON=/path/to/python3.13 for another interpreter)
 #   VENV=/tmp/low bash tests/lowest.sh      # keep the venv (a new, empty DIR); later: /tmp/low/bin/python -m pytest
 #   RESOLUTION=highest bash tests/lowest.sh # the newest versions instead (a fresh machine, today)
