@@ -35,6 +35,13 @@ def test_the_repository_url_is_written_once():
     assert notebook.REPO in (ROOT / "CITATION.cff").read_text()
 
 
+def install_branch(cell: str) -> str:
+    """The cell's install code, made to run here (where vs2mini IS importable): its `start()` part cut off."""
+    code = cell.split("from vs2mini.teach.notebook import start")[0]
+    assert 'if importlib.util.find_spec("vs2mini") is None:' in code
+    return code.replace('importlib.util.find_spec("vs2mini") is None', "True")
+
+
 def test_colab_cell_installs_the_ref_it_is_given():
     assert installs(COLAB_CELL) == [f"git+{notebook.REPO}@main"]            # committed notebooks: main exists
     assert installs(colab_cell(SHA)) == [f"git+{notebook.REPO}@{SHA}"]
@@ -94,25 +101,22 @@ def test_the_install_pins_the_runtimes_torch_torchvision_and_ipywidgets(monkeypa
     import importlib.util
     asked = []
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: asked.append(cmd) or subprocess.CompletedProcess(cmd, 0))
-    code = COLAB_CELL.split("from vs2mini.teach.notebook import start")[0]
-    exec(code.replace('importlib.util.find_spec("vs2mini") is None', "True"), {})
+    code = install_branch(COLAB_CELL)
+    exec(code, {})
     [cmd] = asked
     assert cmd[:5] == [sys.executable, "-m", "pip", "install", "-q"] and cmd[5] == f"vs2mini @ git+{notebook.REPO}@main"
     want = [f"{d}=={version(d)}" for d in ("torch", "torchvision", "ipywidgets") if importlib.util.find_spec(d)]
     assert cmd[6:] == want and f"torch=={version('torch')}" in want
     real_find = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "ipywidgets" else real_find(n, *a))
-    exec(code.replace('importlib.util.find_spec("vs2mini") is None', "True"), {})
+    exec(code, {})
     assert not any(a.startswith("ipywidgets") for a in asked[1]) and asked[1][6:] == want[:2]   # absent: not named
 
 
 def test_a_failed_install_stops_with_one_line_that_says_what_to_do(tmp_path):
     """Run the cell's install branch (as where vs2mini is not importable) with a repository that does not exist."""
     cell = colab_cell("main", "file://" + str(tmp_path / "no-such-repo.git"))
-    code = cell.split("from vs2mini.teach.notebook import start")[0]
-    assert 'if importlib.util.find_spec("vs2mini") is None:' in code
-    code = code.replace('importlib.util.find_spec("vs2mini") is None', "True")     # vs2mini IS installed here
-    r = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path,
+    r = subprocess.run([sys.executable, "-I", "-c", install_branch(cell)], capture_output=True, text=True, cwd=tmp_path,
                        env={"PATH": "/usr/bin:/bin", "PIP_NO_INDEX": "1"})
     assert r.returncode == 1
     last = r.stderr.strip().splitlines()[-1]
